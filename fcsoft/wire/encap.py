@@ -1,0 +1,291 @@
+"""FC frames over TCP: RFC 3643 encapsulation with the FCIP protocol number (RFC 3821).
+
+Layout of one encapsulated frame (CONTRACT.md section 1, RFC 3643 section 5):
+
+    0   01 01 FE FE          protocol 1 (FCIP), version 1, and their complements
+    4   01 01 FE FE          word 1 repeats word 0 for FCIP
+    8   pFlags 00 ~pFlags FF  pFlags 0x01 = FCIP Special Frame (RFC 3821 5.6.2)
+    12  flags|length ~(flags|length)   length in 32-bit words of the whole frame
+    16  timestamp seconds, fraction (0 allowed)
+    24  CRC field (sent as 0, ignored on receipt)
+    28  SOF word  s s ~s ~s
+    32  FC header (24) + payload + fill to 4 bytes
+    ..  FC CRC (IEEE CRC-32 of header and payload, little-endian) and EOF word e e ~e ~e
+
+Theory of operation: `FrameDecoder.feed` takes bytes in any chunking and returns events.
+A broken encapsulation header means the stream can no longer be delimited: `FramingError`
+is raised and the link must be reset. A bad FC CRC or delimiter spoils only one frame: it
+comes out as a `DroppedFrame` event and decoding goes on. Frames keep their raw bytes, so
+a switch can forward them unchanged. Whole frames inside one received `bytes` chunk are
+returned as memoryview slices of it, with no copy.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from .types import BytesLike as Buffer
+from enum import IntEnum
+from typing import NamedTuple
+
+from .errors import FrameError, FramingError
+from .header import HEADER_LEN, MAX_PAYLOAD, FcHeader, decode_header
+
+
+class SOF(IntEnum):
+    """Start-of-frame delimiter codes as carried in RFC 3643 / FCoE (Linux fc_encaps.h)."""
+
+    SOFf = 0x28
+    SOFi4 = 0x29
+    SOFi2 = 0x2D
+    SOFi3 = 0x2E
+    SOFn4 = 0x31
+    SOFn2 = 0x35
+    SOFn3 = 0x36
+    SOFc4 = 0x39
+
+
+class EOF(IntEnum):
+    """End-of-frame delimiter codes (Linux fc_encaps.h)."""
+
+    EOFn = 0x41
+    EOFt = 0x42
+    EOFrt = 0x44
+    EOFdt = 0x46
+    EOFni = 0x49
+    EOFdti = 0x4E
+    EOFrti = 0x4F
+    EOFa = 0x50
+
+
+# 10b ordered sets (running disparity negative) for pcap LINKTYPE_FC_2_WITH_FRAME_DELIMS,
+# FC-FS-4 table 5 / Wireshark packet-fcsof.c.
+SOF_ORDERED_SET = {
+    SOF.SOFf: 0xBCB55858, SOF.SOFi4: 0xBCB55959, SOF.SOFi2: 0xBCB55555, SOF.SOFi3: 0xBCB55656,
+    SOF.SOFn4: 0xBCB53939, SOF.SOFn2: 0xBCB53535, SOF.SOFn3: 0xBCB53636, SOF.SOFc4: 0xBCB51919,
+}
+EOF_ORDERED_SET = {
+    EOF.EOFn: 0xBC95D5D5, EOF.EOFt: 0xBC957575, EOF.EOFrt: 0xBC959999, EOF.EOFdt: 0xBC959595,
+    EOF.EOFni: 0xBC8AD5D5, EOF.EOFdti: 0xBC8A9595, EOF.EOFrti: 0xBC8A9999, EOF.EOFa: 0xBC95F5F5,
+}
+
+
+def _delimiter_word(code: int) -> int:
+    inv = ~code & 0xFF
+    return (code << 24) | (code << 16) | (inv << 8) | inv
+
+
+_SOF_BY_WORD = {_delimiter_word(s): s for s in SOF}
+_EOF_BY_WORD = {_delimiter_word(e): e for e in EOF}
+_SOF_WORD = {s: struct.pack(">I", _delimiter_word(s)) for s in SOF}
+_EOF_WORD = {e: struct.pack(">I", _delimiter_word(e)) for e in EOF}
+
+ENCAP_HEADER_LEN = 28
+PROTOCOL_WORDS = 0x0101FEFE0101FEFE  # FCIP protocol 1, version 1, complements, twice
+PFLAGS_SF = 0x01  # FCIP Special Frame
+PFLAGS_CH = 0x80  # Changed (RFC 3821 5.6.1)
+# encapsulation header + SOF + FC header + CRC + EOF, the smallest legal FC frame
+MIN_FRAME_LEN = ENCAP_HEADER_LEN + 4 + HEADER_LEN + 4 + 4
+MAX_FRAME_LEN = MIN_FRAME_LEN + MAX_PAYLOAD
+MIN_SPECIAL_FRAME_LEN = ENCAP_HEADER_LEN  # RFC 3821's FSF is 76 bytes; accept any tail
+
+_ENCAP = struct.Struct(">QBBBBHHIII")  # 28 bytes
+_ENCAP_SOF = struct.Struct(">QBBBBHHIIII")  # 28 + SOF word
+_U32 = struct.Struct(">I")
+_CRC = struct.Struct("<I")
+_FILL = (b"", b"\0", b"\0\0", b"\0\0\0")
+
+
+def fc_crc(data: Buffer, crc: int = 0) -> int:
+    """The FC CRC (FC-FS-4 10.2): IEEE 802.3 CRC-32, as zlib computes it."""
+    return zlib.crc32(data, crc)
+
+
+class Frame(NamedTuple):
+    """One received FC frame. `payload` excludes fill bytes; `raw` is the whole
+    encapsulated frame exactly as received (for forwarding and tracing)."""
+
+    sof: int
+    eof: int
+    header: FcHeader
+    payload: memoryview | bytes
+    raw: memoryview | bytes
+
+
+class SpecialFrame(NamedTuple):
+    """An FCIP Special Frame (RFC 3821 5.6.2): echo `raw` back unchanged."""
+
+    raw: bytes
+
+
+class DroppedFrame(NamedTuple):
+    """A frame that was delimited correctly but is unusable; the stream goes on."""
+
+    error: FrameError
+    raw: memoryview | bytes
+
+
+Event = Frame | SpecialFrame | DroppedFrame
+
+_prefix_cache: dict[tuple[int, int], bytes] = {}
+
+
+def _prefix(words: int, sof: int) -> bytes:
+    key = (words, sof)
+    p = _prefix_cache.get(key)
+    if p is None:
+        p = _ENCAP_SOF.pack(PROTOCOL_WORDS, 0, 0, 0xFF, 0xFF, words, ~words & 0xFFFF, 0, 0, 0,
+                            _delimiter_word(sof))
+        _prefix_cache[key] = p
+    return p
+
+
+def encode_frame(header: FcHeader, payload: Buffer = b"", sof: int = SOF.SOFi3,
+                 eof: int = EOF.EOFt, timestamp: tuple[int, int] | None = None) -> bytes:
+    """One encapsulated frame. The payload is padded to 4 bytes and F_CTL's fill-byte
+    count set to match. `timestamp` is (seconds, fraction) in NTP form, or None for 0."""
+    n = len(payload)  # type: ignore[arg-type]
+    if n > MAX_PAYLOAD:
+        raise ValueError(f"FC payload of {n} bytes exceeds {MAX_PAYLOAD}")
+    fill = -n & 3
+    a = (header.r_ctl << 24) | header.d_id
+    b = (header.cs_ctl << 24) | header.s_id
+    c = (header.type << 24) | (header.f_ctl & 0xFFFFFC) | fill
+    d = (header.seq_id << 24) | (header.df_ctl << 16) | header.seq_cnt
+    hdr = _HEADER_PACK(a, b, c, d, header.ox_id, header.rx_id, header.parameter)
+    crc = zlib.crc32(payload, zlib.crc32(hdr))
+    if fill:
+        crc = zlib.crc32(_FILL[fill], crc)
+    words = (MIN_FRAME_LEN + n + fill) >> 2
+    if timestamp is None:
+        prefix = _prefix(words, sof)
+    else:
+        prefix = _ENCAP_SOF.pack(PROTOCOL_WORDS, 0, 0, 0xFF, 0xFF, words, ~words & 0xFFFF,
+                                 timestamp[0], timestamp[1], 0, _delimiter_word(sof))
+    return b"".join((prefix, hdr, payload, _FILL[fill], _CRC.pack(crc), _EOF_WORD[eof]))  # type: ignore[list-item]
+
+
+_HEADER_PACK = struct.Struct(">IIIIHHI").pack
+
+
+def encode_special_frame(body: bytes, pflags: int = PFLAGS_SF) -> bytes:
+    """An FCIP Special Frame carrying `body` after the 28-byte header (used by tests and
+    by peers that want to open with one; fcsoft only echoes them)."""
+    total = ENCAP_HEADER_LEN + len(body) + (-len(body) & 3)
+    words = total >> 2
+    return _ENCAP.pack(PROTOCOL_WORDS, pflags, 0, ~pflags & 0xFF, 0xFF, words, ~words & 0xFFFF,
+                       0, 0, 0) + body + _FILL[-len(body) & 3]
+
+
+def trace_record(frame_raw: Buffer) -> bytes:
+    """The LINKTYPE_FC_2_WITH_FRAME_DELIMS (225) record for one encapsulated FC frame:
+    SOF ordered set, header, payload, CRC, EOF ordered set."""
+    mv = memoryview(frame_raw)  # type: ignore[arg-type]
+    sof = _SOF_BY_WORD.get(_U32.unpack_from(mv, ENCAP_HEADER_LEN)[0])
+    eof = _EOF_BY_WORD.get(_U32.unpack_from(mv, len(mv) - 4)[0])
+    sof_os = SOF_ORDERED_SET.get(sof, SOF_ORDERED_SET[SOF.SOFi3]) if sof else 0
+    eof_os = EOF_ORDERED_SET.get(eof, EOF_ORDERED_SET[EOF.EOFt]) if eof else 0
+    return b"".join((_U32.pack(sof_os), mv[ENCAP_HEADER_LEN + 4:len(mv) - 4], _U32.pack(eof_os)))
+
+
+class FrameDecoder:
+    """Incremental decoder for one link's byte stream. Feed bytes; get events back.
+
+    After a `FramingError` the decoder is dead and raises it again on every feed: the
+    byte stream cannot be trusted past a broken header.
+    """
+
+    __slots__ = ("_buf", "_dead", "frames_seen", "max_payload")
+
+    def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
+        self._buf = bytearray()
+        self._dead: FramingError | None = None
+        self.frames_seen = 0  # frames delimited so far (special frames included)
+        self.max_payload = max_payload
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame held back (for the partial-frame timer)."""
+        return len(self._buf)
+
+    def feed(self, data: Buffer) -> list[Event]:
+        """Decode what `data` completes; keep any partial frame for the next call."""
+        if self._dead is not None:
+            raise self._dead
+        if not data:
+            return []
+        if self._buf:
+            self._buf += data  # type: ignore[operator]
+            view: memoryview = memoryview(bytes(self._buf))
+            self._buf.clear()
+        else:
+            view = memoryview(data if isinstance(data, bytes) else bytes(data))  # type: ignore[arg-type]
+        events: list[Event] = []
+        end = len(view)
+        off = 0
+        try:
+            while end - off >= ENCAP_HEADER_LEN:
+                length = self._check_header(view, off)
+                if end - off < length:
+                    break
+                events.append(self._frame(view[off:off + length]))
+                off += length
+        except FramingError as exc:
+            self._dead = exc
+            raise
+        if off < end:
+            self._buf += view[off:]
+        return events
+
+    def _check_header(self, view: memoryview, off: int) -> int:
+        proto, pflags, rsvd, npflags, rsvd2, flen, nflen, _s, _f, _c = _ENCAP.unpack_from(view, off)
+        if proto != PROTOCOL_WORDS:
+            raise FramingError("encapsulation header",
+                               f"protocol words {bytes(view[off:off + 8]).hex()} are not FCIP "
+                               "01 01 fe fe 01 01 fe fe")
+        if rsvd != 0 or rsvd2 != 0xFF or npflags != (~pflags & 0xFF):
+            raise FramingError("encapsulation header",
+                               f"pFlags word {bytes(view[off + 8:off + 12]).hex()} is not "
+                               "pFlags 00 ~pFlags ff")
+        if nflen != (~flen & 0xFFFF):
+            raise FramingError("encapsulation header",
+                               f"flags/length {flen:#06x} and its complement {nflen:#06x} differ")
+        length = (flen & 0x3FF) * 4
+        if pflags & PFLAGS_SF:
+            if length < MIN_SPECIAL_FRAME_LEN:
+                raise FramingError("encapsulation header",
+                                   f"special frame length {length} below {MIN_SPECIAL_FRAME_LEN}")
+        elif length < MIN_FRAME_LEN or length > MIN_FRAME_LEN + self.max_payload + 3:
+            raise FramingError("encapsulation header",
+                               f"frame length {length} outside {MIN_FRAME_LEN}.."
+                               f"{MIN_FRAME_LEN + self.max_payload}")
+        return length
+
+    def _frame(self, raw: memoryview) -> Event:
+        self.frames_seen += 1
+        if raw[8] & PFLAGS_SF:
+            if self.frames_seen != 1:
+                return DroppedFrame(FrameError("special frame", "only allowed as the first frame"),
+                                    raw)
+            return SpecialFrame(bytes(raw))
+        n = len(raw)
+        sof = _SOF_BY_WORD.get(_U32.unpack_from(raw, ENCAP_HEADER_LEN)[0])
+        if sof is None:
+            return DroppedFrame(FrameError("SOF", f"bad delimiter word "
+                                           f"{bytes(raw[28:32]).hex()}"), raw)
+        eof = _EOF_BY_WORD.get(_U32.unpack_from(raw, n - 4)[0])
+        if eof is None:
+            return DroppedFrame(FrameError("EOF", f"bad delimiter word "
+                                           f"{bytes(raw[n - 4:]).hex()}"), raw)
+        body = raw[32:n - 8]
+        (want,) = _CRC.unpack_from(raw, n - 8)
+        got = zlib.crc32(body)
+        if got != want:
+            return DroppedFrame(FrameError("FC CRC", f"computed {got:08x}, frame has {want:08x}"),
+                                raw)
+        header = decode_header(body)
+        fill = header.f_ctl & 3
+        if fill > len(body) - HEADER_LEN:
+            return DroppedFrame(FrameError("F_CTL", f"{fill} fill bytes but payload is "
+                                           f"{len(body) - HEADER_LEN} bytes"), raw)
+        return Frame(sof, eof, header, body[HEADER_LEN:len(body) - fill], raw)
