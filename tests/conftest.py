@@ -1,0 +1,19 @@
+"""Shared test fixtures and the rule for tests that need external tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def require_tool(name: str) -> str:
+    """Path of `name`; skip the test when missing, or fail when FCSOFT_REQUIRE_TOOLS=1 (CI)."""
+    path = shutil.which(name)
+    if path is None:
+        msg = f"{name} is not installed (apt-get install {'tshark' if name == 'tshark' else 'sg3-utils'})"
+        if os.environ.get("FCSOFT_REQUIRE_TOOLS") == "1":
+            pytest.fail(msg + " and FCSOFT_REQUIRE_TOOLS=1")
+        pytest.skip(msg)
+    return path
