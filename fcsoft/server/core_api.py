@@ -1,0 +1,28 @@
+"""The contract between the trio shell and a sans-IO protocol core (fabric, array, host).
+
+A core never does I/O and never reads a clock. The shell tells it about links, frames and
+time (`now`, seconds on a monotonic clock); the core answers by calling the `transmit`
+callback it was given, and says when it next wants `handle_timer` through `next_timer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from fcsoft.wire.encap import Frame
+
+#: transmit(link_id, encapsulated_frame) -> False when the frame had to be discarded
+Transmit = Callable[[int, bytes], bool]
+
+
+class Core(Protocol):
+    def link_up(self, link_id: int, now: float) -> None: ...
+
+    def frame_received(self, link_id: int, frame: Frame, now: float) -> None: ...
+
+    def link_down(self, link_id: int, now: float) -> None: ...
+
+    def next_timer(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> None: ...
