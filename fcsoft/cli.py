@@ -1,0 +1,123 @@
+"""The `fcsoft` command line (CONTRACT section 5).
+
+    fcsoft serve [CONFIG] [--listen HOST:PORT] [--trace FILE.pcap] [--log-format console|json]
+
+Errors a user can cause (a bad config, an unwritable trace file, an address in use) end the
+program with one line on stderr and a non-zero status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_USAGE = 2  # argparse's own status for bad usage; also used for config errors
+EXIT_RUNTIME = 1
+
+
+class UserError(Exception):
+    """An error to report as one line and exit status `status`."""
+
+    def __init__(self, message: str, status: int = EXIT_RUNTIME) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fcsoft", description="A software Fibre Channel SAN.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    serve = sub.add_parser("serve", help="run the fabric and the config's arrays",
+                           description="Run the fabric and every array of CONFIG (default: "
+                           "the built-in lab) until SIGINT or SIGTERM.")
+    serve.add_argument("config", nargs="?", metavar="CONFIG",
+                       help="TOML config file (default: the built-in lab)")
+    serve.add_argument("--listen", metavar="HOST:PORT",
+                       help="listen address, overriding fabric.listen (port 0: any free port)")
+    serve.add_argument("--trace", metavar="FILE.pcap",
+                       help="write every frame the fabric receives or sends to a pcap file")
+    serve.add_argument("--log-format", choices=("console", "json"), default="console",
+                       help="log rendering (default: console)")
+    return p
+
+
+def _load(path: str | None):  # type: ignore[no-untyped-def]
+    from fcsoft import config as cfg
+
+    try:
+        return cfg.load_builtin() if path is None else cfg.load_config(path)
+    except cfg.ConfigError as exc:
+        raise UserError(str(exc), EXIT_USAGE) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import trio
+
+    from fcsoft import config as cfg
+    from fcsoft.server import logs
+    from fcsoft.server.process import run_process
+
+    conf = _load(args.config)
+    listen = conf.fabric.listen
+    if args.listen is not None:
+        try:
+            listen = cfg.parse_listen(args.listen)
+        except ValueError as exc:
+            raise UserError(f"--listen: {exc}", EXIT_USAGE) from None
+    logs.configure(args.log_format)
+    trace = Path(args.trace) if args.trace else None
+    if trace is not None:
+        try:
+            trace.open("ab").close()
+        except OSError as exc:
+            raise UserError(f"--trace: cannot write {trace}: {exc.strerror}", EXIT_USAGE) from None
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                await nursery.start(run_process, conf, listen, trace)
+                async for signum in signals:
+                    logs.get_logger().info("shutting down", signal=signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    break
+
+    try:
+        trio.run(main)
+    except (OSError, BaseExceptionGroup) as exc:
+        err = _find(exc, OSError)
+        if err is None:
+            raise
+        raise UserError(f"cannot listen on {listen[0]}:{listen[1]}: {err.strerror or err}") \
+            from None
+    return 0
+
+
+def _find(exc: BaseException, kind: type[OSError]) -> OSError | None:
+    """The first `kind` inside `exc`, looking through exception groups."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find(inner, kind)
+            if found is not None:
+                return found
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+    except UserError as exc:
+        print(f"fcsoft: {exc}", file=sys.stderr)
+        return exc.status
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
