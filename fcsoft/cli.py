@@ -57,7 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
     import trio
 
     from fcsoft import config as cfg
-    from fcsoft.server import logs
+    from fcsoft import logs
     from fcsoft.server.process import run_process
 
     conf = _load(args.config)

@@ -81,22 +81,29 @@ class RscnQueue:
         """(to retry, given up): RSCNs whose E_D_TOV passed without an answer."""
         retry: list[Outstanding] = []
         gone: list[Outstanding] = []
-        for key, o in list(self._outstanding.items()):
-            if now >= o.deadline:
-                if o.retried:
-                    gone.append(o)
-                    del self._outstanding[key]
-                else:
-                    o.retried = True
-                    o.deadline = now + self.e_d_tov
-                    retry.append(o)
+        # deadlines are now + E_D_TOV, so insertion order is deadline order: stop at the
+        # first one still running
+        while self._outstanding:
+            key, o = next(iter(self._outstanding.items()))
+            if now < o.deadline:
+                break
+            del self._outstanding[key]
+            if o.retried:
+                gone.append(o)
+            else:
+                o.retried = True
+                o.deadline = now + self.e_d_tov
+                retry.append(o)
+        for o in retry:
+            self._outstanding[(o.recipient, o.ox_id)] = o
         return retry, gone
 
     def next_deadline(self) -> float | None:
-        times = [o.deadline for o in self._outstanding.values()]
-        if self._window is not None:
-            times.append(self._window)
-        return min(times) if times else None
+        first = next(iter(self._outstanding.values()), None)
+        t = None if first is None else first.deadline
+        if self._window is not None and (t is None or self._window < t):
+            t = self._window
+        return t
 
     @property
     def outstanding(self) -> int:

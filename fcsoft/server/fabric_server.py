@@ -16,7 +16,7 @@ from fcsoft.wire.encap import Frame
 
 from .core_api import Core
 from .link import Link
-from .logs import get_logger
+from fcsoft.logs import get_logger
 from .trace import Tracer
 
 

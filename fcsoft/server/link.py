@@ -24,7 +24,7 @@ import trio
 from fcsoft.wire.encap import DroppedFrame, Frame, FrameDecoder, SpecialFrame
 from fcsoft.wire.errors import FramingError
 
-from .logs import get_logger
+from fcsoft.logs import get_logger
 
 RECEIVE_SIZE = 65536
 DEFAULT_SEND_QUEUE = 4096  # frames
