@@ -43,7 +43,7 @@ class AddressAllocator:
             area = self._next_area
             self._next_area = self._next_area % 255 + 1  # areas 1..255, round robin
             base = (self.domain << 16) | (area << 8)
-            if not self._in_use.irange(base, base | 0xFF):
+            if self._in_use.bisect_left(base) == self._in_use.bisect_left(base + 0x100):
                 return area
         raise AddressSpaceFull(f"no free area in domain {self.domain:02x}")
 

@@ -1,1 +1,8 @@
-"""fcsoft.initiator"""
+"""The host side: an N_Port that logs into a fabric, registers, discovers and (later) issues
+SCSI commands. trio-based."""
+
+from .exchange import ExchangeTimeout
+from .host import CtRejected, ElsRejected, Host, LoginRejected, NPort, TargetInfo, open_host
+
+__all__ = ["open_host", "Host", "NPort", "TargetInfo", "CtRejected", "ElsRejected",
+           "LoginRejected", "ExchangeTimeout"]

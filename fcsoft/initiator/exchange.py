@@ -1,0 +1,97 @@
+"""Exchanges on the host side of a link: send a request, wait for its reply sequence.
+
+Theory of operation: `ExchangeManager` owns one link's originator exchange IDs (OX_ID). A
+request is sent with a fresh OX_ID and the caller waits on a `Pending` until the reply
+sequence is complete (END_SEQUENCE seen, frames put in SEQ_CNT order), or a timeout runs
+out. Unsolicited frames (an RSCN or LOGO from the fabric, a PLOGI from a peer) go to the
+`unsolicited` callback.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from fcsoft.wire.encap import EOF, SOF, Frame, encode_frame
+from fcsoft.wire.header import FCtl, FcHeader
+
+
+class ExchangeTimeout(TimeoutError):
+    """No complete reply within the time allowed."""
+
+
+@dataclass(slots=True)
+class Pending:
+    """A request waiting for its reply sequence."""
+
+    ox_id: int
+    done: trio.Event = field(default_factory=trio.Event)
+    frames: list[Frame] = field(default_factory=list)
+
+    @property
+    def header(self) -> FcHeader:
+        return self.frames[0].header
+
+    @property
+    def payload(self) -> bytes:
+        if len(self.frames) == 1:
+            return bytes(self.frames[0].payload)
+        ordered = sorted(self.frames, key=lambda f: f.header.seq_cnt)
+        return b"".join(bytes(f.payload) for f in ordered)
+
+
+class ExchangeManager:
+    """OX_ID allocation and reply matching for one link."""
+
+    def __init__(self, send: Callable[[bytes], bool],
+                 unsolicited: Callable[[Frame], None]) -> None:
+        self._send = send
+        self._unsolicited = unsolicited
+        self._pending: dict[int, Pending] = {}
+        self._ids = itertools.cycle(range(1, 0xFFFF))
+
+    def new_ox_id(self) -> int:
+        for _ in range(0xFFFF):
+            ox = next(self._ids)
+            if ox not in self._pending:
+                return ox
+        raise RuntimeError("all 65534 exchange IDs are in use")
+
+    def send(self, header: FcHeader, payload: bytes, sof: int = SOF.SOFi3,
+             eof: int = EOF.EOFt) -> None:
+        self._send(encode_frame(header, payload, sof, eof))
+
+    async def request(self, header: FcHeader, payload: bytes, timeout: float) -> Pending:
+        """Send `header`+`payload` (its OX_ID must come from new_ox_id) and wait for the
+        whole reply sequence."""
+        p = Pending(header.ox_id)
+        self._pending[header.ox_id] = p
+        try:
+            self.send(header, payload)
+            with trio.move_on_after(timeout):
+                await p.done.wait()
+            if not p.done.is_set():
+                raise ExchangeTimeout(f"no reply to exchange {header.ox_id:#06x} "
+                                      f"within {timeout:g} s")
+            return p
+        finally:
+            self._pending.pop(header.ox_id, None)
+
+    def frame_received(self, frame: Frame) -> None:
+        h = frame.header
+        if h.f_ctl & FCtl.EXCHANGE_CONTEXT:  # sent by the responder: a reply to us
+            p = self._pending.get(h.ox_id)
+            if p is not None and not p.done.is_set():
+                p.frames.append(frame)
+                if h.f_ctl & FCtl.END_SEQUENCE:
+                    p.done.set()
+                return
+        self._unsolicited(frame)
+
+    def fail_all(self) -> None:
+        """The link went down: wake every waiter (they will see no frames)."""
+        for p in self._pending.values():
+            p.done.set()
