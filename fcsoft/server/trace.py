@@ -34,6 +34,8 @@ class Tracer:
 
     def frame(self, raw: BytesLike) -> None:
         """Trace one encapsulated FC frame (as received or as sent)."""
+        if self._file.closed:
+            return
         rec = pcap.record(time.time(), trace_record(raw))
         self._pending.append(rec)
         self._pending_bytes += len(rec)
@@ -48,6 +50,8 @@ class Tracer:
         return data
 
     def _write(self, data: bytes) -> None:
+        if self._file.closed:
+            return
         self._file.write(data)
         self._file.flush()
 
@@ -57,7 +61,7 @@ class Tracer:
             with trio.move_on_after(FLUSH_INTERVAL):
                 await self._wakeup.wait()
             self._wakeup = trio.Event()
-            if self._pending:
+            if self._pending and not self._file.closed:
                 data = self._take()
                 await trio.to_thread.run_sync(self._write, data)
 
