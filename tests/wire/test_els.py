@@ -674,3 +674,53 @@ def test_prli_with_garbage_appended_is_rejected(page_list, junk: bytes) -> None:
     data = Prli(page_list).encode()
     with pytest.raises(DecodeError):
         Prli.decode(data + junk)
+
+
+# ---- interoperability: Wireshark decodes what we encode ------------------------------------
+
+
+@pytest.mark.tools
+def test_tshark_decodes_the_vectors(tmp_path: Path) -> None:
+    import subprocess
+
+    from fcsoft.wire.encap import encode_frame, trace_record
+    from fcsoft.wire.header import FcType, RCtl, make_header
+    from fcsoft.wire.pcap import file_header, record
+    from tests.conftest import require_tool
+
+    tshark = require_tool("tshark")
+    plogi_acc = bytes([0x02]) + PLOGI[1:]
+    pairs = [(FLOGI, FLOGI_ACC, 0xFFFFFE), (PLOGI, plogi_acc, 0x010200),
+             (PRLI, PRLI_ACC, 0x010200), (PRLO, PRLO_ACC, 0x010200), (LOGO, LS_ACC, 0x010200),
+             (SCR, LS_ACC, 0xFFFFFD), (RSCN2, LS_ACC, 0x010203), (RRQ, LS_ACC, 0x010200),
+             (PRLI, LS_RJT_PLOGI_REQUIRED, 0x010200)]
+    records = [file_header()]
+    for n, (request, reply, d_id) in enumerate(pairs):
+        hdr = make_header(RCtl.ELS_REQUEST, d_id, 0x010203, FcType.ELS, ox_id=0x100 + n)
+        records.append(record(2 * n, trace_record(encode_frame(hdr, request))))
+        rsp = hdr.reply(RCtl.ELS_REPLY, rx_id=0x200 + n)
+        records.append(record(2 * n + 1, trace_record(encode_frame(rsp, reply))))
+    pcap = tmp_path / "els.pcap"
+    pcap.write_bytes(b"".join(records))
+    fields = ["_ws.col.Info", "fcels.logi.rcvsize", "fcels.logi.cmnfeatures",
+              "fcels.prlilo.response_code", "fcels.fcpflags", "fcels.scr.regn",
+              "fcels.rscn.evqual", "fcels.rscn.addrfmt", "fcels.rjt.reason",
+              "fcels.rjt.detail", "_ws.malformed", "_ws.expert"]
+    out = subprocess.run([tshark, "-r", str(pcap), "-T", "fields", "-E", "separator=|",
+                          *[a for f in fields for a in ("-e", f)]],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [dict(zip(fields, line.split("|"), strict=True)) for line in out.splitlines()]
+    assert [r["_ws.col.Info"] for r in rows] == [
+        "FLOGI", "ACC (FLOGI)", "PLOGI", "ACC (PLOGI)", "PRLI", "ACC (PRLI)", "PRLO",
+        "ACC (PRLO)", "LOGO", "ACC (LOGO)", "SCR", "ACC (SCR)", "RSCN", "ACC (RSCN)", "RRQ",
+        "ACC (RRQ)", "PRLI", "LS_RJT (PRLI)"]
+    assert not any(r["_ws.malformed"] or r["_ws.expert"] for r in rows)
+    assert rows[1]["fcels.logi.cmnfeatures"] == "0x3000"  # F_Port + NPIV assignment
+    assert rows[1]["fcels.logi.rcvsize"] == "2112"
+    assert rows[4]["fcels.fcpflags"] == "0x000001a2"
+    assert (rows[5]["fcels.prlilo.response_code"], rows[5]["fcels.fcpflags"]) == (
+        "0x21", "0x00000012")
+    assert rows[10]["fcels.scr.regn"] == "0x03"
+    assert (rows[12]["fcels.rscn.evqual"], rows[12]["fcels.rscn.addrfmt"]) == (
+        "0x05,0x01", "0x00,0x02")
+    assert (rows[17]["fcels.rjt.reason"], rows[17]["fcels.rjt.detail"]) == ("0x03", "0x1e")
