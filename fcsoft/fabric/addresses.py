@@ -30,6 +30,7 @@ class AddressAllocator:
         self._in_use: SortedSet = SortedSet()
         self._next_area = 1
         self._area_cursor: dict[int, int] = {}
+        self._area_used: dict[int, int] = {}  # area -> N_Port_IDs in use, to skip full areas
 
     def in_use(self, fcid: int) -> bool:
         return fcid in self._in_use
@@ -49,6 +50,8 @@ class AddressAllocator:
 
     def allocate(self, area: int) -> int:
         """A free N_Port_ID in `area` (round robin over ports 0..255 of the area)."""
+        if self._area_used.get(area, 0) >= 256:
+            raise AddressSpaceFull(f"area {area:02x} of domain {self.domain:02x} is full")
         base = (self.domain << 16) | (area << 8)
         start = self._area_cursor.get(area, 0)
         for i in range(256):
@@ -57,8 +60,12 @@ class AddressAllocator:
             if fcid not in self._in_use:
                 self._in_use.add(fcid)
                 self._area_cursor[area] = (port + 1) & 0xFF
+                self._area_used[area] = self._area_used.get(area, 0) + 1
                 return fcid
-        raise AddressSpaceFull(f"area {area:02x} of domain {self.domain:02x} is full")
+        raise AssertionError("area use count out of step")  # pragma: no cover
 
     def release(self, fcid: int) -> None:
-        self._in_use.discard(fcid)
+        if fcid in self._in_use:
+            self._in_use.discard(fcid)
+            area = (fcid >> 8) & 0xFF
+            self._area_used[area] -= 1

@@ -121,6 +121,7 @@ class LinkRecord:
     fcids: set[int] = field(default_factory=set)  # base + NPIV
     areas: list[int] = field(default_factory=list)
     receive_size: int = 2112  # the N_Port's receive data field size (from FLOGI)
+    login_accept: bytes = b""  # the LS_ACC payload for FLOGI/FDISC on this F_Port
     counters: Counter[str] = field(default_factory=Counter)
 
 
@@ -148,6 +149,7 @@ class Fabric:
         self.log = get_logger(component="fabric", fabric=getattr(conf, "name", "fabric"))
         self._xids = itertools.cycle(range(0x0001, 0xFFFF))
         self._discard_logged: Counter[tuple[int, str]] = Counter()
+        self._service_accepts: dict[tuple[int, int], bytes] = {}
 
     # ------------------------------------------------------------------ core API
     def link_up(self, link_id: int, now: float) -> None:
@@ -383,7 +385,10 @@ class Fabric:
         existing = self.db.by_wwpn(sp.port_name)
         if existing is None:
             return False
-        if self.duplicate_policy == "replace":
+        # an FDISC cannot replace its own link's FLOGI port: logging that one out would end
+        # the link's fabric login the FDISC depends on, so it is refused under either policy
+        own_base = existing.link_id == link.link_id and existing.fcid == link.base_fcid
+        if self.duplicate_policy == "replace" and not own_base:
             self.log.info("duplicate WWPN replaces earlier login", wwpn=sp.port_name,
                           fcid=existing.fcid, link=link.link_id)
             self.counters["duplicate_wwpn_replaced"] += 1
@@ -423,6 +428,10 @@ class Fabric:
         link.areas = [area]
         link.base_fcid = fcid
         link.receive_size = _receive_size(sp)
+        # the same accept answers every FDISC on this F_Port: build it once
+        link.login_accept = ServiceParameters.flogi_accept(
+            self._f_port_name(link), self.fabric_name, e_d_tov=self.e_d_tov_ms,
+            r_a_tov=self.r_a_tov_ms).encode()
         self._login(link, frame, sp, fcid, "FLOGI", now)
         return True
 
@@ -462,10 +471,7 @@ class Fabric:
         rec = PortRecord(fcid, sp.port_name, sp.node_name, link.link_id)
         self.db.add(rec)
         link.fcids.add(fcid)
-        acc = ServiceParameters.flogi_accept(
-            self._f_port_name(link), self.fabric_name, e_d_tov=self.e_d_tov_ms,
-            r_a_tov=self.r_a_tov_ms)
-        self._reply(link, frame.header, acc.encode(), d_id=fcid)
+        self._reply(link, frame.header, link.login_accept, d_id=fcid)
         self.counters["logins"] += 1
         link.counters["logins"] += 1
         self.log.info("login", kind=kind, wwpn=sp.port_name, wwnn=sp.node_name, fcid=fcid,
@@ -565,10 +571,7 @@ class Fabric:
                 return
             if h.d_id == DIRECTORY:
                 rec.ns_session = True
-            acc = ServiceParameters.plogi(self._service_name(h.d_id), self.fabric_name,
-                                          command=ElsCommand.LS_ACC, e_d_tov=self.e_d_tov_ms,
-                                          receive_data_field_size=min(2112, _receive_size(sp)))
-            self._reply(link, h, acc.encode())
+            self._reply(link, h, self._service_accept(h.d_id, _receive_size(sp)))
             self.log.info("service login", fcid=h.s_id, wwpn=rec.wwpn, service=f"{h.d_id:06x}")
         elif cmd == ElsCommand.LOGO and h.d_id in (DIRECTORY, CONTROLLER, MANAGEMENT):
             if h.d_id == DIRECTORY:
@@ -581,6 +584,16 @@ class Fabric:
         else:
             self._ls_rjt(link, h, LsRjtReason.COMMAND_NOT_SUPPORTED,
                          LsRjtExplanation.REQUEST_NOT_SUPPORTED)
+
+    def _service_accept(self, address: int, receive_size: int) -> bytes:
+        key = (address, receive_size)
+        acc = self._service_accepts.get(key)
+        if acc is None:
+            acc = ServiceParameters.plogi(self._service_name(address), self.fabric_name,
+                                          command=ElsCommand.LS_ACC, e_d_tov=self.e_d_tov_ms,
+                                          receive_data_field_size=receive_size).encode()
+            self._service_accepts[key] = acc
+        return acc
 
     def _service_name(self, address: int) -> WWN:
         # well-known services answer with names derived from the fabric name (NAA 2,

@@ -49,6 +49,7 @@ from .els_codes import (
     decode_guard,
     expect_command,
     need,
+    trusted,
 )
 from .errors import DecodeError
 from .header import MAX_PAYLOAD, FcType
@@ -168,7 +169,9 @@ class ClassServiceParameters:
             raise DecodeError("class service parameters",
                               f"need 16 bytes at offset {offset}, have {len(data) - offset}")
         opts, ini, rcp, rdfs, seqs, e2e, open_seq = _CLASS.unpack_from(data, offset)
-        return cls(ClassServiceOptions(opts), ini, rcp, rdfs, seqs, e2e, open_seq)
+        if not (opts or ini or rcp or rdfs or seqs or e2e or open_seq):
+            return CLASS_NOT_SUPPORTED
+        return trusted(cls, ClassServiceOptions(opts), ini, rcp, rdfs, seqs, e2e, open_seq)
 
 
 CLASS_NOT_SUPPORTED = ClassServiceParameters()
@@ -348,9 +351,9 @@ class ServiceParameters:
         (_, hi, lo, credit, features, bb_data, word2, edtov, wwpn,
          wwnn) = _COMMON.unpack_from(data, 0)
         classes = tuple(ClassServiceParameters.decode(data, 36 + 16 * i) for i in range(4))
-        return cls(command, WWN(wwpn), WWN(wwnn), CommonFeatures(features), credit,
-                   bb_data & 0x0FFF, bb_data >> 12, word2, edtov, classes,
-                   bytes(data[100:116]), hi, lo)
+        return trusted(cls, command, WWN.from_bytes8(wwpn), WWN.from_bytes8(wwnn),
+                       CommonFeatures(features), credit, bb_data & 0x0FFF, bb_data >> 12, word2,
+                       edtov, classes, bytes(data[100:116]), hi, lo)
 
 
 # ------------------------------------------------------------------------------------------

@@ -127,11 +127,12 @@ class DroppedFrame(NamedTuple):
 
 Event = Frame | SpecialFrame | DroppedFrame
 
-_prefix_cache: dict[tuple[int, int], bytes] = {}
+_prefix_cache: dict[int, bytes] = {}
 
 
 def _prefix(words: int, sof: int) -> bytes:
-    key = (words, sof)
+    """Encapsulation header (timestamp 0) + SOF word, cached per (length, SOF)."""
+    key = (words << 8) | sof
     p = _prefix_cache.get(key)
     if p is None:
         p = _ENCAP_SOF.pack(PROTOCOL_WORDS, 0, 0, 0xFF, 0xFF, words, ~words & 0xFFFF, 0, 0, 0,
@@ -140,32 +141,36 @@ def _prefix(words: int, sof: int) -> bytes:
     return p
 
 
+_HEADER_PACK = struct.Struct(">IIIIHHI").pack
+_HEADER_UNPACK_FROM = struct.Struct(">IIIIHHI").unpack_from
+_crc32 = zlib.crc32
+_crc_pack = _CRC.pack
+
+
 def encode_frame(header: FcHeader, payload: Buffer = b"", sof: int = SOF.SOFi3,
                  eof: int = EOF.EOFt, timestamp: tuple[int, int] | None = None) -> bytes:
     """One encapsulated frame. The payload is padded to 4 bytes and F_CTL's fill-byte
     count set to match. `timestamp` is (seconds, fraction) in NTP form, or None for 0."""
+    r_ctl, d_id, cs_ctl, s_id, type_, f_ctl, seq_id, df_ctl, seq_cnt, ox, rx, param = header
     n = len(payload)  # type: ignore[arg-type]
     if n > MAX_PAYLOAD:
         raise ValueError(f"FC payload of {n} bytes exceeds {MAX_PAYLOAD}")
     fill = -n & 3
-    a = (header.r_ctl << 24) | header.d_id
-    b = (header.cs_ctl << 24) | header.s_id
-    c = (header.type << 24) | (header.f_ctl & 0xFFFFFC) | fill
-    d = (header.seq_id << 24) | (header.df_ctl << 16) | header.seq_cnt
-    hdr = _HEADER_PACK(a, b, c, d, header.ox_id, header.rx_id, header.parameter)
-    crc = zlib.crc32(payload, zlib.crc32(hdr))
-    if fill:
-        crc = zlib.crc32(_FILL[fill], crc)
+    hdr = _HEADER_PACK((r_ctl << 24) | d_id, (cs_ctl << 24) | s_id,
+                       (type_ << 24) | (f_ctl & 0xFFFFFC) | fill,
+                       (seq_id << 24) | (df_ctl << 16) | seq_cnt, ox, rx, param)
+    crc = _crc32(payload, _crc32(hdr))
     words = (MIN_FRAME_LEN + n + fill) >> 2
     if timestamp is None:
         prefix = _prefix(words, sof)
     else:
         prefix = _ENCAP_SOF.pack(PROTOCOL_WORDS, 0, 0, 0xFF, 0xFF, words, ~words & 0xFFFF,
                                  timestamp[0], timestamp[1], 0, _delimiter_word(sof))
-    return b"".join((prefix, hdr, payload, _FILL[fill], _CRC.pack(crc), _EOF_WORD[eof]))  # type: ignore[list-item]
-
-
-_HEADER_PACK = struct.Struct(">IIIIHHI").pack
+    if fill:
+        crc = _crc32(_FILL[fill], crc)
+        return b"".join((prefix, hdr, payload, _FILL[fill], _crc_pack(crc),  # type: ignore[list-item]
+                         _EOF_WORD[eof]))
+    return b"".join((prefix, hdr, payload, _crc_pack(crc), _EOF_WORD[eof]))  # type: ignore[list-item]
 
 
 def encode_special_frame(body: bytes, pflags: int = PFLAGS_SF) -> bytes:
@@ -186,6 +191,14 @@ def trace_record(frame_raw: Buffer) -> bytes:
     sof_os = SOF_ORDERED_SET.get(sof, SOF_ORDERED_SET[SOF.SOFi3]) if sof else 0
     eof_os = EOF_ORDERED_SET.get(eof, EOF_ORDERED_SET[EOF.EOFt]) if eof else 0
     return b"".join((_U32.pack(sof_os), mv[ENCAP_HEADER_LEN + 4:len(mv) - 4], _U32.pack(eof_os)))
+
+
+_FAST_HEAD = struct.Struct(">QIHH12xI").unpack_from  # protocol, pFlags word, length, SOF
+_FAST_TAIL = struct.Struct("<II").unpack_from  # FC CRC (little-endian) and the EOF word
+# the EOF word read little-endian, to get it from the same unpack as the CRC
+_EOF_BY_WORD_LE = {int.from_bytes(w.to_bytes(4, "big"), "little"): e
+                   for w, e in _EOF_BY_WORD.items()}
+_new = tuple.__new__
 
 
 class FrameDecoder:
@@ -221,14 +234,46 @@ class FrameDecoder:
         else:
             view = memoryview(data if isinstance(data, bytes) else bytes(data))  # type: ignore[arg-type]
         events: list[Event] = []
+        append = events.append
         end = len(view)
         off = 0
+        maxlen = MIN_FRAME_LEN + self.max_payload + 3
         try:
             while end - off >= ENCAP_HEADER_LEN:
+                # Fast path: an ordinary FC frame (pFlags 0, sane length, good delimiters
+                # and CRC) decoded with three unpacks; anything else takes the checked path
+                # below, which produces the same events and errors.
+                if end - off >= 32:
+                    proto, pfw, flen, nflen, sofw = _FAST_HEAD(view, off)
+                    length = (flen & 0x3FF) << 2
+                    if proto == PROTOCOL_WORDS and pfw == 0x0000FFFF and \
+                            flen ^ nflen == 0xFFFF and MIN_FRAME_LEN <= length <= maxlen:
+                        stop = off + length
+                        if stop > end:
+                            break
+                        sof = _SOF_BY_WORD.get(sofw)
+                        want, eofw = _FAST_TAIL(view, stop - 8)
+                        eof = _EOF_BY_WORD_LE.get(eofw)
+                        body = view[off + 32:stop - 8]
+                        if sof is not None and eof is not None and _crc32(body) == want:
+                            a, b, c, d, ox, rx, p = _HEADER_UNPACK_FROM(body)
+                            fill = c & 3
+                            if fill <= length - MIN_FRAME_LEN:
+                                self.frames_seen += 1
+                                append(_new(Frame, (sof, eof, _new(FcHeader, (
+                                    a >> 24, a & 0xFFFFFF, b >> 24, b & 0xFFFFFF, c >> 24,
+                                    c & 0xFFFFFF, d >> 24, (d >> 16) & 0xFF, d & 0xFFFF, ox, rx,
+                                    p)), body[HEADER_LEN:length - 40 - fill],
+                                    view[off:stop])))
+                                off = stop
+                                continue
+                        append(self._frame(view[off:stop]))
+                        off = stop
+                        continue
                 length = self._check_header(view, off)
                 if end - off < length:
                     break
-                events.append(self._frame(view[off:off + length]))
+                append(self._frame(view[off:off + length]))
                 off += length
         except FramingError as exc:
             self._dead = exc

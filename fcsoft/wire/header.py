@@ -80,8 +80,10 @@ class FCtl(IntFlag):
 # The two F_CTL values almost every single-frame exchange uses (Linux fc_fs.h FC_FCTL_REQ/RESP):
 # a request is first+last+end sequence with sequence initiative passed; a reply adds the
 # exchange context bit and, being the last sequence of the exchange, LAST_SEQUENCE.
-F_CTL_REQUEST = FCtl.FIRST_SEQUENCE | FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE
-F_CTL_REPLY = (
+# Plain ints, not FCtl members: IntFlag arithmetic runs in Python and would triple the cost
+# of building a frame.
+F_CTL_REQUEST = int(FCtl.FIRST_SEQUENCE | FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE)
+F_CTL_REPLY = int(
     FCtl.EXCHANGE_CONTEXT | FCtl.LAST_SEQUENCE | FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE
 )
 
@@ -151,8 +153,9 @@ class FcHeader(NamedTuple):
               rx_id: int | None = None, parameter: int = 0) -> FcHeader:
         """The header of a reply in the same exchange: S_ID/D_ID swapped, SEQ_ID kept."""
         return _new(FcHeader, (
-            r_ctl, self.s_id, 0, self.d_id, self.type if type is None else type, f_ctl,
-            self.seq_id, 0, 0, self.ox_id, self.rx_id if rx_id is None else rx_id, parameter,
+            int(r_ctl), self.s_id, 0, self.d_id, self.type if type is None else int(type),
+            int(f_ctl), self.seq_id, 0, 0, self.ox_id, self.rx_id if rx_id is None else rx_id,
+            parameter,
         ))
 
 
@@ -166,8 +169,9 @@ def make_header(r_ctl: int, d_id: int, s_id: int, type: int, f_ctl: int = F_CTL_
                                ("RX_ID", rx_id, 0xFFFF)):
         if not 0 <= value <= limit:
             raise ValueError(f"{name} {value:#x} out of range")
-    return _new(FcHeader, (r_ctl, d_id, cs_ctl, s_id, type, f_ctl, seq_id, df_ctl, seq_cnt,
-                           ox_id, rx_id, parameter))
+    # store plain ints (see F_CTL_REQUEST): enum members would slow every encode
+    return _new(FcHeader, (int(r_ctl), int(d_id), cs_ctl, int(s_id), int(type), int(f_ctl),
+                           seq_id, df_ctl, seq_cnt, ox_id, rx_id, parameter))
 
 
 def decode_header(data: bytes | bytearray | memoryview, offset: int = 0) -> FcHeader:
