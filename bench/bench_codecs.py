@@ -14,6 +14,7 @@ loopback TCP link) can be added as another `bench_*()` function called from `mai
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -144,12 +145,113 @@ def bench_pure(seconds: float = 1.0) -> dict[str, float]:
     return results
 
 
+class _Echo:
+    """Server side of the loopback bench: answers each frame (LinkHandler)."""
+
+    def __init__(self, answer: Callable[[Frame], bytes]) -> None:
+        self.answer = answer
+
+    def frame_received(self, link, frame: Frame) -> None:  # type: ignore[no-untyped-def]
+        link.send(self.answer(frame))
+
+    def link_closed(self, link, reason: str) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+class _Counter:
+    """Client side: counts answers and wakes the sender."""
+
+    def __init__(self) -> None:
+        import trio
+
+        self.received = 0
+        self.event = trio.Event()
+
+    def frame_received(self, link, frame: Frame) -> None:  # type: ignore[no-untyped-def]
+        self.received += 1
+        self.event.set()
+
+    def link_closed(self, link, reason: str) -> None:  # type: ignore[no-untyped-def]
+        self.event.set()
+
+
+def bench_link(seconds: float = 1.0, window: int = 64) -> dict[str, float]:
+    """Through one loopback TCP link, both ends being fcsoft's trio Link (reader task +
+    FrameDecoder, writer task coalescing frames): frames answered per second with `window`
+    frames in flight. The server answers FCP_DATA by echoing it and FCP_CMND with FCP_RSP."""
+    import trio
+
+    from fcsoft.server.link import Link
+
+    data_header = plain(make_header(RCtl.SOLICITED_DATA, 0x010200, 0x010100, FcType.FCP,
+                                    F_CTL_REPLY | FCtl.RELATIVE_OFFSET, ox_id=1, rx_id=2))
+    data_frame = encode_frame(data_header, bytes(2048))
+    cmnd_header = plain(make_header(RCtl.UNSOLICITED_COMMAND, 0x010200, 0x010100, FcType.FCP,
+                                    ox_id=1))
+    cmnd_frame = encode_frame(cmnd_header, FcpCmnd(int_to_lun(1), cdb=bytes.fromhex(
+        "28000000100000000800"), fcp_dl=4096, rddata=True).encode())
+
+    def echo(frame: Frame) -> bytes:
+        return bytes(frame.raw)
+
+    def respond(frame: Frame) -> bytes:
+        decode_fcp_cmnd(frame.payload)
+        h = frame.header
+        return encode_frame(h.reply(RCtl.COMMAND_STATUS, rx_id=h.ox_id), FCP_RSP_GOOD)
+
+    results: dict[str, float] = {}
+
+    async def case(name: str, frame: bytes, answer: Callable[[Frame], bytes]) -> None:
+        async with trio.open_nursery() as nursery:
+            async def serve(stream: trio.SocketStream) -> None:
+                await Link(stream, _Echo(answer), peer="bench").run()
+
+            listeners = await nursery.start(
+                functools.partial(trio.serve_tcp, serve, 0, host="127.0.0.1"))
+            port = listeners[0].socket.getsockname()[1]
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            counter = _Counter()
+            link = Link(stream, counter, peer="bench-client")
+            nursery.start_soon(link.run)
+            sent = 0
+            start = time.perf_counter()
+            deadline = start + seconds
+            while time.perf_counter() < deadline:
+                while sent - counter.received < window:
+                    link.send(frame)
+                    sent += 1
+                counter.event = trio.Event()
+                await counter.event.wait()
+            while counter.received < sent:
+                counter.event = trio.Event()
+                await counter.event.wait()
+            elapsed = time.perf_counter() - start
+            rate = counter.received / elapsed
+            results[name] = rate
+            print(f"{name:<52}{rate:>12,.0f} frames/s")
+            nursery.cancel_scope.cancel()
+
+    async def run() -> None:
+        await case("FCP_DATA 2048 B echoed over loopback TCP", data_frame, echo)
+        await case("FCP_CMND -> FCP_RSP over loopback TCP", cmnd_frame, respond)
+
+    trio.run(run)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     seconds = float(args[0]) if args else 1.0
+    import logging
+
+    from fcsoft import logs
+
+    logs.configure("console", level=logging.WARNING)  # link up/down lines would clutter
     print(f"Python {sys.version.split()[0]}, {seconds:g} s per case")
     print("-- pure codecs (no I/O)")
     bench_pure(seconds)
+    print("-- one loopback TCP link (client and server in this process, 64 frames in flight)")
+    bench_link(max(seconds, 2.0))
     return 0
 
 
