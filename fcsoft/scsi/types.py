@@ -1,0 +1,69 @@
+"""What the transport (fcsoft.target) and the SCSI layer (fcsoft.scsi) hand each other.
+
+The SCSI layer is sans-IO and synchronous: the target port builds a `Command` for each
+FCP_CMND, asks `LogicalUnit.precheck` before any data moves (unit attentions, reservation
+conflicts, CDB errors all answer without a data phase), collects the data-out bytes if the
+command has them, then calls `LogicalUnit.execute` and sends back the `Result`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fcsoft.wire.wwn import WWN
+
+from .sense import Sense, Status
+
+
+@dataclass(frozen=True, slots=True)
+class Nexus:
+    """An I_T nexus (SAM-5 4.6): initiator port and target port, by WWPN. The relative
+    target port identifier (1-based, per array) goes with the target port."""
+
+    initiator: WWN
+    target: WWN
+    relative_port: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.initiator}->{self.target}"
+
+
+@dataclass(slots=True)
+class Command:
+    """One SCSI command as the SCSI layer sees it."""
+
+    nexus: Nexus
+    lun: int  # the LUN number the initiator addressed
+    cdb: bytes
+    data_out: bytes | memoryview = b""  # write data, when the command has a data-out phase
+    expected_length: int = 0  # FCP_DL: the most data the initiator will take or give
+    task_tag: int = 0  # OX_ID on FC: identifies the task for ABORT TASK / PREEMPT AND ABORT
+    task_attribute: int = 0  # SIMPLE, HEAD OF QUEUE, ORDERED, ACA
+
+
+@dataclass(slots=True)
+class Result:
+    """The outcome of a command: status, data-in (for reads), sense (for CHECK CONDITION).
+
+    `data` may be longer than expected_length; the transport truncates and reports the
+    residual (SAM-5: allocation length truncation is the transport's to report).
+    """
+
+    status: Status = Status.GOOD
+    data: bytes | memoryview = b""
+    sense: Sense | None = None
+    # set when the command moved data out but the LU used less/more than was sent
+    data_out_used: int | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def check(cls, sense: Sense) -> Result:
+        return cls(Status.CHECK_CONDITION, sense=sense)
+
+    @property
+    def good(self) -> bool:
+        return self.status == Status.GOOD
+
+
+GOOD = Result()  # shared: a GOOD with no data (never mutate it)
+RESERVATION_CONFLICT = Result(Status.RESERVATION_CONFLICT)
