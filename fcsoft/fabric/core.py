@@ -644,7 +644,10 @@ class Fabric:
 
     def _els_reply(self, link: LinkRecord, frame: Frame) -> None:
         h = frame.header
-        if h.d_id == CONTROLLER and self.rscn.answered(h.s_id, h.ox_id) is not None:
+        # only the recipient's own link can answer its RSCN: a reply forged on another link
+        # with its S_ID must not stop the retry (CONTRACT 2, anti-spoofing)
+        if h.d_id == CONTROLLER and h.s_id in link.fcids and \
+                self.rscn.answered(h.s_id, h.ox_id) is not None:
             link.counters["rscn_answered"] += 1
             return
         # the answer to a LOGO the fabric sent, or a late RSCN answer: nothing to do
