@@ -215,7 +215,7 @@ class FabricConfig:
     duplicate_wwpn: Literal["reject", "replace"] = "reject"
     rscn_coalesce_ms: int = 50
     max_links: int = 4096
-    #: fcsoft extension: N_Port_IDs one link may hold (its FLOGI plus NPIV FDISCs)
+    #: fcsoft extension: N_Port_IDs one link may add with FDISC (NPIV), beyond its FLOGI one
     max_npiv_per_link: int = 255
     #: fcsoft extensions: the timeouts the fabric uses and advertises in FLOGI LS_ACC
     r_a_tov_ms: int = 10_000

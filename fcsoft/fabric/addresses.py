@@ -64,6 +64,25 @@ class AddressAllocator:
                 return fcid
         raise AssertionError("area use count out of step")  # pragma: no cover
 
+    def allocate_for_link(self, areas: list[int]) -> int:
+        """An N_Port_ID for a link that owns `areas` (appended to when a new area is
+        taken): first the link's own areas, then an unused area (one F_Port, one area, as
+        long as areas last), then any area with room, so that more than 255 links and tens
+        of thousands of NPIV ports still fit the domain's 65280 IDs."""
+        for area in areas:
+            if self._area_used.get(area, 0) < 256:
+                return self.allocate(area)
+        try:
+            area = self.new_area()
+        except AddressSpaceFull:
+            free = [a for a in range(1, 256) if self._area_used.get(a, 0) < 256]
+            if not free:
+                raise AddressSpaceFull(f"domain {self.domain:02x} has no free N_Port_ID") \
+                    from None
+            area = min(free, key=lambda a: self._area_used.get(a, 0))
+        areas.append(area)
+        return self.allocate(area)
+
     def release(self, fcid: int) -> None:
         if fcid in self._in_use:
             self._in_use.discard(fcid)

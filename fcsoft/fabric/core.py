@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fcsoft.logs import get_logger
-from fcsoft.wire.ct import CtRejectReason, GsType, ct_reject, decode_ct
+from fcsoft.wire.ct import CtRejectReason, CtRevisionError, GsType, ct_reject, decode_ct
 from fcsoft.wire.els import (
     ElsCommand,
     Logo,
@@ -105,6 +105,8 @@ LOGIN_TABLE: dict[tuple[LinkState, Request], tuple[str, LinkState]] = {
     # link had, then a fresh login
     (LinkState.LOGGED_IN, Request.FLOGI): ("_flogi", LinkState.LOGGED_IN),
     (LinkState.LOGGED_IN, Request.FDISC): ("_fdisc", LinkState.LOGGED_IN),
+    # LOGO of an NPIV port keeps the link logged in; LOGO of the FLOGI port takes the
+    # whole link back to UNLOGGED (the action sets that state itself and returns False)
     (LinkState.LOGGED_IN, Request.LOGO): ("_logo", LinkState.LOGGED_IN),
     (LinkState.LOGGED_IN, Request.OTHER_ELS): ("_reject_not_supported", LinkState.LOGGED_IN),
     (LinkState.LOGGED_IN, Request.LINK_DOWN): ("_forget_link", LinkState.UNLOGGED),
@@ -418,14 +420,14 @@ class Fabric:
             link.state = LinkState.UNLOGGED
         if self._duplicate_refused(link, frame, sp, now):
             return False
+        areas: list[int] = []
         try:
-            area = self.addresses.new_area()
-            fcid = self.addresses.allocate(area)
+            fcid = self.addresses.allocate_for_link(areas)
         except AddressSpaceFull:
             self._ls_rjt(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
                          LsRjtExplanation.INSUFFICIENT_RESOURCES)
             return False
-        link.areas = [area]
+        link.areas = areas
         link.base_fcid = fcid
         link.receive_size = _receive_size(sp)
         # the same accept answers every FDISC on this F_Port: build it once
@@ -447,22 +449,12 @@ class Fabric:
             return False
         if self._duplicate_refused(link, frame, sp, now):
             return False
-        fcid = None
-        for area in link.areas:
-            try:
-                fcid = self.addresses.allocate(area)
-                break
-            except AddressSpaceFull:
-                continue
-        if fcid is None:
-            try:
-                area = self.addresses.new_area()
-                fcid = self.addresses.allocate(area)
-                link.areas.append(area)
-            except AddressSpaceFull:
-                self._ls_rjt(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
-                             LsRjtExplanation.INSUFFICIENT_RESOURCES)
-                return False
+        try:
+            fcid = self.addresses.allocate_for_link(link.areas)
+        except AddressSpaceFull:
+            self._ls_rjt(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
+                         LsRjtExplanation.INSUFFICIENT_RESOURCES)
+            return False
         self._login(link, frame, sp, fcid, "FDISC", now)
         return True
 
@@ -661,6 +653,11 @@ class Fabric:
         rec = self.db.by_fcid[h.s_id]
         try:
             iu = decode_ct(frame.payload)
+        except CtRevisionError as exc:
+            # FC-GS-8 4.3.2.8: answer a CT_IU of another revision "invalid version level"
+            self._reply(link, h, ct_reject(exc.preamble, CtRejectReason.INVALID_VERSION_LEVEL),
+                        r_ctl=RCtl.SOLICITED_CONTROL)
+            return
         except DecodeError as exc:
             self.log.info("CT_IU discarded", fcid=h.s_id, reason=str(exc))
             self._discard(link, frame, "malformed_ct_iu")

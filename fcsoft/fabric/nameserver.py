@@ -236,8 +236,11 @@ class NameServer:
         if port_type != ns.PortType.NX_PORT:
             recs = [r for r in recs if r.port_type == port_type]
         domain = req.domain_id_scope  # type: ignore[attr-defined]
+        area = req.area_id_scope  # type: ignore[attr-defined]
         if domain:
             recs = [r for r in recs if r.fcid >> 16 == domain]
+            if area:
+                recs = [r for r in recs if (r.fcid >> 8) & 0xFF == area]
         if not recs:
             raise NsReject(_UNABLE, NsRejectExplanation.PORT_TYPE_NOT_REGISTERED)
         return ns.GidPtAccept(tuple(r.fcid for r in recs)).encode()

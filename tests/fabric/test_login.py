@@ -410,15 +410,28 @@ def test_re_flogi_is_implicit_logout(h):
     h.check_invariants()
 
 
-def test_fabric_ids_per_domain_run_out_cleanly():
-    """FC-FS-4 11.2: when no N_Port_ID is left the login gets LS_RJT insufficient
-    resources instead of an exception (one area per link, areas 1..255)."""
+def test_more_links_than_areas_share_areas():
+    """CONTRACT 4 max_links defaults to 4096: past 255 links (one area each) new links
+    share areas instead of being refused."""
     h = FabricHarness()
-    for link in range(1, 256):
+    for link in range(1, 301):
         h.port(link, wwpn(link), ns_login=False)
-    h.link_up(256)
-    assert ls_rjt(h.flogi(256, wwpn(256))) == NO_RESOURCES
+    ids = [h.fabric.links[link].base_fcid for link in range(1, 301)]
+    assert len(set(ids)) == 300 and all(i >> 16 == h.fabric.domain_id for i in ids)
     h.check_invariants()
+
+
+def test_fabric_ids_per_domain_run_out_cleanly():
+    """FC-FS-4 11.2: when no N_Port_ID is left in the domain the login gets LS_RJT
+    insufficient resources instead of an exception."""
+    h = FabricHarness()
+    alloc = h.fabric.addresses
+    for area in range(1, 256):  # every ID of the domain taken (as if by other logins)
+        for port in range(256):
+            alloc._in_use.add((alloc.domain << 16) | (area << 8) | port)
+        alloc._area_used[area] = 256
+    h.link_up(1)
+    assert ls_rjt(h.flogi(1, wwpn(1))) == NO_RESOURCES
 
 
 # ======================================================================== duplicate WWPNs
