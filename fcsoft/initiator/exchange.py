@@ -51,12 +51,13 @@ class ExchangeManager:
         self._send = send
         self._unsolicited = unsolicited
         self._pending: dict[int, Pending] = {}
+        self._handlers: dict[int, Callable[[Frame], None]] = {}
         self._ids = itertools.cycle(range(1, 0xFFFF))
 
     def new_ox_id(self) -> int:
         for _ in range(0xFFFF):
             ox = next(self._ids)
-            if ox not in self._pending:
+            if ox not in self._pending and ox not in self._handlers:
                 return ox
         raise RuntimeError("all 65534 exchange IDs are in use")
 
@@ -80,9 +81,21 @@ class ExchangeManager:
         finally:
             self._pending.pop(header.ox_id, None)
 
+    def attach(self, ox_id: int, handler: Callable[[Frame], None]) -> None:
+        """Route every responder frame of exchange `ox_id` to `handler` (FCP exchanges,
+        which see several sequences: XFER_RDY, DATA, RSP)."""
+        self._handlers[ox_id] = handler
+
+    def detach(self, ox_id: int) -> None:
+        self._handlers.pop(ox_id, None)
+
     def frame_received(self, frame: Frame) -> None:
         h = frame.header
         if h.f_ctl & FCtl.EXCHANGE_CONTEXT:  # sent by the responder: a reply to us
+            handler = self._handlers.get(h.ox_id)
+            if handler is not None:
+                handler(frame)
+                return
             p = self._pending.get(h.ox_id)
             if p is not None and not p.done.is_set():
                 p.frames.append(frame)
@@ -95,3 +108,5 @@ class ExchangeManager:
         """The link went down: wake every waiter (they will see no frames)."""
         for p in self._pending.values():
             p.done.set()
+        for handler in list(self._handlers.values()):
+            handler(None)  # type: ignore[arg-type]

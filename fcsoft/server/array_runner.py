@@ -1,0 +1,132 @@
+"""The trio shell around an array: its SCSI front, one TargetPort per configured port, and
+a link for each port to the fabric (in-process for `fcsoft serve`, TCP for `fcsoft array`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from fcsoft.logs import get_logger
+from fcsoft.scsi.types import Nexus
+from fcsoft.target import TargetPort
+from fcsoft.wire.encap import Frame
+from fcsoft.wire.fcp import ScsiStatus
+
+from .link import Link
+
+RECONNECT_DELAY = 1.0  # seconds between attempts to reach a remote fabric
+
+
+class PortDriver:
+    """Runs one TargetPort over one link at a time (LinkHandler for fcsoft.server.link)."""
+
+    def __init__(self, port: TargetPort) -> None:
+        self.port = port
+        self.link: Link | None = None
+        self._timer_changed = trio.Event()
+        self._scheduled = math.inf
+
+    def frame_received(self, link: Link, frame: Frame) -> None:
+        self.port.frame_received(frame, trio.current_time())
+        self._after()
+
+    def link_closed(self, link: Link, reason: str) -> None:
+        self.port.link_down(trio.current_time())
+        self.port.transmit = lambda _d: False
+
+    def _after(self) -> None:
+        nxt = self.port.next_timer()
+        if nxt is not None and nxt < self._scheduled:
+            self._timer_changed.set()
+
+    async def _timers(self) -> None:
+        while True:
+            nxt = self.port.next_timer()
+            self._scheduled = math.inf if nxt is None else nxt
+            with trio.move_on_at(self._scheduled):
+                await self._timer_changed.wait()
+            self._timer_changed = trio.Event()
+            now = trio.current_time()
+            if now >= self._scheduled:
+                self.port.handle_timer(now)
+
+    async def run(self, stream: trio.abc.Stream, peer: str) -> None:
+        """Drive the port over `stream` until the link closes."""
+        link = Link(stream, self, peer=peer, name=f"port-{self.port.wwpn}",
+                    r_a_tov=self.port.fabric.r_a_tov)
+        self.link = link
+        self.port.transmit = link.send
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._timers)
+            self.port.link_up(trio.current_time())
+            self._after()
+            await link.run()
+            nursery.cancel_scope.cancel()
+
+
+class ArrayRuntime:
+    """One configured array: SCSI front shared by its ports, and the ports."""
+
+    def __init__(self, conf: Any, *, fault: str | None = None, e_d_tov: float = 2.0,
+                 r_a_tov: float = 10.0, max_burst: int = 256 * 1024) -> None:
+        from fcsoft.scsi.array import ScsiArray
+
+        self.conf = conf
+        self.name = conf.name
+        self.log = get_logger(component="array", array=conf.name)
+        self.scsi = ScsiArray(conf, abort_tasks=self.abort_tasks, fault=fault)
+        self.ports = [
+            TargetPort(wwpn, conf.node_wwn, self.scsi, relative_port=i + 1,
+                       symbolic_name=f"fcsoft {conf.name} port {i + 1}", e_d_tov=e_d_tov,
+                       r_a_tov=r_a_tov, max_burst=max_burst, name=f"{conf.name}/{i + 1}")
+            for i, wwpn in enumerate(conf.ports)]
+        for p in self.ports:
+            p.abort_everywhere = self.abort_everywhere  # type: ignore[attr-defined]
+        self.drivers = [PortDriver(p) for p in self.ports]
+
+    def abort_everywhere(self, pred: Callable[[Any], bool]) -> int:
+        return sum(p.fcp.abort_matching(pred) for p in self.ports)
+
+    def abort_tasks(self, victims: set[Nexus], by: Nexus, luns: Any = None) -> int:
+        """PREEMPT AND ABORT and other aborts from the SCSI layer: the victims' outstanding
+        commands complete with TASK ABORTED status (the control mode page says TAS=1)."""
+        def pred(x: Any) -> bool:
+            return x.session.nexus in victims and (luns is None or x.lun in luns)
+
+        return sum(p.fcp.abort_matching(pred, status=ScsiStatus.TASK_ABORTED)
+                   for p in self.ports)
+
+    def close(self) -> None:
+        self.scsi.close()
+
+    async def run_in_process(self, attach: Callable[[trio.abc.Stream, str], Awaitable[None]],
+                             nursery: trio.Nursery) -> None:
+        """Connect every port to an in-process fabric: `attach(stream, peer)` runs the
+        fabric's end of a socketpair."""
+        for driver in self.drivers:
+            a, b = trio.socket.socketpair()
+            peer = f"{self.name}/{driver.port.relative_port}"
+            nursery.start_soon(attach, trio.SocketStream(b), peer)
+            nursery.start_soon(driver.run, trio.SocketStream(a), "fabric")
+
+    async def run_remote(self, host: str, port: int) -> None:
+        """Connect every port to a fabric over TCP, reconnecting when a link drops."""
+        async def keep(driver: PortDriver) -> None:
+            while True:
+                try:
+                    stream = await trio.open_tcp_stream(host, port)
+                except OSError as exc:
+                    self.log.warning("cannot reach fabric", address=f"{host}:{port}",
+                                     reason=str(exc), retry_in=RECONNECT_DELAY)
+                else:
+                    await driver.run(stream, f"{host}:{port}")
+                await trio.sleep(RECONNECT_DELAY)
+
+        async with trio.open_nursery() as nursery:
+            for d in self.drivers:
+                nursery.start_soon(keep, d)

@@ -1,0 +1,348 @@
+"""FCP exchanges on the target side (FCP-4 clause 9 and annex; sans-IO).
+
+Theory of operation
+-------------------
+One exchange per command, keyed by the initiator's OX_ID within its session:
+
+    FCP_CMND --> precheck --(answer now)------------------------------> FCP_RSP
+                     |--(read / no data)--> execute --> FCP_DATA... --> FCP_RSP
+                     '--(write)--> FCP_XFER_RDY --> FCP_DATA... (burst) --> [next burst]
+                                                      --> execute --> FCP_RSP
+
+Read data leaves as one sequence of FCP_DATA frames cut at the initiator's receive data
+field size, each with its relative offset; the response follows as a new sequence that
+passes the sequence initiative back. Write data is gathered into one buffer per exchange
+by relative offset, in bursts of at most `max_burst` bytes (one FCP_XFER_RDY each, unless
+the initiator disabled write XFER_RDY at PRLI: then the whole FCP_DL comes unasked).
+
+Residuals (FCP-4 9.5): data-in shorter than FCP_DL is an underrun (FCP_RESID_UNDER), data
+the SCSI layer had but FCP_DL could not hold is an overrun (FCP_RESID_OVER); for writes,
+what the command used against what FCP_DL offered. Malformed IUs get FCP_RSP with response
+code 2 (FCP_CMND fields invalid); data that does not fit the burst asked for gets
+response code 1 or 3; neither ever reaches the SCSI layer.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fcsoft.scsi.sense import Status
+from fcsoft.scsi.types import Command, Result
+from fcsoft.wire.encap import EOF, SOF, Frame
+from fcsoft.wire.errors import DecodeError
+from fcsoft.wire.fcp import (
+    FCP_RSP_GOOD,
+    FcpRspCode,
+    FcpXferRdy,
+    TaskManagementFlags,
+    decode_fcp_cmnd,
+    lun_to_int,
+    make_fcp_rsp,
+)
+from fcsoft.wire.header import FCtl, FcHeader, FcType, RCtl
+
+if TYPE_CHECKING:
+    from .port import Session, TargetPort
+
+_new = tuple.__new__
+FCP = int(FcType.FCP)
+_R_DATA = int(RCtl.SOLICITED_DATA)
+_R_XFER = int(RCtl.DATA_DESCRIPTOR)
+_R_RSP = int(RCtl.COMMAND_STATUS)
+_R_CMND = int(RCtl.UNSOLICITED_COMMAND)
+# F_CTL of frames the target sends in an exchange it is the responder of
+_CTX = int(FCtl.EXCHANGE_CONTEXT)
+_DATA_MID = _CTX | int(FCtl.RELATIVE_OFFSET)
+_DATA_LAST = _DATA_MID | int(FCtl.END_SEQUENCE)
+_XFER_F_CTL = _CTX | int(FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE)
+_RSP_F_CTL = _CTX | int(FCtl.LAST_SEQUENCE | FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE)
+_SOFi3, _SOFn3, _EOFn, _EOFt = int(SOF.SOFi3), int(SOF.SOFn3), int(EOF.EOFn), int(EOF.EOFt)
+
+
+class XState(enum.Enum):
+    DATA_OUT = "waiting for write data"
+    DONE = "done"
+
+
+@dataclass(slots=True, eq=False)
+class Exchange:
+    ox_id: int
+    rx_id: int
+    session: Any
+    cmd: Command
+    fcp_dl: int
+    lun: int
+    buf: bytearray
+    received: int = 0
+    burst_end: int = 0
+    seq_id: int = 1
+    state: XState = XState.DATA_OUT
+
+
+class FcpEngine:
+    """The FCP side of one target port."""
+
+    def __init__(self, port: TargetPort, *, max_burst: int, max_exchanges: int) -> None:
+        self.port = port
+        self.max_burst = max(512, max_burst)
+        self.max_exchanges = max_exchanges
+        self.counters = port.counters
+
+    # ------------------------------------------------------------------ frames
+    def frame(self, frame: Frame) -> None:
+        h = frame.header
+        r = h.r_ctl
+        if r == _R_DATA:
+            self._data(frame)
+        elif r == _R_CMND:
+            self._command(frame)
+        else:
+            self.counters["fcp_discard_unexpected_r_ctl"] += 1
+
+    def _send(self, session: Session, ox: int, rx: int, r_ctl: int, f_ctl: int, seq_id: int,
+              seq_cnt: int, param: int, payload: bytes | memoryview, sof: int = _SOFi3,
+              eof: int = _EOFt) -> None:
+        port = self.port
+        hdr = _new(FcHeader, (r_ctl, session.s_id, 0, port.fcid, FCP, f_ctl, seq_id, 0, seq_cnt,
+                              ox, rx, param))
+        port.send(hdr, payload, sof, eof)
+
+    def _rsp_code(self, session: Session, h: FcHeader, code: int) -> None:
+        rsp = make_fcp_rsp(response_code=code).encode()
+        self._send(session, h.ox_id, self.port.new_xid(), _R_RSP, _RSP_F_CTL, 1, 0, 0, rsp)
+
+    # ------------------------------------------------------------------ commands
+    def _command(self, frame: Frame) -> None:
+        port = self.port
+        h = frame.header
+        session = port.sessions.get(h.s_id)
+        if session is None:
+            # FC-LS-3 / FCP-4: FCP from a port that has no PLOGI session gets LOGO
+            self.counters["fcp_without_plogi"] += 1
+            port.send_logo(h.s_id)
+            return
+        if not session.image_pair:
+            self.counters["fcp_without_prli"] += 1
+            port.send_prlo(h.s_id)
+            return
+        try:
+            cmnd = decode_fcp_cmnd(frame.payload)
+        except DecodeError as exc:
+            self.counters["fcp_malformed_cmnd"] += 1
+            port.log.info("malformed FCP_CMND", s_id=h.s_id, ox_id=f"{h.ox_id:#06x}",
+                          reason=str(exc))
+            self._rsp_code(session, h, FcpRspCode.FCP_CMND_FIELDS_INVALID)
+            return
+        if h.ox_id in session.exchanges:
+            self.counters["fcp_duplicate_ox_id"] += 1
+            self._rsp_code(session, h, FcpRspCode.FCP_CMND_FIELDS_INVALID)
+            return
+        lun = lun_to_int(cmnd.lun)
+        if cmnd.task_management_flags:
+            self._task_management(session, h, cmnd.task_management_flags, lun)
+            return
+        if cmnd.bidirectional:
+            self._rsp_code(session, h, FcpRspCode.FCP_CMND_FIELDS_INVALID)
+            return
+        if len(session.exchanges) >= self.max_exchanges:
+            self.counters["task_set_full"] += 1
+            rsp = make_fcp_rsp(Status.TASK_SET_FULL).encode()
+            self._send(session, h.ox_id, port.new_xid(), _R_RSP, _RSP_F_CTL, 1, 0, 0, rsp)
+            return
+        cmd = Command(session.nexus, lun, cmnd.cdb, b"", cmnd.fcp_dl, h.ox_id,
+                      cmnd.task_attribute)
+        rx = port.new_xid()
+        self.counters["commands"] += 1
+        result = port.scsi.precheck(cmd)
+        if result is not None:
+            self._respond(session, h.ox_id, rx, cmd, result, 1, cmnd.rddata)
+            return
+        if cmnd.wrdata and cmnd.fcp_dl:
+            x = Exchange(h.ox_id, rx, session, cmd, cmnd.fcp_dl, lun, bytearray(cmnd.fcp_dl))
+            session.exchanges[h.ox_id] = x
+            if session.write_xfer_rdy_disabled:
+                x.burst_end = cmnd.fcp_dl  # FCP-4: the initiator sends everything unasked
+            else:
+                self._xfer_rdy(x)
+            return
+        self._execute(session, h.ox_id, rx, cmd, cmnd.rddata)
+
+    def _xfer_rdy(self, x: Exchange) -> None:
+        burst = min(self.max_burst, x.fcp_dl - x.received)
+        x.burst_end = x.received + burst
+        payload = FcpXferRdy(x.received, burst).encode()
+        self._send(x.session, x.ox_id, x.rx_id, _R_XFER, _XFER_F_CTL, x.seq_id, 0, 0, payload)
+        x.seq_id = (x.seq_id + 1) & 0xFF
+
+    def _data(self, frame: Frame) -> None:
+        h = frame.header
+        session = self.port.sessions.get(h.s_id)
+        x = session.exchanges.get(h.ox_id) if session is not None else None
+        if x is None:
+            self.counters["fcp_data_unknown_exchange"] += 1
+            return
+        payload = frame.payload
+        n = len(payload)
+        offset = h.parameter if h.f_ctl & FCtl.RELATIVE_OFFSET else x.received
+        if offset != x.received:
+            self._protocol_error(x, FcpRspCode.DATA_RO_MISMATCH,
+                                 f"data at offset {offset}, expected {x.received}")
+            return
+        end = offset + n
+        if end > x.burst_end:
+            self._protocol_error(x, FcpRspCode.DATA_LENGTH_INVALID,
+                                 f"data up to {end} beyond the {x.burst_end} bytes asked for "
+                                 f"(FCP_DL {x.fcp_dl})")
+            return
+        x.buf[offset:end] = payload
+        x.received = end
+        if end < x.burst_end:
+            return
+        if end < x.fcp_dl:
+            self._xfer_rdy(x)
+            return
+        del session.exchanges[x.ox_id]  # type: ignore[union-attr]
+        x.state = XState.DONE
+        x.cmd.data_out = memoryview(x.buf)
+        self._execute(x.session, x.ox_id, x.rx_id, x.cmd, False, x.seq_id)
+
+    def _protocol_error(self, x: Exchange, code: int, why: str) -> None:
+        self.counters["fcp_data_protocol_error"] += 1
+        self.port.log.info("write data refused", s_id=x.session.s_id, ox_id=f"{x.ox_id:#06x}",
+                           reason=why)
+        x.session.exchanges.pop(x.ox_id, None)
+        x.state = XState.DONE
+        rsp = make_fcp_rsp(response_code=code).encode()
+        self._send(x.session, x.ox_id, x.rx_id, _R_RSP, _RSP_F_CTL, x.seq_id, 0, 0, rsp)
+
+    def _execute(self, session: Session, ox: int, rx: int, cmd: Command, rddata: bool,
+                 seq_id: int = 1) -> None:
+        try:
+            result = self.port.scsi.execute(cmd)
+        except Exception:  # noqa: BLE001 - a bug in one command must not take the port down
+            self.port.log.exception("SCSI command failed", cdb=cmd.cdb[:16].hex())
+            from fcsoft.scsi.sense import Asc, Sense, SenseKey
+
+            result = Result.check(Sense(SenseKey.HARDWARE_ERROR, Asc(0x44, 0x00)))
+        self._respond(session, ox, rx, cmd, result, seq_id, rddata)
+
+    def _respond(self, session: Session, ox: int, rx: int, cmd: Command, result: Result,
+                 seq_id: int, rddata: bool) -> None:
+        fcp_dl = cmd.expected_length
+        data = result.data
+        under = over = 0
+        if rddata:
+            n = len(data)
+            sent = min(n, fcp_dl)
+            if sent:
+                self._data_in(session, ox, rx, data, sent, seq_id)
+                seq_id = (seq_id + 1) & 0xFF
+            if n < fcp_dl:
+                under = fcp_dl - n
+            elif n > fcp_dl:
+                over = n - fcp_dl
+        elif data:
+            over = len(data)  # data-in the initiator did not ask for (no RDDATA)
+        elif cmd.data_out:
+            used = result.data_out_used
+            if used is not None and used < fcp_dl:
+                under = fcp_dl - used
+            elif used is not None and used > fcp_dl:
+                over = used - fcp_dl
+        sense = result.sense.encode() if result.sense is not None else b""
+        if result.status == Status.GOOD and not (under or over or sense):
+            rsp = FCP_RSP_GOOD
+        else:
+            rsp = make_fcp_rsp(int(result.status), residual_under=under, residual_over=over,
+                               sense=sense).encode()
+        self._send(session, ox, rx, _R_RSP, _RSP_F_CTL, seq_id, 0, 0, rsp)
+
+    def _data_in(self, session: Session, ox: int, rx: int, data: bytes | memoryview, n: int,
+                 seq_id: int) -> None:
+        """Data-in as one sequence of FCP_DATA frames of at most the initiator's receive
+        size, relative offsets in PARAMETER."""
+        size = session.receive_size
+        mv = data if isinstance(data, memoryview) else memoryview(data)
+        send = self._send
+        if n <= size:
+            send(session, ox, rx, _R_DATA, _DATA_LAST, seq_id, 0, 0, mv[:n], _SOFi3, _EOFt)
+            return
+        cnt = 0
+        for off in range(0, n, size):
+            end = off + size
+            last = end >= n
+            send(session, ox, rx, _R_DATA, _DATA_LAST if last else _DATA_MID, seq_id, cnt, off,
+                 mv[off:n if last else end], _SOFn3 if cnt else _SOFi3,
+                 _EOFt if last else _EOFn)
+            cnt += 1
+
+    # ------------------------------------------------------------------ task management
+    def _task_management(self, session: Session, h: FcHeader, flags: int, lun: int) -> None:
+        port = self.port
+        scsi = port.scsi
+        nexus = session.nexus
+        tmf = TaskManagementFlags(flags)
+        code = FcpRspCode.TMF_COMPLETE
+        lun_known = scsi.lun_visible(nexus, lun)
+        if tmf == TaskManagementFlags.TARGET_RESET:
+            self.abort_all(lambda x: True)
+            scsi.target_reset(nexus)
+        elif not lun_known:
+            code = FcpRspCode.INVALID_LUN
+        elif tmf == TaskManagementFlags.ABORT_TASK_SET:
+            self.abort_matching(lambda x: x.session is session and x.lun == lun)
+        elif tmf == TaskManagementFlags.CLEAR_TASK_SET:
+            self.abort_all(lambda x: x.lun == lun)
+        elif tmf == TaskManagementFlags.LUN_RESET:
+            self.abort_all(lambda x: x.lun == lun)
+            scsi.lun_reset(nexus, lun)
+        elif tmf == TaskManagementFlags.CLEAR_ACA:
+            pass  # NormACA is 0: there is never an ACA condition to clear
+        else:
+            code = FcpRspCode.TMF_REJECTED  # several bits at once, or reserved ones
+        self.counters["task_management"] += 1
+        port.log.info("task management", initiator=session.wwpn, lun=lun,
+                      function=tmf.name or f"{flags:#04x}", response=FcpRspCode(code).name)
+        self._rsp_code(session, h, code)
+
+    # ------------------------------------------------------------------ aborts
+    def abort_exchange(self, session: Session, ox_id: int) -> bool:
+        """ABTS: forget the exchange (its command never runs). True if it existed."""
+        x = session.exchanges.pop(ox_id, None)
+        if x is None:
+            return False
+        x.state = XState.DONE
+        self.counters["exchanges_aborted"] += 1
+        return True
+
+    def abort_session(self, session: Session) -> None:
+        for x in session.exchanges.values():
+            x.state = XState.DONE
+        self.counters["exchanges_aborted"] += len(session.exchanges)
+        session.exchanges.clear()
+
+    def abort_matching(self, pred: Any, status: int | None = None) -> int:
+        """Abort this port's exchanges for which pred(exchange) holds. With `status`, each
+        is completed with that SCSI status (TASK ABORTED); otherwise silently (the
+        initiator's own task management, which gets its answer in the TMF response)."""
+        n = 0
+        for session in list(self.port.sessions.values()):
+            for ox in [ox for ox, x in session.exchanges.items() if pred(x)]:
+                x = session.exchanges.pop(ox)
+                x.state = XState.DONE
+                n += 1
+                if status is not None:
+                    rsp = make_fcp_rsp(status).encode()
+                    self._send(session, x.ox_id, x.rx_id, _R_RSP, _RSP_F_CTL, x.seq_id, 0, 0,
+                               rsp)
+        self.counters["exchanges_aborted"] += n
+        return n
+
+    def abort_all(self, pred: Any) -> int:
+        """Abort on every port of the array (a LUN reset reaches all initiators)."""
+        hook = getattr(self.port, "abort_everywhere", None)
+        if hook is not None:
+            return int(hook(pred))
+        return self.abort_matching(pred)
