@@ -73,13 +73,16 @@ class ArrayRuntime:
     """One configured array: SCSI front shared by its ports, and the ports."""
 
     def __init__(self, conf: Any, *, fault: str | None = None, e_d_tov: float = 2.0,
-                 r_a_tov: float = 10.0, max_burst: int = 256 * 1024) -> None:
-        from fcsoft.scsi.array import ScsiArray
-
+                 r_a_tov: float = 10.0, max_burst: int = 256 * 1024,
+                 scsi: Any = None) -> None:
         self.conf = conf
         self.name = conf.name
         self.log = get_logger(component="array", array=conf.name)
-        self.scsi = ScsiArray(conf, abort_tasks=self.abort_tasks, fault=fault)
+        if scsi is None:
+            from fcsoft.scsi.array import ScsiArray
+
+            scsi = ScsiArray(conf, abort_tasks=self.abort_tasks, fault=fault)
+        self.scsi = scsi
         self.ports = [
             TargetPort(wwpn, conf.node_wwn, self.scsi, relative_port=i + 1,
                        symbolic_name=f"fcsoft {conf.name} port {i + 1}", e_d_tov=e_d_tov,

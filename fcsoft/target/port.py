@@ -422,4 +422,3 @@ _ELS_HANDLERS: dict[int, Callable[[TargetPort, Session, Frame], None]] = {
     ElsCommand.RRQ: TargetPort._rrq,
 }
 
-_unused = (_new,)
