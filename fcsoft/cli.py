@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_USAGE = 2  # argparse's own status for bad usage; also used for config errors
 EXIT_RUNTIME = 1
@@ -41,6 +42,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="write every frame the fabric receives or sends to a pcap file")
     serve.add_argument("--log-format", choices=("console", "json"), default="console",
                        help="log rendering (default: console)")
+    array = sub.add_parser("array", help="run the config's arrays against a remote fabric",
+                           description="Run every [[array]] of CONFIG, each target port "
+                           "logging into the fabric at --fabric over TCP (reconnecting "
+                           "when a link drops), until SIGINT or SIGTERM.")
+    array.add_argument("config", metavar="CONFIG", help="TOML config file")
+    array.add_argument("--fabric", required=True, metavar="HOST:PORT",
+                       help="the fabric to log into")
+    array.add_argument("--log-format", choices=("console", "json"), default="console")
     return p
 
 
@@ -84,18 +93,67 @@ def _serve(args: argparse.Namespace) -> int:
                     nursery.cancel_scope.cancel()
                     break
 
-    try:
-        trio.run(main)
-    except (OSError, BaseExceptionGroup) as exc:
-        err = _find(exc, OSError)
-        if err is None:
-            raise
-        raise UserError(f"cannot listen on {listen[0]}:{listen[1]}: {err.strerror or err}") \
-            from None
+    _run(main, f"cannot listen on {listen[0]}:{listen[1]}")
     return 0
 
 
-def _find(exc: BaseException, kind: type[OSError]) -> OSError | None:
+def _run(main: Any, listen_failure: str) -> None:
+    """trio.run(main), turning start-up failures into one-line UserErrors."""
+    import trio
+
+    from fcsoft.server.process import StartupError
+
+    try:
+        trio.run(main)
+    except (OSError, StartupError, BaseExceptionGroup) as exc:
+        startup = _find(exc, StartupError)
+        if startup is not None:
+            raise UserError(str(startup)) from None
+        err = _find(exc, OSError)
+        if err is None:
+            raise
+        raise UserError(f"{listen_failure}: {err.strerror or err}") from None
+
+
+def _array(args: argparse.Namespace) -> int:
+    import trio
+
+    from fcsoft import config as cfg
+    from fcsoft import logs
+    from fcsoft.server.process import StartupError, build_arrays
+
+    conf = _load(args.config)
+    try:
+        host, port = cfg.parse_listen(args.fabric)
+    except ValueError as exc:
+        raise UserError(f"--fabric: {exc}", EXIT_USAGE) from None
+    if not conf.arrays:
+        raise UserError(f"{conf.source}: no [[array]] to run", EXIT_USAGE)
+    logs.configure(args.log_format)
+    try:
+        arrays = build_arrays(conf)
+    except StartupError as exc:
+        raise UserError(str(exc)) from None
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                for a in arrays:
+                    nursery.start_soon(a.run_remote, host, port)
+                async for signum in signals:
+                    logs.get_logger().info("shutting down", signal=signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    break
+
+    try:
+        _run(main, f"cannot reach the fabric at {host}:{port}")
+    finally:
+        for a in arrays:
+            a.close()
+    return 0
+
+
+def _find(exc: BaseException, kind: type[Exception]) -> Any:
     """The first `kind` inside `exc`, looking through exception groups."""
     if isinstance(exc, kind):
         return exc
@@ -113,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "array":
+            return _array(args)
     except UserError as exc:
         print(f"fcsoft: {exc}", file=sys.stderr)
         return exc.status
