@@ -3,6 +3,8 @@ SCSI commands. trio-based."""
 
 from .exchange import ExchangeTimeout
 from .host import CtRejected, ElsRejected, Host, LoginRejected, NPort, TargetInfo, open_host
+from .scsi import ITNexus, ScsiCommandError, ScsiResult, ScsiTimeout
 
 __all__ = ["open_host", "Host", "NPort", "TargetInfo", "CtRejected", "ElsRejected",
-           "LoginRejected", "ExchangeTimeout"]
+           "LoginRejected", "ExchangeTimeout", "ITNexus", "ScsiResult", "ScsiCommandError",
+           "ScsiTimeout"]

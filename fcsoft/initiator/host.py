@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 import trio
 
 from fcsoft.logs import get_logger
@@ -264,6 +265,13 @@ class NPort:
             if info.is_target or not targets_only:
                 found.append(info)
         return found
+
+    def connect(self, target_wwpn: WWN | str, *, timeout: float = 30.0) -> Any:
+        """`async with port.connect(wwpn) as it:` PLOGI + PRLI to that target port (one
+        I_T nexus, an `ITNexus`), LOGO at the end of the block."""
+        from .scsi import connect
+
+        return connect(self, target_wwpn, timeout=timeout)
 
     async def rscn_events(self) -> AsyncIterator[tuple[RscnPage, ...]]:
         """RSCNs received by this port, each as its tuple of pages."""
