@@ -52,6 +52,13 @@ class FabricServer:
         if nxt is not None and nxt < self._scheduled:
             self._timer_changed.set()
 
+    def apply(self, change: Any) -> Any:
+        """Run `change(now)` against the core (a zoning change, a forced logout ...) and
+        reschedule its timers: the Python API for changing a running fabric."""
+        result = change(trio.current_time())
+        self._after_core()
+        return result
+
     # -- the links' side (LinkHandler) -------------------------------------------------
     def frame_received(self, link: Link, frame: Frame) -> None:
         self.core.frame_received(link.id, frame, trio.current_time())
