@@ -1,4 +1,4 @@
-"""Persistent reservation state: types, registrations, FC TransportIDs and the APTPL file.
+"""Persistent reservation state: types, registrations, reservation and the APTPL file.
 
 APTPL state file (format "fcsoft-pr-aptpl", version 1): one UTF-8 JSON object,
 
@@ -85,38 +85,6 @@ class Reservation:
     scope: int = 0
 
 
-# --- FC TransportID (SPC-4 7.6.4.2): 24 bytes, FORMAT CODE 00b, PROTOCOL IDENTIFIER 0h ----
-
-FC_TRANSPORT_ID_LENGTH = 24
-PROTOCOL_FCP = 0x0
-
-
-def encode_fc_transport_id(wwpn: WWN) -> bytes:
-    """FC TransportID: byte 0 = 00h, bytes 8-15 = N_Port_Name, everything else zero."""
-    return bytes(8) + wwpn.to_bytes8() + bytes(8)
-
-
-class TransportIdError(ValueError):
-    """A TransportID this LU cannot use; `offset` is where it starts in the parameter list."""
-
-    def __init__(self, offset: int, reason: str) -> None:
-        super().__init__(reason)
-        self.offset = offset
-
-
-def decode_fc_transport_id(data: bytes, offset: int) -> WWN:
-    """The WWPN of the FC TransportID at `offset` (which must hold 24 bytes)."""
-    tid = data[offset:offset + FC_TRANSPORT_ID_LENGTH]
-    if len(tid) != FC_TRANSPORT_ID_LENGTH:
-        raise TransportIdError(offset, "TransportID truncated")
-    if tid[0] & 0x0F != PROTOCOL_FCP or tid[0] & 0xC0:
-        raise TransportIdError(offset, f"TransportID protocol/format {tid[0]:#04x} is not FCP")
-    wwpn = WWN.from_bytes8(tid, 8)
-    if wwpn == 0:
-        raise TransportIdError(offset, "TransportID names port 00:00:00:00:00:00:00:00")
-    return wwpn
-
-
 # --- APTPL file ----------------------------------------------------------------------------
 
 
@@ -172,6 +140,14 @@ def _field(obj: Any, name: str, kind: type | tuple[type, ...], where: str) -> An
     return value
 
 
+def _wwn(obj: Any, name: str, where: str) -> WWN:
+    text = _field(obj, name, str, where)
+    try:
+        return WWN.parse(text)
+    except ValueError:
+        raise ValueError(f"{where}: {name} {text!r} is not a WWN") from None
+
+
 def parse_state(data: bytes, ports: dict[WWN, int] | None = None) -> PrState:
     """Parse file contents; raises ValueError (with a reason) on anything malformed.
     `ports` (target WWPN -> relative port id) overrides stored relative port ids, so a
@@ -181,7 +157,7 @@ def parse_state(data: bytes, ports: dict[WWN, int] | None = None) -> PrState:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"not JSON: {e}") from None
     if not isinstance(doc, dict):
-        raise ValueError("top level is not an object")
+        raise ValueError("top level is not an object")  # noqa: TRY004 (a parse error)
     if doc.get("format") != FORMAT:
         raise ValueError(f"format is {doc.get('format')!r}, expected {FORMAT!r}")
     if doc.get("version") != VERSION:
@@ -194,8 +170,8 @@ def parse_state(data: bytes, ports: dict[WWN, int] | None = None) -> PrState:
     by_pair: dict[tuple[WWN, WWN], Nexus] = {}
     for i, r in enumerate(raw_regs):
         where = f"registrations[{i}]"
-        initiator = WWN.parse(_field(r, "initiator", str, where))
-        target = WWN.parse(_field(r, "target", str, where))
+        initiator = _wwn(r, "initiator", where)
+        target = _wwn(r, "target", where)
         rtpi = _field(r, "relative_port", int, where)
         if not 0 <= rtpi <= 0xFFFF:
             raise ValueError(f"{where}: relative_port {rtpi} out of range")
@@ -233,8 +209,10 @@ def parse_state(data: bytes, ports: dict[WWN, int] | None = None) -> PrState:
             if not registrations:
                 raise ValueError(f"{where}: {rtype.name} reservation with no registrants")
         else:
-            pair = (WWN.parse(_field(raw_holder, "initiator", str, f"{where}.holder")),
-                    WWN.parse(_field(raw_holder, "target", str, f"{where}.holder")))
+            if raw_holder is None:
+                raise ValueError(f"{where}: type {rtype.name} needs a holder")
+            pair = (_wwn(raw_holder, "initiator", f"{where}.holder"),
+                    _wwn(raw_holder, "target", f"{where}.holder"))
             if pair not in by_pair:
                 raise ValueError(f"{where}: holder {pair[0]}->{pair[1]} is not registered")
             holder = by_pair[pair]

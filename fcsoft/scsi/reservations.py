@@ -45,22 +45,28 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Mapping
-from enum import IntEnum
 from pathlib import Path
 
 from fcsoft.wire.wwn import WWN
 
 from .pr_conflicts import Access, access_class, allowed_for_non_holder
-from .pr_state import (
+from .pr_data import (
     FC_TRANSPORT_ID_LENGTH,
+    PrinAction,
+    ProutAction,
+    TransportIdError,
+    decode_fc_transport_id,
+    encode_read_full_status,
+    encode_read_keys,
+    encode_read_reservation,
+    encode_report_capabilities,
+)
+from .pr_state import (
     PrState,
     PrType,
     Registration,
     Reservation,
-    TransportIdError,
-    decode_fc_transport_id,
     dump_state,
-    encode_fc_transport_id,
     load_state,
     write_state_atomically,
 )
@@ -85,8 +91,8 @@ from .sense import (
 from .types import Command, Nexus, Result
 from .ua import UnitAttentions
 
-__all__ = ["ReservationEngine", "PrType", "Registration", "Reservation", "FAULTS",
-           "PrinAction", "ProutAction"]
+__all__ = ["FAULTS", "PrType", "PrinAction", "ProutAction", "Registration", "Reservation",
+           "ReservationEngine"]
 
 FAULTS = frozenset({
     "no-ua", "wrong-generation", "release-keeps-reservation", "preempt-ignores-key",
@@ -94,28 +100,6 @@ FAULTS = frozenset({
 })
 
 INTERNAL_TARGET_FAILURE = Asc(0x44, 0x00)
-
-
-class PrinAction(IntEnum):
-    """PERSISTENT RESERVE IN service actions (SPC-4 6.16.1, table 178)."""
-
-    READ_KEYS = 0x00
-    READ_RESERVATION = 0x01
-    REPORT_CAPABILITIES = 0x02
-    READ_FULL_STATUS = 0x03
-
-
-class ProutAction(IntEnum):
-    """PERSISTENT RESERVE OUT service actions (SPC-4 6.15.2, table 168)."""
-
-    REGISTER = 0x00
-    RESERVE = 0x01
-    RELEASE = 0x02
-    CLEAR = 0x03
-    PREEMPT = 0x04
-    PREEMPT_AND_ABORT = 0x05
-    REGISTER_AND_IGNORE_EXISTING_KEY = 0x06
-    REGISTER_AND_MOVE = 0x07
 
 
 _REGISTERS = (ProutAction.REGISTER, ProutAction.REGISTER_AND_IGNORE_EXISTING_KEY)
@@ -330,57 +314,25 @@ class ReservationEngine:
         cdb = bytes(cmd.cdb).ljust(10, b"\0")
         sa = cdb[1] & 0x1F
         alloc = struct.unpack_from(">H", cdb, 7)[0]
+        gen, regs, res = self._generation, self._regs, self._res
         if sa == PrinAction.READ_KEYS:
-            data = self._read_keys(alloc)
+            data = encode_read_keys(gen, [r.key for r in regs.values()])
+            if self.fault == "read-keys-short-length":  # old LIO: only what fits is counted
+                struct.pack_into(">I", data, 4, min(8 * len(regs), max(0, alloc - 8) // 8 * 8))
         elif sa == PrinAction.READ_RESERVATION:
-            data = self._read_reservation()
+            key = 0  # types 7/8 report key 0 (SPC-4 6.16.3)
+            if res is not None and res.holder is not None and not res.type.all_registrants:
+                key = regs[res.holder].key
+            data = encode_read_reservation(gen, res, key)
         elif sa == PrinAction.REPORT_CAPABILITIES:
-            data = self._report_capabilities()
+            data = encode_report_capabilities(ptpl_c=self._aptpl_path is not None,
+                                              ptpl_a=self._aptpl)
         elif sa == PrinAction.READ_FULL_STATUS:
-            data = self._read_full_status()
+            data = encode_read_full_status(gen, res, [(n, r, self._is_holder(n))
+                                                      for n, r in regs.items()])
         else:
             return Result.check(invalid_field_in_cdb(1, 4).sense)
-        return Result(data=data[:alloc])
-
-    def _read_keys(self, alloc: int) -> bytes:
-        keys = b"".join(struct.pack(">Q", r.key) for r in self._regs.values())
-        length = len(keys)
-        if self.fault == "read-keys-short-length":
-            length = min(length, max(0, alloc - 8) // 8 * 8)
-        return struct.pack(">II", self._generation, length) + keys
-
-    def _read_reservation(self) -> bytes:
-        res = self._res
-        if res is None:
-            return struct.pack(">II", self._generation, 0)
-        key = 0
-        if not res.type.all_registrants and res.holder is not None:
-            key = self._regs[res.holder].key
-        # 8-15 key, 16-19 obsolete, 20 reserved, 21 SCOPE|TYPE, 22-23 obsolete
-        return struct.pack(">IIQIBBH", self._generation, 16, key, 0, 0,
-                           (res.scope << 4) | res.type, 0)
-
-    def _report_capabilities(self) -> bytes:
-        ptpl_c = 0x01 if self._aptpl_path is not None else 0
-        byte2 = 0x10 | 0x08 | 0x04 | ptpl_c           # CRH | SIP_C | ATP_C | PTPL_C
-        byte3 = 0x80 | (0b001 << 4) | (0x01 if self._aptpl else 0)  # TMV | ALLOW CMDS | PTPL_A
-        # type mask: WR_EX_AR | EX_AC_RO | WR_EX_RO | EX_AC | WR_EX, then EX_AC_AR
-        return bytes((0x00, 0x08, byte2, byte3, 0xEA, 0x01, 0x00, 0x00))
-
-    def _read_full_status(self) -> bytes:
-        res = self._res
-        out = bytearray()
-        for nexus, reg in self._regs.items():
-            holder = self._is_holder(nexus)
-            flags = (0x02 if reg.all_tg_pt else 0) | (0x01 if holder else 0)
-            scope_type = (res.scope << 4) | res.type if holder and res is not None else 0
-            # Choice: RTPI is filled in even with ALL_TG_PT=1 (SPC leaves it undefined there)
-            out += struct.pack(">Q4xBB4xHI", reg.key, flags, scope_type, nexus.relative_port,
-                               FC_TRANSPORT_ID_LENGTH)
-            out += encode_fc_transport_id(nexus.initiator)
-        return struct.pack(">II", self._generation, len(out)) + bytes(out)
-
-    # --- PERSISTENT RESERVE OUT (SPC-4 6.15, 5.14.7-5.14.11) --------------------------------
+        return Result(data=bytes(data[:alloc]))
 
     def persistent_reserve_out(self, cmd: Command) -> Result:
         """PERSISTENT RESERVE OUT; `cmd.data_out` is the parameter list."""
@@ -506,14 +458,15 @@ class ReservationEngine:
             if not ignore_key and rk != 0:
                 raise _Conflict
             if sark != 0:
-                # Choice (SPC, as Elliott explained on the T10 reflector): ALL_TG_PT=1 is "the
-                # same REGISTER through every port"; a port where the initiator is already
-                # registered would conflict there, so it is left alone (as SCST does)
+                # Choice (SPC-4 6.15.3; Elliott on the T10 reflector, 2008): ALL_TG_PT=1 is
+                # "the same command through every port". Where the initiator is already
+                # registered, REGISTER (RK=0) would conflict, so that port is left alone (as
+                # SCST does); REGISTER AND IGNORE EXISTING KEY replaces the key there.
                 mine = [nexus]
                 if all_tg_pt:
                     mine += [n for n in self._port_nexuses(nexus.initiator)
                              if n.target != nexus.target]
-                new = [n for n in mine if n not in self._regs]
+                new = [n for n in mine if n not in self._regs or ignore_key]
                 if spec_i_pt:
                     new += self._spec_i_pt_nexuses(nexus, all_tg_pt, param, set(new))
                 for n in new:  # all TransportIDs were valid: commit (SPC-4 6.15.3)
@@ -714,7 +667,7 @@ class ReservationEngine:
         """Keep the ALL_TG_PT mark truthful (SPC-4 6.16.5: it says the initiator is registered
         through every port with one key): clear it once that stops being so."""
         by_initiator: dict[WWN, list[Nexus]] = {}
-        for n, r in self._regs.items():
+        for n in self._regs:
             by_initiator.setdefault(n.initiator, []).append(n)
         for initiator, nexuses in by_initiator.items():
             regs = [self._regs[n] for n in nexuses]

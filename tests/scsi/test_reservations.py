@@ -1055,6 +1055,13 @@ def test_all_tg_pt_skips_ports_already_registered(lu: Lu) -> None:
     assert lu.engine.registrations == {A2: (4, False), A1: (9, False)}
 
 
+def test_all_tg_pt_register_and_ignore_replaces_registered_ports(lu: Lu) -> None:
+    lu.register(A2, 4)
+    assert_good(lu.prout(A1, R_IEK, 0, 9, all_tg_pt=True))
+    assert lu.engine.registrations == {A2: (9, True), A1: (9, True)}
+    assert lu.gen == 2
+
+
 def test_all_tg_pt_unregister_removes_all(lu: Lu) -> None:
     lu.prout(A1, REGISTER, 0, 9, all_tg_pt=True)
     lu.register(B1, 2)
