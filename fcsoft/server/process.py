@@ -73,7 +73,7 @@ async def run_process(conf: Config, listen: tuple[str, int], trace: Path | None 
                       task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """Serve `conf` on `listen` until cancelled; reports a `Lab` once listening (and, with
     `wait_ready`, once every array port has registered)."""
-    arrays: list[ArrayRuntime] = []  # started once fcsoft.scsi.array lands
+    arrays = build_arrays(conf, fault=fault)
     tracer = Tracer(trace) if trace is not None else None
     try:
         core = Fabric(conf.fabric, zones=conf.zones)
