@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fcsoft.config import LunConfig
 from fcsoft.scsi.backing import MemoryBacking
@@ -17,6 +19,7 @@ from fcsoft.scsi.cdb import SUPPORTED_COMMANDS
 from fcsoft.scsi.disk import LogicalUnit
 from fcsoft.scsi.sense import Sense, SenseKey, Status
 from fcsoft.scsi.types import Command, Nexus, Result
+from fcsoft.wire.wwn import WWN
 
 from .conftest import array_config
 from .fakes import (
@@ -818,3 +821,52 @@ def test_lu_with_default_engine_factory_uses_the_reservation_engine() -> None:
         assert run(unit, read10(0, 1)).good
     finally:
         unit.close()
+
+
+# --- robustness ---------------------------------------------------------------------------------
+
+_OPCODES = sorted({c.opcode for c in SUPPORTED_COMMANDS})
+_FUZZ_CONFIG = array_config()
+
+
+def _cdbs() -> st.SearchStrategy[bytes]:
+    known = st.tuples(st.sampled_from(_OPCODES), st.binary(min_size=0, max_size=17)).map(
+        lambda t: bytes((t[0],)) + t[1])
+    return st.one_of(known, st.binary(min_size=0, max_size=20))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.tuples(_cdbs(), st.binary(max_size=1200), st.integers(0, 3),
+                          st.sampled_from([0, 1, 5, 300, 16383])), min_size=1, max_size=6))
+def test_random_cdbs_always_get_a_result(commands: list[tuple[bytes, bytes, int, int]]) -> None:
+    from fcsoft.scsi.array import ScsiArray
+
+    array = ScsiArray(_FUZZ_CONFIG, engine_factory=fake_factory)
+    try:
+        nexuses = [nexus(), nexus(HOST1, PORT2, 2), nexus(HOST2), nexus(WWN(0x10 << 56))]
+        for cdb, data, who, lun in commands:
+            nx = nexuses[who]
+            for target in (array, array.units["boot"]):
+                result = run(target, cdb, data, nx=nx, lun=lun)
+                assert isinstance(result, Result)
+                assert result.status in (Status.GOOD, Status.CHECK_CONDITION)
+                if result.status == Status.CHECK_CONDITION:
+                    assert result.sense is not None and not result.data
+                    sense = Sense.decode(result.sense.encode())
+                    assert sense.key in (SenseKey.ILLEGAL_REQUEST, SenseKey.UNIT_ATTENTION,
+                                         SenseKey.MISCOMPARE)
+                else:
+                    assert result.sense is None
+                    assert isinstance(result.data, (bytes, bytearray, memoryview))
+            assert array.execute(Command(nx, lun, cdb, data)) is not None
+    finally:
+        array.close()
+
+
+def test_hot_path_results_share_no_copies(rlu: LogicalUnit) -> None:
+    """A 4 KiB read inside one memory chunk is a view of the store; a write takes a view of
+    the data-out buffer (no bytes() copies on the way)."""
+    payload = bytearray(b"\x5a" * 4096)
+    assert run(rlu, write10(8, 8), memoryview(payload)).good
+    r = run(rlu, read10(8, 8))
+    assert isinstance(r.data, memoryview) and bytes(r.data) == bytes(payload)
