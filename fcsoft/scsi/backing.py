@@ -35,8 +35,9 @@ CHUNK_SIZE = 64 * 1024
 _ZEROS = bytes(1024 * 1024)  # compared against (startswith: a memcmp) and written from
 
 
-class BackingError(Exception):
-    """A backing store that cannot be opened or used; the message names the file."""
+class BackingError(OSError):
+    """A backing store that cannot be opened or used; the message names the file. An OSError,
+    so that start-up code that reports file problems in one line reports these too."""
 
 
 class Backing(Protocol):
