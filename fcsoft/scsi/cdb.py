@@ -24,7 +24,8 @@ from .sense import invalid_field_in_cdb
 __all__ = [
     "CommandInfo", "MaintenanceIn", "Opcode", "PersistentReserveIn", "PersistentReserveOut",
     "SUPPORTED_COMMANDS", "ServiceActionIn16", "cdb_length", "check_reserved_bits",
-    "command_info", "lba_length", "length_field_offset", "service_action", "u16", "u32",
+    "command_info", "lba_length", "length_field_offset", "service_action",
+    "supported_operation_codes", "u16", "u32",
 ]
 
 
@@ -310,3 +311,35 @@ def length_field_offset(opcode: int) -> int:
         return 13
     size = cdb_length(opcode)
     return {6: 4, 10: 7, 12: 6, 16: 10}[size or 10]
+
+
+def supported_operation_codes(cdb: bytes) -> bytes:
+    """REPORT SUPPORTED OPERATION CODES parameter data (SPC-4 6.35), untruncated: all
+    commands (REPORTING OPTIONS 000b), or one command by opcode (001b), by opcode and service
+    action (010b), or by either (011b, SPC-4 r37). RCTD=1 adds a command timeouts descriptor
+    to each (timeouts not specified: zero). Raises INVALID FIELD IN CDB for an opcode with
+    service actions under 001b, one without under 010b, and other options."""
+    rctd = bool(cdb[2] & 0x80)
+    option = cdb[2] & 0x07
+    timeouts = struct.pack(">HxxII", 0x0A, 0, 0) if rctd else b""
+    if option == 0:
+        body = b"".join(
+            struct.pack(">BxHxBH", c.opcode, c.service_action or 0,
+                        (0x02 if rctd else 0) | (0x01 if c.service_action is not None else 0),
+                        c.cdb_length) + timeouts
+            for c in SUPPORTED_COMMANDS)
+        return struct.pack(">I", len(body)) + body
+    if option > 3:
+        raise invalid_field_in_cdb(2, 2)
+    op, sa = cdb[3], u16(cdb, 4)
+    has_sa = op in SERVICE_ACTION_SUPPORTED
+    if (option == 1 and has_sa) or (option == 2 and not has_sa):
+        raise invalid_field_in_cdb(3, 7)
+    if has_sa and option != 1:
+        info = command_info(op, sa) if sa <= 0x1F else None
+    else:
+        info = command_info(op)
+    if info is None or (info.service_action is None and op in SERVICE_ACTION_OPCODES):
+        return bytes((0, 0x01, 0, 0))  # SUPPORT 001b: not supported
+    return (struct.pack(">xBH", (0x80 if rctd else 0) | 0x03, info.cdb_length) + info.usage
+            + timeouts)

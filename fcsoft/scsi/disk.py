@@ -61,16 +61,18 @@ from .cdb import (
     ServiceActionIn16,
     check_reserved_bits,
     command_info,
+    lba_length,
+    supported_operation_codes,
     u16,
     u32,
 )
 from .inquiry import (
-    TARGET_PORT_GROUP,
     BlockLimits,
     LuIdentity,
     lu_naa_designator,
     parse_inquiry_cdb,
     standard_inquiry,
+    target_port_groups,
     vpd_page,
 )
 from .modes import ModePages
@@ -424,56 +426,17 @@ class LogicalUnit(BlockCommands):
             raise invalid_field_in_cdb(2, 2)
 
     def _report_supported_operation_codes(self, cmd: Command, cdb: bytes) -> Result:
-        """REPORT SUPPORTED OPERATION CODES (SPC-4 6.35): all commands (option 0), or one by
-        opcode (1), by opcode and service action (2), or by either (3); RCTD adds command
-        timeouts descriptors (timeouts not specified: zero)."""
-        self._check_rsoc(cmd, cdb)
-        rctd = bool(cdb[2] & 0x80)
-        option = cdb[2] & 0x07
-        alloc = u32(cdb, 6)
-        timeouts = struct.pack(">HxxII", 0x0A, 0, 0) if rctd else b""
-        if option == 0:
-            body = b"".join(
-                struct.pack(">BxHxBH", c.opcode, c.service_action or 0,
-                            (0x02 if rctd else 0) | (0x01 if c.service_action is not None
-                                                     else 0), c.cdb_length) + timeouts
-                for c in SUPPORTED_COMMANDS)
-            return Result(data=(struct.pack(">I", len(body)) + body)[:alloc])
-        op, sa = cdb[3], u16(cdb, 4)
-        has_sa = op in SERVICE_ACTION_SUPPORTED
-        info: CommandInfo | None
-        if option == 1:
-            if has_sa:
-                raise invalid_field_in_cdb(3, 7)
-            info = command_info(op)
-        elif option == 2:
-            if not has_sa:
-                raise invalid_field_in_cdb(3, 7)
-            info = command_info(op, sa) if sa <= 0x1F else None
-        else:
-            info = (command_info(op, sa) if sa <= 0x1F else None) if has_sa else command_info(op)
-        if info is None or (info.service_action is None and op in SERVICE_ACTION_OPCODES):
-            return Result(data=bytes((0, 0x01, 0, 0))[:alloc])  # SUPPORT 001b: not supported
-        data = (struct.pack(">xBH", (0x80 if rctd else 0) | 0x03, info.cdb_length)
-                + info.usage + timeouts)
-        return Result(data=data[:alloc])
+        """REPORT SUPPORTED OPERATION CODES (cdb.py)."""
+        return Result(data=supported_operation_codes(cdb)[:u32(cdb, 6)])
 
     def _check_rtpg(self, cmd: Command, cdb: bytes) -> None:
         if cdb[1] >> 5 > 1:
             raise invalid_field_in_cdb(1, 7)  # PARAMETER DATA FORMAT
 
     def _report_target_port_groups(self, cmd: Command, cdb: bytes) -> Result:
-        """REPORT TARGET PORT GROUPS (SPC-4 6.36): one group holding every port of the
-        array, active/optimized, implicit ALUA (TPGS=01b)."""
+        """REPORT TARGET PORT GROUPS (inquiry.py): one group, every port of the array."""
         self._check_rtpg(cmd, cdb)
-        extended = cdb[1] >> 5 == 1
-        ports = sorted(self.ports.values())
-        body = struct.pack(">BBHxBBB", 0x00, 0x01, TARGET_PORT_GROUP, 0, 0, len(ports))
-        body += b"".join(struct.pack(">2xH", p) for p in ports)
-        if extended:
-            data = struct.pack(">IBBxx", len(body) + 4, 0x10, 0) + body
-        else:
-            data = struct.pack(">I", len(body)) + body
+        data = target_port_groups(self.ports.values(), extended=cdb[1] >> 5 == 1)
         return Result(data=data[:u32(cdb, 6)])
 
     # --- delegated to the reservation engine --------------------------------------------------
@@ -516,7 +479,6 @@ def _io_error(exc: OSError, writing: bool) -> Sense:
 def _data_out_length(cdb: bytes, block_size: int) -> int:
     op = cdb[0]
     if op in _BLOCK_WRITES:
-        from .cdb import lba_length
         n = lba_length(bytes(cdb).ljust(16, b"\0"))[1]
         if op in (Opcode.VERIFY_10, Opcode.VERIFY_12, Opcode.VERIFY_16):
             bytchk = (cdb[1] >> 1) & 0x3

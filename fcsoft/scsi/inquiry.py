@@ -32,7 +32,7 @@ of the target device.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from fcsoft import __version__
@@ -41,7 +41,8 @@ from .sense import invalid_field_in_cdb
 
 __all__ = [
     "BlockLimits", "LuIdentity", "TARGET_PORT_GROUP", "VERSION_DESCRIPTORS", "VPD_PAGES",
-    "lu_naa_designator", "parse_inquiry_cdb", "standard_inquiry", "vpd_page",
+    "lu_naa_designator", "parse_inquiry_cdb", "standard_inquiry", "target_port_groups",
+    "vpd_page",
 ]
 
 #: product revision level (4 ASCII characters): fcsoft's version without dots
@@ -213,3 +214,15 @@ def vpd_page(page: int, identity: LuIdentity, limits: BlockLimits, *, target_por
     # VPD_LOGICAL_BLOCK_PROVISIONING (SBC-3 6.6.5): LBPU, LBPWS, LBPWS10, LBPRZ;
     # provisioning type 010b (thin): unwritten and unmapped blocks take no space
     return _page(page, bytes((0, 0x80 | 0x40 | 0x20 | 0x04, 0x02, 0)))
+
+
+def target_port_groups(relative_ports: Iterable[int], *, extended: bool = False) -> bytes:
+    """REPORT TARGET PORT GROUPS parameter data (SPC-4 6.36), untruncated: one target port
+    group (TARGET_PORT_GROUP) holding every port, active/optimized, AO_SUP only. `extended`:
+    the extended header (PARAMETER DATA FORMAT 001b, implicit transition time 0)."""
+    ports = sorted(relative_ports)
+    body = struct.pack(">BBHxBBB", 0x00, 0x01, TARGET_PORT_GROUP, 0, 0, len(ports))
+    body += b"".join(struct.pack(">2xH", p) for p in ports)
+    if extended:
+        return struct.pack(">IBBxx", len(body) + 4, 0x10, 0) + body
+    return struct.pack(">I", len(body)) + body

@@ -3,6 +3,7 @@ reservation engine, arrays whose file-backed LUNs live in tmp_path."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from fcsoft.config import ArrayConfig, HostConfig, LunConfig
 from fcsoft.scsi.array import ScsiArray
 from fcsoft.scsi.disk import LogicalUnit
 
-from .fakes import HOST1, HOST1B, HOST2, NODE, PORT1, PORT2, fake_factory
+from .fakes import HOST1, HOST1B, HOST2, NODE, PORT1, PORT2, fake_factory, ready
 
 
 def array_config(luns: tuple[LunConfig, ...] | None = None,
@@ -48,5 +49,27 @@ def array(config: ArrayConfig) -> Iterator[ScsiArray]:
 
 
 @pytest.fixture
-def file_lun(tmp_path: Path) -> LunConfig:
-    return LunConfig("file", 8 << 20, backing=tmp_path / "file.img")
+def rlu(lu: LogicalUnit) -> LogicalUnit:
+    """The "boot" LU with nexus() past its power-on unit attention."""
+    ready(lu)
+    return lu
+
+
+@pytest.fixture
+def file_lu(tmp_path: Path) -> Iterator[LogicalUnit]:
+    """A 1 MiB file-backed LU, nexus() past its power-on unit attention."""
+    config = array_config(luns=(LunConfig("file", 1 << 20, backing=tmp_path / "f.img"),),
+                          hosts=())
+    unit = LogicalUnit(config, 0, engine_factory=fake_factory)
+    ready(unit)
+    yield unit
+    unit.close()
+
+
+@pytest.fixture
+def fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The file descriptors os.fsync is called with from now on (it still syncs)."""
+    calls: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    return calls

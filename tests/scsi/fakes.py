@@ -78,12 +78,32 @@ def run(target: object, cdb: bytes, data_out: bytes | bytearray | memoryview = b
     return target.execute(cmd)  # type: ignore[attr-defined, no-any-return]
 
 
+ILLEGAL = int(SenseKey.ILLEGAL_REQUEST)
+UA = int(SenseKey.UNIT_ATTENTION)
+INVALID_FIELD = (ILLEGAL, 0x24, 0x00)
+
+
 def sense_of(result: Result) -> tuple[int, int, int]:
     """(key, ASC, ASCQ) of a CHECK CONDITION, decoded from the sense bytes."""
     assert result.status == Status.CHECK_CONDITION, result
     assert result.sense is not None
     s = Sense.decode(result.sense.encode())
     return int(s.key), s.code[0], s.code[1]
+
+
+def field_pointer(result: Result) -> tuple[int, int | None, bool]:
+    """(field pointer, bit pointer, C/D) of an ILLEGAL REQUEST's sense-key specific field."""
+    assert result.sense is not None
+    s = Sense.decode(result.sense.encode())
+    assert s.specific is not None, s
+    return s.specific.field_pointer, s.specific.bit_pointer, s.specific.c_d
+
+
+def ready(target: object, nx: Nexus | None = None, lun: int = 0) -> None:
+    """Consume the power-on unit attention of a nexus (and check it was that one)."""
+    r = run(target, tur(), nx=nx, lun=lun)
+    assert sense_of(r) == (UA, 0x29, 0x00)
+    assert run(target, tur(), nx=nx, lun=lun).good
 
 
 # --- CDB builders ---------------------------------------------------------------------------
