@@ -40,6 +40,7 @@ Choices where the standards leave room:
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import struct
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -445,17 +446,20 @@ class LogicalUnit(BlockCommands):
         result: Result = self.reservations.persistent_reserve_in(cmd)
         alloc = u16(cdb, 7)
         if len(result.data) > alloc:
-            result.data = result.data[:alloc]
+            result = dataclasses.replace(result, data=result.data[:alloc])
         return result
 
     def _persistent_reserve_out(self, cmd: Command, cdb: bytes) -> Result:
+        """Handed to the engine with data_out = exactly the PARAMETER LIST LENGTH bytes."""
         from .block import data_out
         length = u32(cdb, 5)
-        param = data_out(cmd, length)
-        if len(cmd.data_out) != length:
-            cmd = Command(cmd.nexus, cmd.lun, cmd.cdb, param, cmd.expected_length,
-                          cmd.task_tag, cmd.task_attribute)
+        sent = len(cmd.data_out)
+        if sent != length:
+            cmd = Command(cmd.nexus, cmd.lun, cmd.cdb, data_out(cmd, length),
+                          cmd.expected_length, cmd.task_tag, cmd.task_attribute)
         result: Result = self.reservations.persistent_reserve_out(cmd)
+        if sent != length and result.data_out_used is None:
+            result = dataclasses.replace(result, data_out_used=length)  # may be shared
         return result
 
     def _reserve(self, cmd: Command, cdb: bytes) -> Result:

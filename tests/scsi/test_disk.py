@@ -516,3 +516,11 @@ def test_random_cdbs_always_get_a_result(commands: list[tuple[bytes, bytes, int,
             assert array.execute(Command(nx, lun, cdb, data)) is not None
     finally:
         array.close()
+
+
+def test_persistent_reserve_out_residual_when_more_data_came(rlu: LogicalUnit) -> None:
+    rlu.reservations.persistent_reserve_out = lambda cmd: Result()
+    prout = struct.pack(">BBB2xIB", 0x5F, 0, 0, 24, 0)
+    assert run(rlu, prout, bytes(32)).data_out_used == 24
+    assert run(rlu, prout, bytes(24)).data_out_used is None
+    assert sense_of(run(rlu, prout, bytes(20))) == (ILLEGAL, 0x0E, 0x03)
