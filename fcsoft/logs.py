@@ -26,6 +26,10 @@ def _stringify_wwns(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str
             event[key] = str(value)
         elif key in ("fcid", "s_id", "d_id", "port_id") and isinstance(value, int):
             event[key] = f"{value:06x}"
+        elif key == "link" and isinstance(value, int) and not isinstance(value, bool):
+            # the fabric core knows a link by its id, the shell by its name (Link.name is
+            # "link<id>"): render both the same way so a login can be matched to its link
+            event[key] = f"link{value}"
     return event
 
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import trio
 
-from fcsoft.wire.encap import DroppedFrame, Frame, FrameDecoder, SpecialFrame
+from fcsoft.wire.encap import PFLAGS_SF, DroppedFrame, Frame, FrameDecoder, SpecialFrame
 from fcsoft.wire.errors import FramingError
 
 from fcsoft.logs import get_logger
@@ -110,7 +110,8 @@ class Link:
             self.counters["tx_writes"] += 1
             if self.tracer is not None:
                 for frame in batch:
-                    self.tracer.frame(frame)
+                    if not frame[8] & PFLAGS_SF:  # an echoed FCIP special frame is no FC frame
+                        self.tracer.frame(frame)
 
     # -- receiving ---------------------------------------------------------------------
     def _deadline(self, connected_at: float, partial_since: float | None) -> float:
@@ -158,9 +159,12 @@ class Link:
                 self._event(ev)
                 if self._closed_reason is not None:
                     return
+            # the R_A_TOV clock runs for one partial frame: it restarts whenever a read
+            # completed frames, else a busy link whose reads never end on a frame
+            # boundary would be reset while it is making progress
             if not decoder.pending:
                 partial_since = None
-            elif partial_since is None:
+            elif partial_since is None or events:
                 partial_since = trio.current_time()
 
     def _event(self, ev: Frame | SpecialFrame | DroppedFrame) -> None:
