@@ -63,13 +63,15 @@ def _load(path: str | None):  # type: ignore[no-untyped-def]
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from fcsoft import config as cfg
+
+    conf = _load(args.config)  # before importing trio and the server: errors come at once
+
     import trio
 
-    from fcsoft import config as cfg
     from fcsoft import logs
     from fcsoft.server.process import run_process
 
-    conf = _load(args.config)
     listen = conf.fabric.listen
     if args.listen is not None:
         try:

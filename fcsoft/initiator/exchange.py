@@ -10,6 +10,7 @@ out. Unsolicited frames (an RSCN or LOGO from the fabric, a PLOGI from a peer) g
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,7 +53,10 @@ class ExchangeManager:
         self._unsolicited = unsolicited
         self._pending: dict[int, Pending] = {}
         self._handlers: dict[int, Callable[[Frame], None]] = {}
-        self._ids = itertools.cycle(range(1, 0xFFFF))
+        # start at a random OX_ID: FLOGIs from many ports all come from S_ID 0 to FFFFFE,
+        # and a merged trace (or a decoder) can only tell them apart by OX_ID
+        start = random.randrange(1, 0xFFFF)
+        self._ids = itertools.chain(range(start, 0xFFFF), itertools.cycle(range(1, 0xFFFF)))
 
     def new_ox_id(self) -> int:
         for _ in range(0xFFFF):

@@ -101,7 +101,10 @@ class TargetPort:
         self.log = get_logger(component="target", port=name or str(self.wwpn))
         self.counters: Counter[str] = Counter()
         self.sessions: dict[int, Session] = {}  # by initiator N_Port_ID
-        self._xids = itertools.cycle(range(1, 0xFFFF))
+        # OX_IDs start where the WWPN says, so that ports logging in at the same moment (all
+        # from S_ID 0) use different exchange IDs (see fcsoft.initiator.exchange)
+        start = int(self.wwpn) % 0xFFFE + 1
+        self._xids = itertools.chain(range(start, 0xFFFF), itertools.cycle(range(1, 0xFFFF)))
         self._requests: dict[int, Callable[[Frame, float], None]] = {}  # our OX_ID -> handler
         self.fabric = FabricClient(self.wwpn, self.wwnn, symbolic_name=symbolic_name,
                                    fc4_features=ns.FcpFeatures.TARGET,
