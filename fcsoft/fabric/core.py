@@ -190,6 +190,12 @@ class Fabric:
         else:
             self._route(link, frame)
 
+    def route(self, link_id: int, frame: Frame) -> None:
+        """The data path: a frame for an N_Port (D_ID below FFFFF0), no clock needed."""
+        link = self.links.get(link_id)
+        if link is not None:
+            self._route(link, frame)
+
     # ------------------------------------------------------------------ Python API
     def set_zoning(self, zones: Mapping[str, Iterable[WWN]] | None, now: float,
                    default_zone: str | None = None) -> None:

@@ -20,6 +20,11 @@ from fcsoft.wire.encap import EOF, SOF, Frame, encode_frame
 from fcsoft.wire.header import FCtl, FcHeader
 
 
+# plain ints: IntFlag arithmetic runs in Python, and these are tested on every frame
+_EXCHANGE_CONTEXT = int(FCtl.EXCHANGE_CONTEXT)
+_END_SEQUENCE = int(FCtl.END_SEQUENCE)
+
+
 class ExchangeTimeout(TimeoutError):
     """No complete reply within the time allowed."""
 
@@ -95,7 +100,7 @@ class ExchangeManager:
 
     def frame_received(self, frame: Frame) -> None:
         h = frame.header
-        if h.f_ctl & FCtl.EXCHANGE_CONTEXT:  # sent by the responder: a reply to us
+        if h.f_ctl & _EXCHANGE_CONTEXT:  # sent by the responder: a reply to us
             handler = self._handlers.get(h.ox_id)
             if handler is not None:
                 handler(frame)
@@ -103,7 +108,7 @@ class ExchangeManager:
             p = self._pending.get(h.ox_id)
             if p is not None and not p.done.is_set():
                 p.frames.append(frame)
-                if h.f_ctl & FCtl.END_SEQUENCE:
+                if h.f_ctl & _END_SEQUENCE:
                     p.done.set()
                 return
         self._unsolicited(frame)

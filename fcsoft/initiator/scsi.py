@@ -55,6 +55,7 @@ _R_XFER = int(RCtl.DATA_DESCRIPTOR)
 _R_RSP = int(RCtl.COMMAND_STATUS)
 _R_BA_ACC = int(RCtl.BA_ACC)
 _R_BA_RJT = int(RCtl.BA_RJT)
+_REL_OFF = int(FCtl.RELATIVE_OFFSET)
 
 
 class ScsiTimeout(TimeoutError):
@@ -132,7 +133,7 @@ class _Exchange:
         h = frame.header
         r = h.r_ctl
         if r == _R_DATA:
-            off = h.parameter if h.f_ctl & FCtl.RELATIVE_OFFSET else self.data_received
+            off = h.parameter if h.f_ctl & _REL_OFF else self.data_received
             payload = frame.payload
             end = off + len(payload)
             if end <= len(self.data_in):

@@ -21,6 +21,9 @@ class Core(Protocol):
 
     def frame_received(self, link_id: int, frame: Frame, now: float) -> None: ...
 
+    def route(self, link_id: int, frame: Frame) -> None:
+        """A frame for an N_Port (D_ID below FFFFF0): forward or discard; needs no clock."""
+
     def link_down(self, link_id: int, now: float) -> None: ...
 
     def next_timer(self) -> float | None: ...

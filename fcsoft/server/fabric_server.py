@@ -61,6 +61,10 @@ class FabricServer:
 
     # -- the links' side (LinkHandler) -------------------------------------------------
     def frame_received(self, link: Link, frame: Frame) -> None:
+        if frame.header.d_id < 0xFFFFF0:
+            # N_Port to N_Port: routing needs no clock and starts no timer (the data path)
+            self.core.route(link.id, frame)
+            return
         self.core.frame_received(link.id, frame, trio.current_time())
         self._after_core()
 

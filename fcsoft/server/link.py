@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import Counter
+from collections import Counter, deque
 from typing import Any, Protocol
 
 import trio
@@ -60,7 +60,11 @@ class Link:
         self.r_a_tov = r_a_tov
         self.counters: Counter[str] = Counter()
         self.log = get_logger(link=self.name, peer=peer)
-        self._send, self._queue = trio.open_memory_channel[bytes](send_queue)
+        # a deque and a wake-up event rather than a trio memory channel: send() runs once
+        # per frame and must be as cheap as it can be
+        self._queue: deque[bytes | memoryview] = deque()
+        self._queue_max = send_queue
+        self._wakeup = trio.Event()
         self._cancel = trio.CancelScope()
         self._closed_reason: str | None = None
         self._decoder = FrameDecoder()
@@ -73,33 +77,39 @@ class Link:
         return self._closed_reason is not None
 
     # -- sending -----------------------------------------------------------------------
-    def send(self, data: bytes) -> bool:
+    def send(self, data: bytes | memoryview) -> bool:
         """Queue one encapsulated frame. Returns False (and counts it) when the frame had
         to be discarded because the link is closed or its send queue is full."""
         if self._closed_reason is not None:
             self.counters["tx_discard_closed"] += 1
             return False
-        try:
-            self._send.send_nowait(data)
-        except trio.WouldBlock:
+        queue = self._queue
+        if len(queue) >= self._queue_max:
             self.counters["tx_discard_queue_full"] += 1
-            if self.counters["tx_discard_queue_full"] == 1 or \
-                    self.counters["tx_discard_queue_full"] % 1000 == 0:
-                self.log.warning("frame discarded", reason="send queue full",
-                                 discarded=self.counters["tx_discard_queue_full"])
+            n = self.counters["tx_discard_queue_full"]
+            if n == 1 or n % 1000 == 0:
+                self.log.warning("frame discarded", reason="send queue full", discarded=n)
             return False
+        queue.append(data)
+        if len(queue) == 1:
+            self._wakeup.set()
         return True
 
     async def _writer(self) -> None:
-        receive = self._queue.receive_nowait
-        async for first in self._queue:
-            batch = [first]
-            try:
-                while len(batch) < 256:
-                    batch.append(receive())
-            except trio.WouldBlock:
-                pass
-            data = first if len(batch) == 1 else b"".join(batch)
+        queue = self._queue
+        while True:
+            if not queue:
+                self._wakeup = trio.Event()
+                await self._wakeup.wait()
+                continue
+            # everything ready now goes out in one write (at most 256 frames, so one slow
+            # peer's backlog does not become one enormous buffer)
+            if len(queue) == 1:
+                batch = [queue.popleft()]
+                data = batch[0]
+            else:
+                batch = [queue.popleft() for _ in range(min(256, len(queue)))]
+                data = b"".join(batch)
             try:
                 await self.stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -110,8 +120,7 @@ class Link:
             self.counters["tx_writes"] += 1
             if self.tracer is not None:
                 for frame in batch:
-                    if not frame[8] & PFLAGS_SF:  # an echoed FCIP special frame is no FC frame
-                        self.tracer.frame(frame)
+                    self.tracer.frame(frame)
 
     # -- receiving ---------------------------------------------------------------------
     def _deadline(self, connected_at: float, partial_since: float | None) -> float:
@@ -213,6 +222,6 @@ class Link:
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(1):
                     await trio.aclose_forcefully(self.stream)
-            self._send.close()
+            self._queue.clear()
             self.log.info("link down", reason=self._closed_reason)
             self.handler.link_closed(self, self._closed_reason)

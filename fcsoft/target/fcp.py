@@ -54,7 +54,8 @@ _R_RSP = int(RCtl.COMMAND_STATUS)
 _R_CMND = int(RCtl.UNSOLICITED_COMMAND)
 # F_CTL of frames the target sends in an exchange it is the responder of
 _CTX = int(FCtl.EXCHANGE_CONTEXT)
-_DATA_MID = _CTX | int(FCtl.RELATIVE_OFFSET)
+_REL_OFF = int(FCtl.RELATIVE_OFFSET)
+_DATA_MID = _CTX | _REL_OFF
 _DATA_LAST = _DATA_MID | int(FCtl.END_SEQUENCE)
 _XFER_F_CTL = _CTX | int(FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE)
 _RSP_F_CTL = _CTX | int(FCtl.LAST_SEQUENCE | FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE)
@@ -185,7 +186,7 @@ class FcpEngine:
             return
         payload = frame.payload
         n = len(payload)
-        offset = h.parameter if h.f_ctl & FCtl.RELATIVE_OFFSET else x.received
+        offset = h.parameter if h.f_ctl & _REL_OFF else x.received
         if offset != x.received:
             self._protocol_error(x, FcpRspCode.DATA_RO_MISMATCH,
                                  f"data at offset {offset}, expected {x.received}")

@@ -356,12 +356,12 @@ class FcpRsp(NamedTuple):
     @property
     def residual_under(self) -> int:
         """Bytes fewer than FCP_DL that were moved, 0 unless FCP_RESID_UNDER."""
-        return self.residual if self.flags & FcpRspFlags.FCP_RESID_UNDER else 0
+        return self.residual if self.flags & 0x08 else 0  # FCP_RESID_UNDER
 
     @property
     def residual_over(self) -> int:
         """Bytes beyond FCP_DL that were not moved, 0 unless FCP_RESID_OVER."""
-        return self.residual if self.flags & FcpRspFlags.FCP_RESID_OVER else 0
+        return self.residual if self.flags & 0x04 else 0  # FCP_RESID_OVER
 
     def encode(self) -> bytes:
         """The FCP_RSP payload (24 bytes + 8 of response info + sense [+ 4])."""
