@@ -120,7 +120,8 @@ class Link:
             self.counters["tx_writes"] += 1
             if self.tracer is not None:
                 for frame in batch:
-                    self.tracer.frame(frame)
+                    if not frame[8] & PFLAGS_SF:  # an echoed FCIP special frame is no FC frame
+                        self.tracer.frame(frame)
 
     # -- receiving ---------------------------------------------------------------------
     def _deadline(self, connected_at: float, partial_since: float | None) -> float:
