@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     array.add_argument("--fabric", required=True, metavar="HOST:PORT",
                        help="the fabric to log into")
     array.add_argument("--log-format", choices=("console", "json"), default="console")
+    # host-side tools (fcsoft ns, ping, inq, luns, readcap, persist, check) register their
+    # own subcommands; each sets `run` to a function(args) -> exit status
+    from fcsoft import hosttools
+
+    hosttools.register(sub)
     return p
 
 
@@ -175,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "array":
             return _array(args)
+        if hasattr(args, "run"):
+            return int(args.run(args))
     except UserError as exc:
         print(f"fcsoft: {exc}", file=sys.stderr)
         return exc.status
