@@ -38,14 +38,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-async def fcsoft_lab(request: pytest.FixtureRequest, nursery: Any) -> Any:
-    """A running fcsoft fabric with its arrays (see `fcsoft.testing.lab.LabHandle`)."""
-    from fcsoft.server.process import run_process
+def fcsoft_lab_config(request: pytest.FixtureRequest) -> Any:
+    """The config `fcsoft_lab` runs: from the `fcsoft_config` marker, else the built-in lab.
+    A bad config is a setup error naming the key and the problem."""
+    from fcsoft.config import ConfigError
 
     marker = request.node.get_closest_marker("fcsoft_config")
     source = marker.args[0] if marker is not None and marker.args else None
     base = Path(str(request.node.fspath)).parent
-    conf = load_lab_config(source, base_dir=base)
+    try:
+        return load_lab_config(source, base_dir=base)
+    except ConfigError as exc:
+        pytest.fail(f"fcsoft_config: {exc}", pytrace=False)
+
+
+@pytest.fixture
+async def fcsoft_lab(fcsoft_lab_config: Any, nursery: Any) -> Any:
+    """A running fcsoft fabric with its arrays (see `fcsoft.testing.lab.LabHandle`)."""
+    from fcsoft.server.process import run_process
+
+    conf = fcsoft_lab_config
     lab = await nursery.start(functools.partial(run_process, conf, ("127.0.0.1", 0),
                                                 wait_ready=True))
     return LabHandle(lab)
