@@ -274,6 +274,18 @@ class Fabric:
         link.counters["ls_rjt_sent"] += 1
         self._reply(link, h, LsRjt(LsRjtReason(reason), LsRjtExplanation(explanation)).encode())
 
+    def _decode(self, link: LinkRecord, frame: Frame, codec: Any, what: str) -> Any:
+        """`codec.decode(payload)`, or None after answering LS_RJT protocol error (too
+        short: invalid payload length) and logging why."""
+        try:
+            return codec.decode(frame.payload)
+        except DecodeError as exc:
+            self.log.info(f"{what} rejected", link=link.link_id, fcid=frame.header.s_id,
+                          reason=str(exc))
+            self._ls_rjt(link, frame.header, LsRjtReason.PROTOCOL_ERROR,
+                         LsRjtExplanation.INVALID_PAYLOAD_LENGTH)
+            return None
+
     def _send_logo(self, rec: PortRecord) -> None:
         link = self.links.get(rec.link_id)
         if link is None:
@@ -476,20 +488,18 @@ class Fabric:
                       link=link.link_id)
         self._changed(rec, RscnEventQualifier.NAME_SERVER_OBJECT, now)
 
+    def _derived_name(self, index: int) -> WWN:
+        # names of the fabric's own ports and services: NAA 2 with `index` in the 12-bit
+        # vendor-specific field, then the fabric name's low 6 bytes, as switches name theirs
+        return WWN((0x2 << 60) | ((index & 0xFFF) << 48)
+                   | (int(self.fabric_name) & 0xFFFFFFFFFFFF))
+
     def _f_port_name(self, link: LinkRecord) -> WWN:
-        # F_Port names: NAA 2 with the port number in the vendor-specific bits, built from
-        # the fabric name as switches do (2x:yy:<fabric name's low 6 bytes>)
-        area = link.areas[0] if link.areas else 0
-        return WWN((0x2 << 60) | ((area & 0xFFF) << 48) | (int(self.fabric_name) & 0xFFFFFFFFFFFF))
+        return self._derived_name(link.areas[0] if link.areas else 0)
 
     def _logo(self, link: LinkRecord, frame: Frame, now: float) -> bool:
         h = frame.header
-        try:
-            Logo.decode(frame.payload)
-        except DecodeError as exc:
-            self.log.info("LOGO rejected", link=link.link_id, reason=str(exc))
-            self._ls_rjt(link, h, LsRjtReason.PROTOCOL_ERROR,
-                         LsRjtExplanation.INVALID_PAYLOAD_LENGTH)
+        if self._decode(link, frame, Logo, "LOGO") is None:
             return False
         self._reply(link, h, _ACC)
         if h.s_id == link.base_fcid:
@@ -594,18 +604,13 @@ class Fabric:
         return acc
 
     def _service_name(self, address: int) -> WWN:
-        # well-known services answer with names derived from the fabric name (NAA 2,
-        # the low byte of the address in the vendor-specific field)
-        return WWN((0x2 << 60) | ((address & 0xFF) << 48) | (int(self.fabric_name) & 0xFFFFFFFFFFFF))
+        # a well-known service: the low byte of its address, e.g. 0xFC for the name server
+        return self._derived_name(0xF00 | (address & 0xFF))
 
     def _scr_request(self, link: LinkRecord, frame: Frame, rec: PortRecord) -> None:
         h = frame.header
-        try:
-            scr = Scr.decode(frame.payload)
-        except DecodeError as exc:
-            self.log.info("SCR rejected", fcid=h.s_id, reason=str(exc))
-            self._ls_rjt(link, h, LsRjtReason.PROTOCOL_ERROR,
-                         LsRjtExplanation.INVALID_PAYLOAD_LENGTH)
+        scr = self._decode(link, frame, Scr, "SCR")
+        if scr is None:
             return
         fn = int(scr.function)
         if fn == ScrFunction.CLEAR:
@@ -624,12 +629,8 @@ class Fabric:
         """An N_Port-detected RSCN: accept it and pass its pages on to the ports that asked
         for N_Port-detected events (SCR function 2 or 3) and are zoned with the sender."""
         h = frame.header
-        try:
-            rscn = Rscn.decode(frame.payload)
-        except DecodeError as exc:
-            self.log.info("RSCN rejected", fcid=h.s_id, reason=str(exc))
-            self._ls_rjt(link, h, LsRjtReason.PROTOCOL_ERROR,
-                         LsRjtExplanation.INVALID_PAYLOAD_LENGTH)
+        rscn = self._decode(link, frame, Rscn, "RSCN")
+        if rscn is None:
             return
         self._reply(link, h, _ACC)
         zoning = self.zoning

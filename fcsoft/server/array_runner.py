@@ -4,7 +4,6 @@ a link for each port to the fabric (in-process for `fcsoft serve`, TCP for `fcso
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from fcsoft.wire.encap import Frame
 from fcsoft.wire.fcp import ScsiStatus
 
 from .link import Link
+from .timers import TimerLoop
 
 RECONNECT_DELAY = 1.0  # seconds between attempts to reach a remote fabric
 
@@ -28,32 +28,15 @@ class PortDriver:
     def __init__(self, port: TargetPort) -> None:
         self.port = port
         self.link: Link | None = None
-        self._timer_changed = trio.Event()
-        self._scheduled = math.inf
+        self.timers = TimerLoop(port)
 
     def frame_received(self, link: Link, frame: Frame) -> None:
         self.port.frame_received(frame, trio.current_time())
-        self._after()
+        self.timers.poke()
 
     def link_closed(self, link: Link, reason: str) -> None:
         self.port.link_down(trio.current_time())
         self.port.transmit = lambda _d: False
-
-    def _after(self) -> None:
-        nxt = self.port.next_timer()
-        if nxt is not None and nxt < self._scheduled:
-            self._timer_changed.set()
-
-    async def _timers(self) -> None:
-        while True:
-            nxt = self.port.next_timer()
-            self._scheduled = math.inf if nxt is None else nxt
-            with trio.move_on_at(self._scheduled):
-                await self._timer_changed.wait()
-            self._timer_changed = trio.Event()
-            now = trio.current_time()
-            if now >= self._scheduled:
-                self.port.handle_timer(now)
 
     async def run(self, stream: trio.abc.Stream, peer: str) -> None:
         """Drive the port over `stream` until the link closes."""
@@ -62,9 +45,9 @@ class PortDriver:
         self.link = link
         self.port.transmit = link.send
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._timers)
+            nursery.start_soon(self.timers.run)
             self.port.link_up(trio.current_time())
-            self._after()
+            self.timers.poke()
             await link.run()
             nursery.cancel_scope.cancel()
 

@@ -7,7 +7,6 @@ ids, frames and `now`; it transmits through `FabricServer.transmit`.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import trio
@@ -17,6 +16,7 @@ from fcsoft.wire.encap import Frame
 from .core_api import Core
 from .link import Link
 from fcsoft.logs import get_logger
+from .timers import TimerLoop
 from .trace import Tracer
 
 
@@ -34,8 +34,7 @@ class FabricServer:
         self.log = get_logger(component="fabric")
         self.address: tuple[str, int] | None = None
         self.refused_links = 0
-        self._timer_changed = trio.Event()
-        self._scheduled = math.inf
+        self.timers = TimerLoop(core)
         self._nursery: trio.Nursery | None = None
         if hasattr(core, "transmit"):
             core.transmit = self.transmit  # type: ignore[attr-defined]
@@ -48,9 +47,7 @@ class FabricServer:
         return link.send(data)
 
     def _after_core(self) -> None:
-        nxt = self.core.next_timer()
-        if nxt is not None and nxt < self._scheduled:
-            self._timer_changed.set()
+        self.timers.poke()
 
     def apply(self, change: Any) -> Any:
         """Run `change(now)` against the core (a zoning change, a forced logout ...) and
@@ -74,17 +71,6 @@ class FabricServer:
             self._after_core()
 
     # -- running -----------------------------------------------------------------------
-    async def _timers(self) -> None:
-        while True:
-            nxt = self.core.next_timer()
-            self._scheduled = math.inf if nxt is None else nxt
-            with trio.move_on_at(self._scheduled):
-                await self._timer_changed.wait()
-            self._timer_changed = trio.Event()
-            now = trio.current_time()
-            if now >= self._scheduled:
-                self.core.handle_timer(now)
-
     async def run_link(self, stream: trio.abc.Stream, peer: str) -> None:
         """Run one link over `stream` until it closes (used for TCP and in-process links)."""
         if len(self.links) >= self.max_links:
@@ -120,7 +106,7 @@ class FabricServer:
         self.log.info("listening", address=shown)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            nursery.start_soon(self._timers)
+            nursery.start_soon(self.timers.run)
             if self.tracer is not None:
                 nursery.start_soon(self.tracer.run)
             task_status.started(self.address)
