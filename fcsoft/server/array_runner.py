@@ -78,14 +78,20 @@ class ArrayRuntime:
     def abort_everywhere(self, pred: Callable[[Any], bool]) -> int:
         return sum(p.fcp.abort_matching(pred) for p in self.ports)
 
-    def abort_tasks(self, victims: set[Nexus], by: Nexus, luns: Any = None) -> int:
-        """PREEMPT AND ABORT and other aborts from the SCSI layer: the victims' outstanding
-        commands complete with TASK ABORTED status (the control mode page says TAS=1)."""
+    def abort_tasks(self, victims: set[Nexus], by: Nexus, luns: Any = None) -> set[Nexus]:
+        """PREEMPT AND ABORT from the SCSI layer: the victims' outstanding commands complete
+        with TASK ABORTED status, as the control mode page's TAS=1 promises (SAM-5 5.6).
+        With TAS=1 no COMMANDS CLEARED BY ANOTHER INITIATOR unit attention follows, so the
+        set of nexuses owed one is empty."""
         def pred(x: Any) -> bool:
             return x.session.nexus in victims and (luns is None or x.lun in luns)
 
-        return sum(p.fcp.abort_matching(pred, status=ScsiStatus.TASK_ABORTED)
-                   for p in self.ports)
+        aborted = sum(p.fcp.abort_matching(pred, status=ScsiStatus.TASK_ABORTED)
+                      for p in self.ports)
+        if aborted:
+            self.log.info("tasks aborted", count=aborted, by=str(by),
+                          victims=sorted(str(v) for v in victims))
+        return set()
 
     def close(self) -> None:
         self.scsi.close()
