@@ -278,6 +278,23 @@ class NPort:
         async for pages in self._rscn_recv:
             yield pages
 
+    async def watch_targets(self) -> AsyncIterator[list[TargetInfo]]:
+        """Follow the fabric: yield the visible targets now, then again after every RSCN
+        that arrives (re-discovery, as libfc does), until the link goes down.
+
+            async for targets in host.watch_targets():
+                ...
+        """
+        yield await self.discover()
+        async for _pages in self._rscn_recv:
+            # an RSCN often comes in a burst: take the ones already queued before asking
+            while True:
+                try:
+                    self._rscn_recv.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            yield await self.discover()
+
     async def next_rscn(self, timeout: float = 10.0) -> tuple[RscnPage, ...]:
         with trio.fail_after(timeout):
             return await self._rscn_recv.receive()

@@ -5,7 +5,6 @@ a link for each port to the fabric (in-process for `fcsoft serve`, TCP for `fcso
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import trio

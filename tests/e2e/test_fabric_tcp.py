@@ -140,3 +140,24 @@ async def test_frames_routed_between_zoned_ports(start_lab):
         with trio.fail_after(5):
             await got.wait()
         assert bytes(seen[0].raw) == data  # forwarded unchanged
+
+
+async def test_watch_targets_rediscovers_on_rscn(start_lab):
+    lab = await start_lab("[fabric]\nrscn_coalesce_ms = 10\n")
+    async with open_host(lab.address, H1) as h1:
+        seen = []
+        async with trio.open_nursery() as n:
+            async def watch():
+                async for targets in h1.watch_targets():
+                    seen.append([str(t.wwpn) for t in targets])
+                    if seen[-1] == [T1]:
+                        n.cancel_scope.cancel()
+
+            n.start_soon(watch)
+            await trio.sleep(0.05)
+            async with open_host(lab.address, T1) as t1:
+                await t1.ct(0x021F, ns.RffIdRequest(t1.fcid, FcType.FCP,
+                                                    ns.FcpFeatures.TARGET).encode())
+                with trio.fail_after(5):
+                    await trio.sleep_forever()  # until watch() saw the target
+        assert seen[0] == [] and seen[-1] == [T1]
