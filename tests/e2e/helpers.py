@@ -223,6 +223,21 @@ async def read_full_status(it: ITNexus, lun: int = 0) -> tuple[int, list[StatusD
     return gen, out
 
 
+def full(key: int, wwpn: str, rtpi: int, *, holder: bool = False, type: int = 0,
+         all_tg_pt: bool = False) -> StatusDescriptor:
+    """The READ FULL STATUS descriptor expected for a registration."""
+    return StatusDescriptor(key, all_tg_pt, holder, type if holder else 0, rtpi, WWN(wwpn))
+
+
+async def access(it: ITNexus) -> tuple[str, str]:
+    """("ok" | "conflict") for a READ(10) and a WRITE(10) of one block at LBA 0."""
+    out = []
+    for r in (await rd(it), await wr(it, b"\xa5" * 512)):
+        assert r.good or r.status == CONFLICT, str(r)
+        out.append("ok" if r.good else "conflict")
+    return out[0], out[1]
+
+
 def fc_transport_id(wwpn: str | WWN) -> bytes:
     """FC TransportID (SPC-4 7.6.4.2): protocol 0, N_Port_Name at bytes 8-15."""
     return bytes(8) + WWN(wwpn).to_bytes8() + bytes(8)

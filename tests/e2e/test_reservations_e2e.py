@@ -31,8 +31,9 @@ from .helpers import (
     RES_RELEASED,
     RESERVE,
     TASK_ABORTED,
-    StatusDescriptor,
+    access,
     config,
+    full,
     hold_write,
     prout,
     prout_ok,
@@ -45,7 +46,6 @@ from .helpers import (
     running_lab,
     sense3,
     unit_attentions,
-    wr,
 )
 
 H1 = "10:00:00:00:c9:00:00:01"
@@ -55,9 +55,6 @@ V1 = "c0:50:76:00:00:00:00:01"  # NPIV vport on H1's link
 V2 = "c0:50:76:00:00:00:00:02"  # NPIV vport on H2's link
 T1 = "50:01:43:80:00:00:00:01"
 T2 = "50:01:43:80:00:00:00:02"
-
-BLOCK = b"\xa5" * 512
-
 
 def array_toml(backing: str = "memory") -> str:
     return f"""
@@ -113,11 +110,6 @@ async def nexus(stack: AsyncExitStack, port: Any, target: str, *,
     return it
 
 
-def full(key: int, wwpn: str, rtpi: int, *, holder: bool = False, type: int = 0,
-         all_tg_pt: bool = False) -> StatusDescriptor:
-    return StatusDescriptor(key, all_tg_pt, holder, type if holder else 0, rtpi, WWN(wwpn))
-
-
 async def test_registrations_from_links_and_vports_through_both_ports(traced):
     async with running_lab(config(ARRAY), traced) as lab, san(lab) as (p, stack):
         h1 = await nexus(stack, p.h1, T1)
@@ -162,14 +154,6 @@ ACCESS = {
     7: (("ok", "ok"), ("ok", "conflict")),
     8: (("ok", "ok"), ("conflict", "conflict")),
 }
-
-
-async def access(it: ITNexus) -> tuple[str, str]:
-    out = []
-    for r in (await rd(it), await wr(it, BLOCK)):
-        assert r.good or r.status == CONFLICT, str(r)
-        out.append("ok" if r.good else "conflict")
-    return out[0], out[1]
 
 
 @pytest.mark.fcsoft_config(ARRAY)
