@@ -22,6 +22,7 @@ from .helpers import (
     NEXUS_LOSS,
     POWER_ON,
     config,
+    hold_write,
     inquiry_raw,
     lun_list,
     rd,
@@ -198,6 +199,14 @@ async def test_run_time_lun_map_change_reported_to_that_hosts_nexuses():
         assert r.status == CHECK and sense3(r) == LU_NOT_SUPPORTED
         assert lun_list((await report_luns_raw(via1)).data) == [0, 7]
 
+        # an initiator in no host entry gets one of its own
+        async with lab.host(H3) as h3, h3.connect(T2) as stranger:
+            assert lun_list((await report_luns_raw(stranger)).data) == []
+            scsi.map_lun(H3, 4, "alpha")
+            assert lun_list((await report_luns_raw(stranger)).data) == [4]
+            assert await unit_attentions(stranger, 4) == [POWER_ON]
+            assert (await rd(stranger, lun=4)).good
+
         scsi.set_host_luns("host2", {0: "alpha"})
         assert await unit_attentions(other, 0) == [POWER_ON, LUNS_CHANGED]
         assert lun_list((await report_luns_raw(other)).data) == [0]
@@ -250,16 +259,20 @@ async def test_rscn_after_initiator_link_drop_ends_its_sessions_on_every_port():
             assert (await via2.reserve(1)).good
             assert all(p.session_by_wwpn(WWN(H1)) is not None for p in ports)
             assert (await rd(it2, lun=300)).status == CONFLICT
+            await hold_write(via1, lun=0, lba=9)  # outstanding when the link goes
             ended = [p.counters["sessions_ended"] for p in ports]
+            aborted = ports[0].counters["exchanges_aborted"]
             assert lab.drop_link(H1)  # no LOGO to anyone: the fabric sends the RSCN
             await wait_for(lambda: all(p.session_by_wwpn(WWN(H1)) is None for p in ports),
                            what="the array to end H1's sessions after the RSCN")
             assert [p.counters["sessions_ended"] for p in ports] == [n + 1 for n in ended]
+            assert ports[0].counters["exchanges_aborted"] == aborted + 1
             assert shared.spc2_holder is None
             assert (await rd(it2, lun=300)).good
             assert [(n.relative_port, r.key) for n, r in alpha.registrations.items()] == \
                 [(1, 0xB1), (2, 0xB1)]
             assert h2.logged_in and ports[0].session_by_wwpn(WWN(H2)) is not None
+            assert (await it2.read(300, 9, 1)) == bytes(512)  # the WRITE never ran
         async with lab.host(H1) as h1, h1.connect(T2) as via2:
             assert await unit_attentions(via2, 1) == [NEXUS_LOSS]
             assert await unit_attentions(via2, 0) == [POWER_ON]  # never used that LU there
@@ -321,3 +334,25 @@ async def test_two_labs_on_one_backing_file_second_fails_naming_the_file(tmp_pat
         assert await it.read(0, 0, 1) == b"z" * 512
         with trio.fail_after(1):
             assert (await it.persistent_reserve_in(0, 2)).good
+
+
+async def test_zoning_an_initiator_away_ends_its_sessions_and_only_its():
+    async with running_lab(config(ARRAY)) as lab, lab.host(H1) as h1, lab.host(H2) as h2, \
+            h1.connect(T1) as it1, h2.connect(T1) as it2, h2.connect(T2) as it2b:
+        ports = lab.array().ports
+        await ready(it1)
+        assert (await it1.reserve(0)).good
+        lab.set_zones({"h2_array": [H2, T1, T2], "h1_alone": [H1]})
+        await wait_for(lambda: ports[0].session_by_wwpn(WWN(H1)) is None,
+                       what="the array to end H1's session after the zoning RSCN")
+        assert lab.scsi().units["alpha"].reservations.spc2_holder is None
+        # H2, still zoned with both ports, keeps its sessions and works on
+        assert ports[0].session_by_wwpn(WWN(H2)) is not None
+        assert ports[1].session_by_wwpn(WWN(H2)) is not None
+        assert await it2.report_luns() == [2, 300]
+        assert await it2b.report_luns() == [2, 300]
+        assert await h1.discover() == []
+        # zoned back in, H1 logs in again and is told of the nexus loss
+        lab.set_zones({"h2_array": [H2, T1, T2], "h1_array": [H1, T1]})
+        await it1.login()
+        assert await unit_attentions(it1, 0) == [NEXUS_LOSS]

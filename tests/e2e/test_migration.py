@@ -97,7 +97,8 @@ async def test_qemu_migrate_pr_destination_preempts_with_the_shared_key(fcsoft_l
 
 @pytest.mark.fcsoft_config(ARRAY)
 @pytest.mark.parametrize("departure", ["LOGO to the target, then to the fabric",
-                                       "fabric LOGO only (the array learns by RSCN)"])
+                                       "fabric LOGO only (the array learns by RSCN)",
+                                       "logged out by the switch administrator"])
 async def test_npiv_wwpn_moves_to_another_hosts_link_and_keeps_its_reservation(fcsoft_lab,
                                                                                 departure):
     lab = fcsoft_lab
@@ -121,7 +122,11 @@ async def test_npiv_wwpn_moves_to_another_hosts_link_and_keeps_its_reservation(f
         # W1 leaves the source hypervisor
         if departure.startswith("LOGO to the target"):
             await w1_stack.aclose()
-        await w1.logout()
+        if departure.startswith("logged out by the switch"):
+            assert lab.logout(W1)
+            await wait_for(lambda: not w1.logged_in, what="the fabric's LOGO to W1")
+        else:
+            await w1.logout()
         await wait_for(lambda: lab.fabric.port(W1) is None, what="W1's fabric logout")
         await wait_for(lambda: ports[0].session_by_wwpn(WWN(W1)) is None,
                        what="the array to end W1's session")

@@ -6,6 +6,7 @@ READ FULL STATUS, and APTPL across a restart."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from .helpers import (
     TASK_ABORTED,
     access,
     config,
+    fc_transport_id,
     full,
     hold_write,
     prout,
@@ -53,6 +55,7 @@ H2 = "10:00:00:00:c9:00:00:02"
 H3 = "10:00:00:00:c9:00:00:03"
 V1 = "c0:50:76:00:00:00:00:01"  # NPIV vport on H1's link
 V2 = "c0:50:76:00:00:00:00:02"  # NPIV vport on H2's link
+STRANGER = "10:00:00:00:c9:00:00:99"  # in no host entry
 T1 = "50:01:43:80:00:00:00:01"
 T2 = "50:01:43:80:00:00:00:02"
 
@@ -143,6 +146,30 @@ async def test_registrations_from_links_and_vports_through_both_ports(traced):
         await prout_ok(h1, REGISTER, 0x11, 0, all_tg_pt=True)
         assert await read_keys(h3) == (6, [0x22, 0x33, 0x44, 0x55])
         assert lab.scsi().units["disk"].reservations.holder.initiator == WWN(H3)
+
+
+@pytest.mark.fcsoft_config(ARRAY)
+async def test_spec_i_pt_registers_other_initiators_all_or_nothing(fcsoft_lab):
+    async with san(fcsoft_lab) as (p, stack):
+        a = await nexus(stack, p.h1, T1)
+        b = await nexus(stack, p.h2, T1)
+        v = await nexus(stack, p.v1, T2)
+
+        def listing(*wwpns: str) -> bytes:
+            tids = b"".join(fc_transport_id(w) for w in wwpns)
+            return struct.pack(">QQ4xBxxxI", 0, 0x5E, 0x08, len(tids)) + tids
+
+        # a TransportID the LU is not mapped for: nothing at all is registered
+        r = await prout(a, REGISTER, parameters=listing(H2, STRANGER))
+        assert r.status == CHECK and sense3(r) == (0x5, 0x26, 0x00)
+        assert await read_keys(a) == (0, [])
+        await prout_ok(a, REGISTER, parameters=listing(H2, V1))
+        # the listed initiators are registered through the port the command came by
+        assert await read_full_status(v) == (1, [full(0x5E, H1, 1), full(0x5E, H2, 1),
+                                                 full(0x5E, V1, 1)])
+        await prout_ok(b, RESERVE, 0x5E, type=1)  # H2 never sent a REGISTER itself
+        assert await access(b) == ("ok", "ok")
+        assert await access(v) == ("ok", "conflict")  # V1 is registered through T1 only
 
 
 # what a READ and a WRITE get, for (registered non-holder, unregistered), per type
@@ -295,6 +322,55 @@ async def test_preempt_and_abort_ends_the_victims_outstanding_write(fcsoft_lab):
         assert await unit_attentions(preemptor) == []
 
 
+TWO_LUS = f"""
+[[array]]
+name = "array1"
+node_wwn = "50:01:43:80:00:00:00:00"
+ports = ["{T1}", "{T2}"]
+
+[[array.lun]]
+name = "disk"
+size = "1MiB"
+
+[[array.lun]]
+name = "other"
+size = "1MiB"
+
+[[array.host]]
+name = "a"
+initiators = ["{H1}"]
+luns = {{ 3 = "disk", 0 = "other" }}
+
+[[array.host]]
+name = "b"
+initiators = ["{H2}"]
+luns = {{ 0 = "disk" }}
+"""
+
+
+@pytest.mark.fcsoft_config(TWO_LUS)
+async def test_preempt_and_abort_aborts_only_that_lus_commands_whatever_the_lun_number(
+        fcsoft_lab):
+    async with fcsoft_lab.host(H1) as h1, fcsoft_lab.host(H2) as h2, \
+            h1.connect(T1) as victim, h2.connect(T2) as preemptor:
+        await ready(victim, 3)
+        await ready(victim, 0)
+        await ready(preemptor, 0)
+        for lun in (3, 0):  # the same key on both LUs
+            await register(victim, 0xA, lun=lun)
+            await prout_ok(victim, RESERVE, 0xA, type=1, lun=lun)
+        await register(preemptor, 0xB)
+        on_disk = await hold_write(victim, lun=3)
+        on_other = await hold_write(victim, lun=0)
+        await prout_ok(preemptor, PREEMPT_AND_ABORT, 0xB, 0xA, type=1)  # "disk", its LUN 0
+        assert await on_disk.result() == TASK_ABORTED
+        assert await unit_attentions(victim, 0) == []  # round trip: nothing for "other"
+        assert not on_other.done.is_set()
+        assert await unit_attentions(victim, 3) == [REG_PREEMPTED]
+        assert await read_reservation(victim, 0) == (1, (0xA, 1))  # "other" untouched
+        assert await read_reservation(victim, 3) == (3, (0xB, 1))
+
+
 @pytest.mark.fcsoft_config(ARRAY)
 async def test_all_tg_pt_registration_against_per_port_nexuses(fcsoft_lab):
     async with san(fcsoft_lab) as (p, stack):
@@ -360,28 +436,31 @@ async def test_aptpl_registrations_and_reservation_survive_a_restart(tmp_path):
         a = await nexus(stack, p.h1, T1)
         b = await nexus(stack, p.v2, T2)
         await register(a, 0xAA, aptpl=True)
-        await register(b, 0xBB, aptpl=True)
+        await register(b, 0xBB, aptpl=True, all_tg_pt=True)
         await prout_ok(a, RESERVE, 0xAA, type=5)
         caps = (await a.persistent_reserve_in(0, REPORT_CAPABILITIES)).data
         assert caps[2] & 0x01 and caps[3] & 0x01  # PTPL_C, PTPL_A
         assert await read_reservation(a) == (2, (0xAA, 5))
+        gen, before = await read_full_status(a)
+        assert gen == 2 and sorted(before, key=lambda d: (d.key, d.relative_port)) == [
+            full(0xAA, H1, 1, holder=True, type=5), full(0xBB, V2, 1, all_tg_pt=True),
+            full(0xBB, V2, 2, all_tg_pt=True)]
     assert (tmp_path / "disk.img.aptpl").exists()
 
     async with running_lab(aptpl_config(tmp_path)) as lab, san(lab) as (p, stack):
         n = await nexus(stack, p.h3, T1)
-        assert await read_keys(n) == (0, [0xAA, 0xBB])  # PRGENERATION starts again at 0
+        assert await read_keys(n) == (0, [d.key for d in before])  # PRGENERATION: 0 again
         assert await read_reservation(n) == (0, (0xAA, 5))
-        assert (await read_full_status(n))[1] == [full(0xAA, H1, 1, holder=True, type=5),
-                                                  full(0xBB, V2, 2)]
+        assert await read_full_status(n) == (0, before)
         caps = (await n.persistent_reserve_in(0, REPORT_CAPABILITIES)).data
         assert caps[3] & 0x01  # PTPL_A
         a = await nexus(stack, p.h1, T1)
-        b = await nexus(stack, p.v2, T2)
+        b = await nexus(stack, p.v2, T1)  # registered through every port
         assert await access(a) == ("ok", "ok")
         assert await access(b) == ("ok", "ok")
         assert await access(n) == ("ok", "conflict")
         await register(n, 0xCC)
-        assert await read_keys(n) == (1, [0xAA, 0xBB, 0xCC])
+        assert await read_keys(n) == (1, [0xAA, 0xBB, 0xBB, 0xCC])
 
 
 @pytest.mark.parametrize("how", ["never", "switched off"])
