@@ -129,11 +129,16 @@ def category_text(status: int) -> str:
         return f"Sense category: {status}, try '-v' option for more information"
 
 
-def failed_line(tool: str, status: int) -> str:
-    """The closing line sg3_utils prints on stderr for a failed command."""
+GENERIC_FAILURE = "Some error occurred, try again with '-v' or '-vv' for more information"
+
+
+def failed_line(tool: str, status: int, fallback: str = GENERIC_FAILURE) -> str:
+    """The closing line sg3_utils prints on stderr for a failed command (sg_if_can2stderr:
+    "<tool> failed: Reservation conflict"), or `fallback` for the statuses it has no words
+    for."""
     text = _FAILED_TEXT.get(status)  # type: ignore[call-overload]
     if text is None:
-        return "Some error occurred, try again with '-v' or '-vv' for more information"
+        return fallback
     return f"{tool} failed: {text}"
 
 
