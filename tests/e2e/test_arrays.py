@@ -12,6 +12,7 @@ import trio
 
 from fcsoft.scsi.sense import Sense
 from fcsoft.server.process import StartupError
+from fcsoft.wire.fcp import TaskManagementFlags
 from fcsoft.wire.wwn import WWN
 
 from .helpers import (
@@ -21,6 +22,7 @@ from .helpers import (
     LUNS_CHANGED,
     NEXUS_LOSS,
     POWER_ON,
+    TASK_ABORTED,
     config,
     hold_write,
     inquiry_raw,
@@ -40,6 +42,7 @@ from .helpers import (
 H1 = "10:00:00:00:c9:00:00:01"
 H2 = "10:00:00:00:c9:00:00:02"
 H3 = "10:00:00:00:c9:00:00:03"  # in no host entry
+H4 = "10:00:00:00:c9:00:00:04"  # host1's second initiator
 T1 = "50:01:43:80:00:00:00:01"
 T2 = "50:01:43:80:00:00:00:02"
 
@@ -64,7 +67,7 @@ block_size = 4096
 
 [[array.host]]
 name = "host1"
-initiators = ["{H1}"]
+initiators = ["{H1}", "{H4}"]
 luns = {{ 0 = "alpha", 1 = "shared" }}
 
 [[array.host]]
@@ -356,3 +359,59 @@ async def test_zoning_an_initiator_away_ends_its_sessions_and_only_its():
         lab.set_zones({"h2_array": [H2, T1, T2], "h1_array": [H1, T1]})
         await it1.login()
         assert await unit_attentions(it1, 0) == [NEXUS_LOSS]
+
+
+# --- task management reaching other initiators' commands ---------------------------------
+
+# host2 reaches "gamma" as LUN 1, the number under which host1 reaches "shared"
+CROSSED = ARRAY.replace('luns = { 2 = "gamma", 300 = "shared" }',
+                        'luns = { 1 = "gamma", 300 = "shared" }')
+assert CROSSED != ARRAY
+# the control mode page says TST=000b: one task set per LU, shared by every I_T nexus
+
+
+def tmf_name(tmf: TaskManagementFlags) -> str:
+    return str(tmf.name)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "LUN RESET and CLEAR TASK SET pick the commands to abort by LUN number, not by LU: "
+    "fcsoft/target/fcp.py FcpEngine._task_management calls abort_all(lambda x: x.lun == lun), "
+    "so another initiator's commands to the same LU under another LUN number survive, and "
+    "its commands to a different LU that happens to have the same number are aborted"))
+@pytest.mark.parametrize("tmf", [TaskManagementFlags.LUN_RESET,
+                                 TaskManagementFlags.CLEAR_TASK_SET], ids=tmf_name)
+async def test_lu_task_management_reaches_that_lus_commands_whatever_their_lun_number(tmf):
+    async with running_lab(config(CROSSED)) as lab, lab.host(H1) as h1, lab.host(H2) as h2, \
+            h1.connect(T1) as it1, h2.connect(T2) as it2:
+        await ready(it1, 1)
+        await ready(it2, 1)
+        await ready(it2, 300)
+        same_lu = await hold_write(it2, lun=300)  # "shared", as host1's LUN 1
+        same_number = await hold_write(it2, lun=1, block_size=4096)  # "gamma"
+        r = await it1.task_management(1, tmf)
+        assert r.response_code == 0
+        session = lab.array().ports[1].session_by_wwpn(WWN(H2))
+        assert same_number.ox_id in session.exchanges  # another LU: untouched
+        assert same_lu.ox_id not in session.exchanges  # this LU: aborted
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "TAS=1 (control mode page) promises that commands aborted by another I_T nexus's action "
+    "complete with TASK ABORTED status (SAM-5 5.6), but LUN RESET, CLEAR TASK SET and TARGET "
+    "RESET abort other initiators' exchanges silently: fcsoft/target/fcp.py "
+    "FcpEngine._task_management -> abort_all -> ArrayRuntime.abort_everywhere -> "
+    "abort_matching(pred) without status=TASK_ABORTED; those initiators wait for a response "
+    "that never comes"))
+@pytest.mark.parametrize("tmf", [TaskManagementFlags.LUN_RESET,
+                                 TaskManagementFlags.CLEAR_TASK_SET,
+                                 TaskManagementFlags.TARGET_RESET], ids=tmf_name)
+async def test_commands_of_other_initiators_aborted_by_task_management_end_task_aborted(tmf):
+    async with running_lab(config(ARRAY)) as lab, lab.host(H1) as h1, lab.host(H4) as h4, \
+            h1.connect(T1) as it1, h4.connect(T2) as it4:
+        await ready(it1, 1)
+        await ready(it4, 1)
+        held = await hold_write(it4, lun=1)
+        r = await it1.task_management(1, tmf)
+        assert r.response_code == 0
+        assert await held.result(timeout=0.5) == TASK_ABORTED
