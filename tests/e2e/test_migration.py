@@ -209,3 +209,40 @@ async def test_register_and_move_refusals(fcsoft_lab):
         r = await prout(src, REG_MOVE, parameters=register_and_move_list(0x52, 0xD2, 2, DST))
         assert r.status == CONFLICT
         assert await read_reservation(dst) == (2, (0x51, 5))  # nothing moved
+
+
+SLOW_RSCN = ARRAY.replace("rscn_coalesce_ms = 5", "rscn_coalesce_ms = 400")
+assert SLOW_RSCN != ARRAY
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a PLOGI from a WWPN the target port already has a session with, under another "
+    "N_Port_ID, does not end the old session: fcsoft/target/port.py TargetPort._plogi only "
+    "looks the S_ID up. Both sessions carry the same Nexus, so when the RSCN later ends the "
+    "stale one, end_session -> scsi.nexus_lost hits the live nexus: its SPC-2 reservation is "
+    "released and a spurious I_T NEXUS LOSS unit attention is queued"))
+@pytest.mark.fcsoft_config(SLOW_RSCN)
+async def test_wwpn_back_on_another_link_before_the_array_noticed_it_left(fcsoft_lab):
+    lab = fcsoft_lab
+    port = lab.array().ports[0]
+
+    def sessions() -> list:
+        return [s for s in port.sessions.values() if s.wwpn == WWN(W1)]
+
+    async with AsyncExitStack() as stack, lab.host(SRC) as src_host, \
+            lab.host(DST) as dst_host:
+        w1 = await src_host.add_vport(W1)
+        await ready(await stack.enter_async_context(w1.connect(T1)))
+        await w1.logout()  # gone from the fabric; the RSCN is still in its coalescing window
+        moved = await dst_host.add_vport(W1)
+        it = await stack.enter_async_context(moved.connect(T1))
+        assert [s.s_id for s in sessions()] == [moved.fcid]  # the old login is over
+        assert await unit_attentions(it) in ([NEXUS_LOSS], [])
+        assert (await it.reserve()).good
+        # the RSCN for the old N_Port_ID arrives; the live nexus must not suffer from it
+        await wait_for(lambda: len(sessions()) == 1, timeout=3, what="the stale session's end")
+        await wait_for(lambda: port.counters["sessions_ended"] >= 1, timeout=3,
+                       what="the RSCN")
+        spc2 = lab.scsi().units["vmdisk"].reservations
+        assert spc2.spc2_holder is not None and spc2.spc2_holder.initiator == WWN(W1)
+        assert await unit_attentions(it) == []
