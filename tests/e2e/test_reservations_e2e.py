@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from fcsoft.initiator.scsi import ITNexus
+from fcsoft.server.process import StartupError
 from fcsoft.wire.wwn import WWN
 
 from .helpers import (
@@ -207,6 +208,10 @@ async def test_reservation_type_decides_access_and_release_unit_attentions(fcsof
         assert await access(registrant) == reg_access
         assert await access(stranger) == unreg_access
         assert await access(other_port) == unreg_access  # the registration is per nexus
+        # SYNCHRONIZE CACHE conflicts wherever WRITE does (CONTRACT 3)
+        for it, (_, write) in ((registrant, reg_access), (stranger, unreg_access)):
+            r = await it.scsi(0, bytes([0x35]) + bytes(9))
+            assert ("ok" if r.good else "conflict" if r.status == CONFLICT else r) == write
 
         # RELEASE must name the type held
         wrong = 3 if rtype != 3 else 1
@@ -479,3 +484,18 @@ async def test_without_aptpl_nothing_survives_a_restart(tmp_path, how):
         assert await read_reservation(n) == (0, None)
         assert await access(n) == ("ok", "ok")
 
+
+
+async def test_damaged_aptpl_state_stops_the_start_naming_the_file(tmp_path):
+    state = tmp_path / "disk.img.aptpl"
+    state.write_text("{ not the state fcsoft wrote")
+    with pytest.raises(StartupError) as info:
+        async with running_lab(aptpl_config(tmp_path)):
+            pass  # pragma: no cover - must not start
+    assert str(state) in str(info.value) and "\n" not in str(info.value)
+    # nothing was left locked or half-started: with the file gone, the lab starts
+    state.unlink()
+    async with running_lab(aptpl_config(tmp_path)) as lab, lab.host(H1) as h1, \
+            h1.connect(T1) as it:
+        await ready(it)
+        assert await read_keys(it) == (0, [])
