@@ -74,8 +74,8 @@ class ArrayRuntime:
             p.abort_everywhere = self.abort_everywhere  # type: ignore[attr-defined]
         self.drivers = [PortDriver(p) for p in self.ports]
 
-    def abort_everywhere(self, pred: Callable[[Any], bool]) -> int:
-        return sum(p.fcp.abort_matching(pred) for p in self.ports)
+    def abort_everywhere(self, pred: Callable[[Any], bool], issuer: Any = None) -> int:
+        return sum(p.fcp.abort_matching(pred, issuer=issuer) for p in self.ports)
 
     def abort_tasks(self, victims: set[Nexus], by: Nexus, luns: Any = None) -> set[Nexus]:
         """PREEMPT AND ABORT from the SCSI layer: the victims' outstanding commands complete

@@ -286,18 +286,23 @@ class FcpEngine:
         nexus = session.nexus
         tmf = TaskManagementFlags(flags)
         code = FcpRspCode.TMF_COMPLETE
-        lun_known = scsi.lun_visible(nexus, lun)
+        lu = scsi.lookup(nexus, lun)
+
+        def same_lu(x: Exchange) -> bool:
+            # another initiator may reach this LU under another LUN number
+            return scsi.lookup(x.session.nexus, x.lun) is lu
+
         if tmf == TaskManagementFlags.TARGET_RESET:
-            self.abort_all(lambda x: True)
+            self.abort_all(lambda x: True, nexus)
             scsi.target_reset(nexus)
-        elif not lun_known:
+        elif lu is None:
             code = FcpRspCode.INVALID_LUN
         elif tmf == TaskManagementFlags.ABORT_TASK_SET:
             self.abort_matching(lambda x: x.session is session and x.lun == lun)
         elif tmf == TaskManagementFlags.CLEAR_TASK_SET:
-            self.abort_all(lambda x: x.lun == lun)
+            self.abort_all(same_lu, nexus)
         elif tmf == TaskManagementFlags.LUN_RESET:
-            self.abort_all(lambda x: x.lun == lun)
+            self.abort_all(same_lu, nexus)
             scsi.lun_reset(nexus, lun)
         elif tmf == TaskManagementFlags.CLEAR_ACA:
             pass  # NormACA is 0: there is never an ACA condition to clear
@@ -324,26 +329,31 @@ class FcpEngine:
         self.counters["exchanges_aborted"] += len(session.exchanges)
         session.exchanges.clear()
 
-    def abort_matching(self, pred: Any, status: int | None = None) -> int:
+    def abort_matching(self, pred: Any, status: int | None = None,
+                       issuer: Any = None) -> int:
         """Abort this port's exchanges for which pred(exchange) holds. With `status`, each
-        is completed with that SCSI status (TASK ABORTED); otherwise silently (the
-        initiator's own task management, which gets its answer in the TMF response)."""
+        is completed with that SCSI status; with `issuer` (the nexus of a task management
+        request), the other nexuses' commands end with TASK ABORTED (TAS=1, SAM-5 5.6) and
+        the issuer's own end silently (it learns of them from the TMF response)."""
         n = 0
         for session in list(self.port.sessions.values()):
             for ox in [ox for ox, x in session.exchanges.items() if pred(x)]:
                 x = session.exchanges.pop(ox)
                 x.state = XState.DONE
                 n += 1
-                if status is not None:
-                    rsp = make_fcp_rsp(status).encode()
+                st = status
+                if st is None and issuer is not None and session.nexus != issuer:
+                    st = Status.TASK_ABORTED
+                if st is not None:
+                    rsp = make_fcp_rsp(st).encode()
                     self._send(session, x.ox_id, x.rx_id, _R_RSP, _RSP_F_CTL, x.seq_id, 0, 0,
                                rsp)
         self.counters["exchanges_aborted"] += n
         return n
 
-    def abort_all(self, pred: Any) -> int:
+    def abort_all(self, pred: Any, issuer: Any) -> int:
         """Abort on every port of the array (a LUN reset reaches all initiators)."""
         hook = getattr(self.port, "abort_everywhere", None)
         if hook is not None:
-            return int(hook(pred))
-        return self.abort_matching(pred)
+            return int(hook(pred, issuer))
+        return self.abort_matching(pred, issuer=issuer)

@@ -250,6 +250,12 @@ class TargetPort:
         if old is not None:
             # a PLOGI from a logged-in port is an implicit logout first (FC-LS-3 PLOGI)
             self.end_session(old, "PLOGI again")
+        stale = self.session_by_wwpn(sp.port_name)
+        if stale is not None:
+            # the same port name back under another N_Port_ID (it logged in to the fabric
+            # again before the RSCN about its old address reached us): the old login is
+            # gone, and its nexus loss happens now, before the new login's nexus exists
+            self.end_session(stale, "port name logged in again under a new N_Port_ID")
         nexus = Nexus(sp.port_name, self.wwpn, self.relative_port)
         session = Session(h.s_id, sp.port_name, sp.node_name, nexus, receive_size=size & ~3)
         self.sessions[h.s_id] = session
@@ -378,7 +384,9 @@ class TargetPort:
         if self.sessions.get(session.s_id) is session:
             del self.sessions[session.s_id]
         self.fcp.abort_session(session)
-        self.scsi.nexus_lost(session.nexus)
+        if self.session_by_wwpn(session.wwpn) is None:
+            # only when no other login carries the same I_T nexus (see _plogi)
+            self.scsi.nexus_lost(session.nexus)
         self.counters["sessions_ended"] += 1
         self.log.info("port logout", initiator=session.wwpn, s_id=session.s_id, reason=reason)
 

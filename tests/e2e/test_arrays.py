@@ -374,11 +374,6 @@ def tmf_name(tmf: TaskManagementFlags) -> str:
     return str(tmf.name)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LUN RESET and CLEAR TASK SET pick the commands to abort by LUN number, not by LU: "
-    "fcsoft/target/fcp.py FcpEngine._task_management calls abort_all(lambda x: x.lun == lun), "
-    "so another initiator's commands to the same LU under another LUN number survive, and "
-    "its commands to a different LU that happens to have the same number are aborted"))
 @pytest.mark.parametrize("tmf", [TaskManagementFlags.LUN_RESET,
                                  TaskManagementFlags.CLEAR_TASK_SET], ids=tmf_name)
 async def test_lu_task_management_reaches_that_lus_commands_whatever_their_lun_number(tmf):
@@ -396,13 +391,6 @@ async def test_lu_task_management_reaches_that_lus_commands_whatever_their_lun_n
         assert same_lu.ox_id not in session.exchanges  # this LU: aborted
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "TAS=1 (control mode page) promises that commands aborted by another I_T nexus's action "
-    "complete with TASK ABORTED status (SAM-5 5.6), but LUN RESET, CLEAR TASK SET and TARGET "
-    "RESET abort other initiators' exchanges silently: fcsoft/target/fcp.py "
-    "FcpEngine._task_management -> abort_all -> ArrayRuntime.abort_everywhere -> "
-    "abort_matching(pred) without status=TASK_ABORTED; those initiators wait for a response "
-    "that never comes"))
 @pytest.mark.parametrize("tmf", [TaskManagementFlags.LUN_RESET,
                                  TaskManagementFlags.CLEAR_TASK_SET,
                                  TaskManagementFlags.TARGET_RESET], ids=tmf_name)

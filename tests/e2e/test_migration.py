@@ -215,12 +215,6 @@ SLOW_RSCN = ARRAY.replace("rscn_coalesce_ms = 5", "rscn_coalesce_ms = 400")
 assert SLOW_RSCN != ARRAY
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a PLOGI from a WWPN the target port already has a session with, under another "
-    "N_Port_ID, does not end the old session: fcsoft/target/port.py TargetPort._plogi only "
-    "looks the S_ID up. Both sessions carry the same Nexus, so when the RSCN later ends the "
-    "stale one, end_session -> scsi.nexus_lost hits the live nexus: its SPC-2 reservation is "
-    "released and a spurious I_T NEXUS LOSS unit attention is queued"))
 @pytest.mark.fcsoft_config(SLOW_RSCN)
 async def test_wwpn_back_on_another_link_before_the_array_noticed_it_left(fcsoft_lab):
     lab = fcsoft_lab

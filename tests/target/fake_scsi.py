@@ -25,6 +25,9 @@ class FakeScsi:
     def lun_visible(self, nexus, lun: int) -> bool:
         return lun == 0
 
+    def lookup(self, nexus, lun: int):
+        return self if lun == 0 else None
+
     def precheck(self, cmd: Command) -> Result | None:
         if cmd.lun != 0:
             return Result.check(Sense(SenseKey.ILLEGAL_REQUEST, LOGICAL_UNIT_NOT_SUPPORTED))
