@@ -325,16 +325,18 @@ def test_cli_usage_errors_exit_2(capsys, args, message):
     assert len(err.splitlines()) == 1 and message in err, err
 
 
-def test_cli_unreachable_fabric_exits_3(capsys):
+async def test_cli_unreachable_fabric_exits_3():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    status = cli.main(["check", "--fabric", f"127.0.0.1:{port}", "--target", TARGET, "--lun",
-                       "0", "--initiators", INITIATORS[0]])
-    assert status == 3
-    err = capsys.readouterr().err.splitlines()
+    # a subprocess: the command configures process-wide logging, which must not outlive it
+    proc = await fcsoft("check", "--fabric", f"127.0.0.1:{port}", "--target", TARGET, "--lun",
+                        "0", "--initiators", INITIATORS[0])
+    assert proc.returncode == 3
+    err = proc.stderr.decode().splitlines()
     assert err[0].startswith("WARNING:")
     assert err[1].startswith("fcsoft: check: cannot log in to the fabric at 127.0.0.1:")
+    assert len(err) == 2 and proc.stdout == b""
 
 
 async def test_unknown_target_or_lun_cannot_run(start_lab):
