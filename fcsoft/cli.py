@@ -185,6 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"fcsoft: {exc}", file=sys.stderr)
         return exc.status
+    except BrokenPipeError:
+        # `fcsoft ... | head`: the reader went away; stop quietly, as command-line tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, the status a shell reports for a tool killed by it
     return EXIT_USAGE
 
 
