@@ -402,4 +402,4 @@ async def test_commands_of_other_initiators_aborted_by_task_management_end_task_
         held = await hold_write(it4, lun=1)
         r = await it1.task_management(1, tmf)
         assert r.response_code == 0
-        assert await held.result(timeout=0.5) == TASK_ABORTED
+        assert await held.result() == TASK_ABORTED
