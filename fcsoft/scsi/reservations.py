@@ -39,6 +39,8 @@ Fault switches (`fault=`) for the check suite of a later issue; None in producti
 - "read-keys-short-length": READ KEYS reports in ADDITIONAL LENGTH only the keys that fit the
   allocation length (old LIO).
 - "aptpl-not-saved": APTPL state is never written (nothing survives a restart).
+- "spc2-no-conflict": an SPC-2 RESERVE(6)/(10) from another nexus takes the reservation
+  over instead of conflicting.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ __all__ = ["FAULTS", "PrType", "PrinAction", "ProutAction", "Registration", "Res
 FAULTS = frozenset({
     "no-ua", "wrong-generation", "release-keeps-reservation", "preempt-ignores-key",
     "no-conflict", "spc2-survives-nexus-loss", "read-keys-short-length", "aptpl-not-saved",
+    "spc2-no-conflict",
 })
 
 INTERNAL_TARGET_FAILURE = Asc(0x44, 0x00)
@@ -287,7 +290,8 @@ class ReservationEngine:
         if self._regs:
             return Result() if self._crh_good(nexus) else Result(Status.RESERVATION_CONFLICT)
         if reserve:
-            if self._spc2 is not None and self._spc2 != nexus:
+            if self._spc2 is not None and self._spc2 != nexus and \
+                    self.fault != "spc2-no-conflict":
                 return Result(Status.RESERVATION_CONFLICT)
             self._spc2 = nexus
         elif self._spc2 == nexus:

@@ -52,6 +52,7 @@ ALL_CASES = [k.name for k in CASES]
 
 # fault switch -> the cases it must make fail (every other case must still pass)
 FAULT_FAILURES: dict[str, set[str]] = {
+    "spc2-no-conflict": {"spc2.conflicts", "spc2.reserve-10"},
     "no-ua": {
         "ua.clear", "ua.release.type-5", "ua.release.type-6", "ua.release.type-7",
         "ua.release.type-8", "ua.preempt", "ua.preempt.type-change", "ua.preempt-and-abort",
