@@ -8,7 +8,6 @@ from __future__ import annotations
 import struct
 
 import pytest
-import trio
 
 from fcsoft.scsi.sense import Sense
 from fcsoft.server.process import StartupError
@@ -275,10 +274,10 @@ async def test_rscn_after_initiator_link_drop_ends_its_sessions_on_every_port():
             assert [(n.relative_port, r.key) for n, r in alpha.registrations.items()] == \
                 [(1, 0xB1), (2, 0xB1)]
             assert h2.logged_in and ports[0].session_by_wwpn(WWN(H2)) is not None
-            assert (await it2.read(300, 9, 1)) == bytes(512)  # the WRITE never ran
         async with lab.host(H1) as h1, h1.connect(T2) as via2:
             assert await unit_attentions(via2, 1) == [NEXUS_LOSS]
             assert await unit_attentions(via2, 0) == [POWER_ON]  # never used that LU there
+            assert (await rd(via2, lun=0, lba=9)).data == bytes(512)  # the WRITE never ran
             assert (await read_keys(via2, 0))[1] == [0xB1, 0xB1]
             assert (await wr(via2, b"w" * 512, lun=0)).good  # registered through port 2
 
@@ -335,8 +334,8 @@ async def test_two_labs_on_one_backing_file_second_fails_naming_the_file(tmp_pat
     async with running_lab(config(file_backed(disk))) as lab, lab.host(H1) as h1, \
             h1.connect(T1) as it:
         assert await it.read(0, 0, 1) == b"z" * 512
-        with trio.fail_after(1):
-            assert (await it.persistent_reserve_in(0, 2)).good
+        caps = await it.persistent_reserve_in(0, 2)  # REPORT CAPABILITIES
+        assert caps.good and caps.data[2] & 0x01  # PTPL_C: a file-backed LU persists them
 
 
 async def test_zoning_an_initiator_away_ends_its_sessions_and_only_its():
@@ -386,9 +385,12 @@ async def test_lu_task_management_reaches_that_lus_commands_whatever_their_lun_n
         same_number = await hold_write(it2, lun=1, block_size=4096)  # "gamma"
         r = await it1.task_management(1, tmf)
         assert r.response_code == 0
+        assert await same_lu.result() == TASK_ABORTED  # this LU: aborted (TAS=1)
+        r = await it2.scsi(300, bytes(6))  # a round trip on H2's link
+        assert r.good or sense3(r)[:2] == (0x6, 0x29), str(r)  # (a reset's unit attention)
+        assert not same_number.done.is_set()  # another LU: untouched
         session = lab.array().ports[1].session_by_wwpn(WWN(H2))
-        assert same_number.ox_id in session.exchanges  # another LU: untouched
-        assert same_lu.ox_id not in session.exchanges  # this LU: aborted
+        assert same_number.ox_id in session.exchanges and same_lu.ox_id not in session.exchanges
 
 
 @pytest.mark.parametrize("tmf", [TaskManagementFlags.LUN_RESET,
@@ -403,3 +405,9 @@ async def test_commands_of_other_initiators_aborted_by_task_management_end_task_
         r = await it1.task_management(1, tmf)
         assert r.response_code == 0
         assert await held.result() == TASK_ABORTED
+        # a reset is reported as one (29h); a cleared task set only by the status
+        codes = await unit_attentions(it4, 1)
+        if tmf == TaskManagementFlags.CLEAR_TASK_SET:
+            assert codes == []
+        else:
+            assert [c[0] for c in codes] == [0x29]
