@@ -21,6 +21,7 @@ from .helpers import (
     REG_PREEMPTED,
     RESERVE,
     access,
+    config,
     full,
     prout,
     prout_ok,
@@ -30,6 +31,7 @@ from .helpers import (
     ready,
     register,
     register_and_move_list,
+    running_lab,
     sense3,
     unit_attentions,
     wait_for,
@@ -148,11 +150,9 @@ async def test_npiv_wwpn_moves_to_another_hosts_link_and_keeps_its_reservation(f
         assert await unit_attentions(via_w2) == []
 
 
-@pytest.mark.fcsoft_config(ARRAY)
 @pytest.mark.parametrize("unreg", [True, False])
-async def test_register_and_move_hands_the_reservation_to_a_new_nexus(fcsoft_lab, unreg):
-    lab = fcsoft_lab
-    async with lab.host(SRC) as src_host, lab.host(OUT) as out_host, \
+async def test_register_and_move_hands_the_reservation_to_a_new_nexus(traced, unreg):
+    async with running_lab(config(ARRAY), traced) as lab, lab.host(SRC) as src_host, lab.host(OUT) as out_host, \
             src_host.connect(T1) as src, out_host.connect(T2) as outsider:
         await ready(src)
         await ready(outsider)

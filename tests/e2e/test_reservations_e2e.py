@@ -297,9 +297,8 @@ async def test_all_registrants_preempt_with_key_zero_takes_over(fcsoft_lab):
         assert await access(c) == ("ok", "ok")
 
 
-@pytest.mark.fcsoft_config(ARRAY)
-async def test_preempt_and_abort_ends_the_victims_outstanding_write(fcsoft_lab):
-    async with san(fcsoft_lab) as (p, stack):
+async def test_preempt_and_abort_ends_the_victims_outstanding_write(traced):
+    async with running_lab(config(ARRAY), traced) as lab, san(lab) as (p, stack):
         victim = await nexus(stack, p.h1, T1)
         idle = await nexus(stack, p.h1, T2)  # the victim through the other port, nothing sent
         preemptor = await nexus(stack, p.h2, T2)
