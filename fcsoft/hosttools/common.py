@@ -247,7 +247,7 @@ def num_arg(text: str) -> int:
     t = text.strip()
     try:
         if t[:2].lower() == "0x":
-            return int(t[2:], 16)
+            return int(t, 0)
         if t[-1:] in "hH" and len(t) > 1:
             return int(t[:-1], 16)
         mult = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "kb": 1000, "mb": 1000 ** 2}
@@ -273,8 +273,8 @@ def add_connection_args(p: argparse.ArgumentParser, *, target: bool = True,
                             "goes out from the last one given")
     if target:
         g.add_argument("--target", type=wwn_arg, metavar="WWPN",
-                       help="target port (default: the first FCP target the name server "
-                            "lists)")
+                       help="target port (default: the FCP target with the lowest WWPN the "
+                            "name server shows)")
         g.add_argument("--lun", type=lun_arg, default=0, metavar="N",
                        help="LUN number (default 0)")
 
@@ -381,7 +381,7 @@ def run(prog: str, work: Callable[[], Awaitable[int]]) -> int:
         return int(trio.run(work))
     except KeyboardInterrupt:
         return 128 + 2
-    except BaseException as exc:  # noqa: BLE001 - sorted below, re-raised when unexpected
+    except BaseException as exc:  # sorted below, re-raised when unexpected
         found = _find(exc, (ToolError,))
         if isinstance(found, ToolError):
             err(f"{prog}: {found}")
@@ -427,7 +427,7 @@ async def fabric_login(args: argparse.Namespace, tool: str, *,
         async with open_host((host_addr, port_num), args.initiator, register=True, scr=False,
                              symbolic_name=f"fcsoft {tool}", timeout=LOGIN_TIMEOUT,
                              stream=stream) as host:
-            ports = [host]
+            ports: list[NPort] = [host]
             try:
                 for wwpn in getattr(args, "vport", []) or []:
                     try:
@@ -464,7 +464,8 @@ async def fabric_login(args: argparse.Namespace, tool: str, *,
 
 
 async def pick_target(port: NPort, wanted: WWN | None) -> WWN:
-    """`wanted`, or else the first FCP target (lowest N_Port_ID) the name server shows us."""
+    """`wanted`, or else the FCP target with the lowest port name the name server shows us
+    (the lowest name rather than the first N_Port_ID: the same one every time)."""
     if wanted is not None:
         return wanted
     from fcsoft.initiator import CtRejected
@@ -476,7 +477,7 @@ async def pick_target(port: NPort, wanted: WWN | None) -> WWN:
     if not targets:
         raise ToolError(f"no FCP target is visible to {port.wwpn}; give --target",
                         Exit.FILE_ERROR)
-    return min(targets, key=lambda t: t.port_id).wwpn
+    return min(targets, key=lambda t: int(t.wwpn)).wwpn
 
 
 @asynccontextmanager
@@ -530,9 +531,31 @@ def plural(n: int, one: str, many: str) -> str:
 
 
 __all__ = [
-    "Exit", "ToolError", "DEFAULT_FABRIC", "DEFAULT_INITIATOR", "category_text", "failed_line",
-    "exit_status", "sense_fields", "is_login_unit_attention", "wwn_arg", "lun_arg", "hex_arg",
-    "num_arg", "add_connection_args", "exit_on_syntax_error", "hex_lines", "print_hex",
-    "write_raw", "err", "run", "fabric_login", "pick_target", "scsi_login", "settle",
-    "tool_main", "set_tool", "plural",
+    "DEFAULT_FABRIC",
+    "DEFAULT_INITIATOR",
+    "Exit",
+    "ToolError",
+    "add_connection_args",
+    "category_text",
+    "err",
+    "exit_on_syntax_error",
+    "exit_status",
+    "fabric_login",
+    "failed_line",
+    "hex_arg",
+    "hex_lines",
+    "is_login_unit_attention",
+    "lun_arg",
+    "num_arg",
+    "pick_target",
+    "plural",
+    "print_hex",
+    "run",
+    "scsi_login",
+    "sense_fields",
+    "set_tool",
+    "settle",
+    "tool_main",
+    "write_raw",
+    "wwn_arg",
 ]

@@ -219,8 +219,8 @@ def _naa(ip: bytes) -> list[str]:
     if naa == 6:
         return [f"{lead}NAA 6, IEEE Company_id: 0x{company:x}",
                 f"{lead}Vendor Specific Identifier: 0x{vsi:x}",
-                f"{lead}Vendor Specific Identifier Extension: "
-                f"0x{struct.unpack_from('>Q', ip, 8)[0]:x}",
+                (f"{lead}Vendor Specific Identifier Extension: "
+                 f"0x{struct.unpack_from('>Q', ip, 8)[0]:x}"),
                 f"{lead}[0x{ip[:16].hex()}]"]
     return [f"{lead}<< bad NAA nibble , expect 2, 3, 5 or 6, got {naa}>>"]
 
@@ -234,15 +234,15 @@ def _eui64(page: bytes, off: int, dlen: int) -> list[str]:
     out = [f"{lead}EUI-64 based {dlen} byte identifier"]
     if dlen == 8 or dlen == 12:
         out += [f"{lead}IEEE Company_id: 0x{int.from_bytes(ip[0:3], 'big'):x}",
-                f"{lead}Vendor Specific Extension Identifier: "
-                f"0x{int.from_bytes(ip[3:9], 'big'):x}"]
+                (f"{lead}Vendor Specific Extension Identifier: "
+                 f"0x{int.from_bytes(ip[3:9], 'big'):x}")]
         if dlen == 12:
             out.append(f"{lead}Directory ID: 0x{int.from_bytes(ip[8:12], 'big'):x}")
     elif dlen == 16:
         out += [f"{lead}Identifier extension: 0x{int.from_bytes(ip[0:8], 'big'):x}",
                 f"{lead}IEEE Company_id: 0x{int.from_bytes(ip[8:11], 'big'):x}",
-                f"{lead}Vendor Specific Extension Identifier: "
-                f"0x{int.from_bytes(ip[11:17], 'big'):x}"]
+                (f"{lead}Vendor Specific Extension Identifier: "
+                 f"0x{int.from_bytes(ip[11:17], 'big'):x}")]
     else:
         return out
     out.append(f"{lead}[0x{ip[:dlen].hex()}]")

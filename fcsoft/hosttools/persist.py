@@ -184,8 +184,8 @@ def decode_transport_id(leadin: str, tid: bytes) -> list[str]:
     elif proto == 0x1:
         out += [f"{leadin}  Parallel SCSI initiator SCSI address: 0x{b[2] << 8 | b[3]:x}",
                 *unexpected,
-                f"{leadin}  relative port number (of corresponding target): "
-                f"0x{b[6] << 8 | b[7]:x}"]
+                (f"{leadin}  relative port number (of corresponding target): "
+                 f"0x{b[6] << 8 | b[7]:x}")]
     elif proto == 0x3:
         out += [f"{leadin}  IEEE 1394 EUI-64 name:", *unexpected,
                 *(leadin + line for line in common.hex_lines(b[8:16], -1))]
@@ -225,8 +225,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                  if n.startswith("--") and "-" in n[2:]]
         p.add_argument(*names, *extra, **kw)  # type: ignore[arg-type]
 
-    sa_in = dict(dest="prin", action="append_const")
-    sa_out = dict(dest="prout", action="append_const")
+    sa_in = {"dest": "prin", "action": "append_const"}
+    sa_out = {"dest": "prout", "action": "append_const"}
     opt("-C", "--clear", const=CLEAR, help="PR Out: Clear", **sa_out)
     opt("-d", "--device", type=common.wwn_arg, metavar="DEVICE",
         help="target port WWPN (as DEVICE)")
