@@ -7,12 +7,12 @@ Without options: a standard INQUIRY (SPC-4 6.6.2), decoded in sg_inq's layout ("
 INQUIRY:", "  PQual=0  PDT=0  RMB=0 ...", " Vendor identification: FCSOFT  " ...). Like
 sg_inq it asks for 36 bytes first, then again for the whole response. -p PG fetches a VPD
 page (a number, 0x.. hex, or sg_inq's abbreviation: sv, sn, di, ...); -e alone means page 0,
--i page 0x83. Pages 0x00, 0x80 and 0x83 are decoded as sg_inq decodes them; other pages are
-shown in hex as sg_inq shows the pages it has no decoder for (sg_inq itself also decodes
-0xb0, 0xb1 and 0x86). -H shows the response in hex (-HH without offsets or ASCII), -r writes
-it in binary. The output of a standard INQUIRY and of pages 0x00/0x80/0x83 is the same, byte
-for byte, as `sg_inq --inhex=FILE` on the same response (tests/hosttools check it when
-sg3-utils is installed). Exit statuses are sg3_utils' (see fcsoft.hosttools.common).
+-i page 0x83. Pages 0x00, 0x80, 0x83, 0xb0 and 0xb1 (the ones fcsoft's arrays answer) are
+decoded as sg_inq decodes them; other pages are shown in hex, as sg_inq shows the pages it has
+no decoder for (sg_inq itself also decodes 0x86, 0x87, 0x88 ...). -H shows the response in
+hex (-HH without offsets or ASCII), -r writes it in binary. The output is the same, byte for
+byte, as `sg_inq --inhex=FILE` on the same response (tests/hosttools check it when sg3-utils
+is installed). Exit statuses are sg3_utils' (see fcsoft.hosttools.common).
 """
 
 from __future__ import annotations
@@ -320,7 +320,90 @@ def _device_identification(page: bytes, raw_designators: bool = False) -> list[s
     return out
 
 
-DECODERS = {0x00: _supported, 0x80: _serial, 0x83: _device_identification}
+def _blocks(value: int, zero: str = "0 blocks [not reported]") -> str:
+    return zero if value == 0 else f"{value} blocks"
+
+
+def _block_limits(page: bytes) -> list[str]:
+    """sg_inq's decoding of the Block Limits page (SBC-4 6.6.4)."""
+    n = 4 + struct.unpack_from(">H", page, 2)[0]
+    b = page.ljust(64, b"\0")
+
+    def u32(off: int) -> int:
+        return int(struct.unpack_from(">I", b, off)[0])
+
+    def count(value: int) -> str:
+        return {0: "0 [Unmap command not implemented]",
+                0xFFFFFFFF: "-1 [unbounded]"}.get(value, str(value))
+
+    out = ["VPD INQUIRY: Block limits page (SBC)"]
+    if n < 16:
+        return out
+    cw = _blocks(b[5], "0 blocks [Command not implemented]")
+    granularity = _blocks(struct.unpack_from(">H", b, 6)[0])
+    out += [f"  Maximum compare and write length: {cw}",
+            f"  Optimal transfer length granularity: {granularity}",
+            f"  Maximum transfer length: {_blocks(u32(8))}",
+            f"  Optimal transfer length: {_blocks(u32(12))}"]
+    if n > 19:
+        out.append(f"  Maximum prefetch transfer length: {_blocks(u32(16), '0 blocks [ignored]')}")
+    if n > 27:
+        out += [f"  Maximum unmap LBA count: {count(u32(20))}",
+                f"  Maximum unmap block descriptor count: {count(u32(24))}"]
+    if n > 35:
+        valid = bool(b[32] & 0x80)
+        out += [f"  Optimal unmap granularity: {_blocks(u32(28))}",
+                f"  Unmap granularity alignment valid: {'true' if valid else 'false'}",
+                f"  Unmap granularity alignment: {u32(32) & 0x7FFFFFFF}" +
+                ("" if valid else " [invalid]")]
+    if n > 43:
+        ws = struct.unpack_from(">Q", b, 36)[0]
+        out.append("  Maximum write same length: " +
+                   ("0 blocks [not reported]" if ws == 0 else f"0x{ws:x} blocks"))
+    if n > 44:
+        out += [f"  Maximum atomic transfer length: {_blocks(u32(44))}",
+                "  Atomic alignment: " + (str(u32(48)) if u32(48) else
+                                          "0 [unaligned atomic writes permitted]"),
+                "  Atomic transfer length granularity: " + (
+                    str(u32(52)) if u32(52) else "0 [no granularity requirement")]
+    if n > 56:
+        out += [f"  Maximum atomic transfer length with atomic boundary: {_blocks(u32(56))}",
+                "  Maximum atomic boundary size: " +
+                _blocks(u32(60), "0 blocks [can only write atomic 1 block]")]
+    return out
+
+
+def _block_characteristics(page: bytes) -> list[str]:
+    """sg_inq's decoding of the Block Device Characteristics page (SBC-4 6.6.2)."""
+    b = page.ljust(64, b"\0")
+    out = ["VPD INQUIRY: Block device characteristics page (SBC)"]
+    if 4 + struct.unpack_from(">H", page, 2)[0] < 64:
+        return out  # sg_inq: "page length too short", nothing decoded
+    rate = struct.unpack_from(">H", b, 4)[0]
+    if rate == 0:
+        out.append("  Medium rotation rate is not reported")
+    elif rate == 1:
+        out.append("  Non-rotating medium (e.g. solid state)")
+    elif rate < 0x401 or rate == 0xFFFF:
+        out.append(f"  Reserved [0x{rate:x}]")
+    else:
+        out.append(f"  Nominal rotation rate: {rate} rpm")
+    factor = b[7] & 0xF
+    factors = {0: "is not reported", 1: "5.25 inches", 2: "3.5 inches", 3: "2.5 inches",
+               4: "1.8 inches", 5: "less then 1.8 inches"}
+    zoned = (b[8] >> 4) & 3
+    out += [f"  Product type={b[6]}", f"  WABEREQ={(b[7] >> 6) & 3}",
+            f"  WACEREQ={(b[7] >> 4) & 3}",
+            f"  Nominal form factor {factors.get(factor, f'reserved [{factor}]')}",
+            f"  ZONED={zoned}{ZONED.get(zoned, '')}", f"  FUAB={b[8] & 2}",
+            f"  VBULS={int(bool(b[8] & 1))}",
+            f"  DEPOPULATION_TIME={struct.unpack_from('>I', b, 12)[0]} (seconds)"]
+    return out
+
+
+ZONED = {1: "  [host-aware]", 2: "  [host-managed]"}
+DECODERS = {0x00: _supported, 0x80: _serial, 0x83: _device_identification,
+            0xB0: _block_limits, 0xB1: _block_characteristics}
 
 
 def decode_vpd(page: bytes) -> tuple[list[str], str | None]:

@@ -502,6 +502,12 @@ async def work(args: argparse.Namespace) -> int:
             params = prout_parameters(args, sa)
             if result is None:
                 cdb = struct.pack(">BBBxxIB", 0x5F, sa, args.prout_type & 0xF, len(params), 0)
+                if args.verbose:
+                    common.err(f"    Persistent reservation out cdb: {cdb.hex(' ')}")
+                if args.verbose > 1:
+                    common.err("    Persistent reservation out parameters:")
+                    for line in common.hex_lines(params, -1):
+                        common.err(f"        {line}")
                 result = await it.scsi(args.lun, cdb, data_out=params)
             if not result.good:
                 return _report_failure("out", sa, result)
@@ -511,6 +517,8 @@ async def work(args: argparse.Namespace) -> int:
         sa = args.prin[0]
         if result is None:
             cdb = struct.pack(">BB5xHB", 0x5E, sa, alloc, 0)
+            if args.verbose:
+                common.err(f"    Persistent reservation in cdb: {cdb.hex(' ')}")
             result = await it.scsi(args.lun, cdb, data_in_len=alloc)
     if not result.good:
         return _report_failure("in", sa, result)

@@ -221,18 +221,18 @@ async def test_inq(fcsoft_lab):
 async def test_inq_output_is_sg_inqs(fcsoft_lab, tmp_path):
     """Byte for byte what sg_inq prints for the same response (sg_inq --inhex --raw)."""
     sg_inq = require_tool("sg_inq")
-    cases = [(), ("-p", "0"), ("-p", "sn", "-H"), ("-i",), ("-i", "-HH"), ("-p", "0xb2"),
-             ("-HH",), ("--lun", "7")]
+    cases = [(), ("-p", "0"), ("-p", "sn", "-H"), ("-i",), ("-i", "-HH"), ("-p", "bl"),
+             ("-p", "0xb1"), ("-p", "0xb2"), ("-HH",), ("--lun", "7")]
     responses: dict[int | str | None, bytes] = {}
     async with fcsoft_lab.host(H2) as host, host.connect(PORT1) as it:
         # the same responses, fetched directly
-        for page in (None, 0x00, 0x80, 0x83, 0xB2):
+        for page in (None, 0x00, 0x80, 0x83, 0xB0, 0xB1, 0xB2):
             data = await it.inquiry(0, page=page, allocation=255)
             end = data[4] + 5 if page is None else 4 + int.from_bytes(data[2:4], "big")
             responses[page] = data[:end]
         r = await it.scsi(7, bytes([0x12, 0, 0, 0, 255, 0]), data_in_len=255)
         responses["lun7"] = r.data[:r.data[4] + 5]
-    pages = {"0": 0x00, "sn": 0x80, "0xb2": 0xB2}
+    pages = {"0": 0x00, "sn": 0x80, "bl": 0xB0, "0xb1": 0xB1, "0xb2": 0xB2}
     for args in cases:
         run = await tool(fcsoft_lab, "inq", *args)
         page = "lun7" if "--lun" in args else 0x83 if "-i" in args else \
