@@ -495,6 +495,17 @@ async def test_unknown_target_and_bad_options(fcsoft_lab):
                                         "(name server explanation 0x02)")
 
 
+async def test_login_rejected(fcsoft_lab):
+    """The fabric refuses a WWPN that is already logged in: one line, status 15."""
+    async with fcsoft_lab.host(H1):
+        r = await tool(fcsoft_lab, "luns")
+        assert (r.rc, r.out) == (15, "")
+        assert one_line(r.err).startswith(f"fcsoft luns: fabric login as {H1} at ")
+        r = await tool(fcsoft_lab, "readcap", "--initiator", H2, "--vport", H1)
+        assert r.rc == 15 and one_line(r.err).startswith(f"fcsoft readcap: FDISC as {H1} "
+                                                         "rejected by the fabric")
+
+
 async def test_help_lists_the_tools():
     p = await trio.run_process([sys.executable, "-m", "fcsoft", "--help"], capture_stdout=True,
                                env=_env())
