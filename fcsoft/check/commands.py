@@ -12,29 +12,14 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+from fcsoft.scsi.cdb import PersistentReserveIn, PersistentReserveOut
 from fcsoft.wire.wwn import WWN
 
 
-class PrIn(IntEnum):
-    """PERSISTENT RESERVE IN service actions (SPC-4 table 178)."""
-
-    READ_KEYS = 0x00
-    READ_RESERVATION = 0x01
-    REPORT_CAPABILITIES = 0x02
-    READ_FULL_STATUS = 0x03
-
-
-class PrOut(IntEnum):
-    """PERSISTENT RESERVE OUT service actions (SPC-4 table 168)."""
-
-    REGISTER = 0x00
-    RESERVE = 0x01
-    RELEASE = 0x02
-    CLEAR = 0x03
-    PREEMPT = 0x04
-    PREEMPT_AND_ABORT = 0x05
-    REGISTER_AND_IGNORE_EXISTING_KEY = 0x06
-    REGISTER_AND_MOVE = 0x07
+# service action codes: the SCSI layer's, under the suite's short names (the suite uses
+# nothing else of fcsoft's array code)
+PrIn = PersistentReserveIn
+PrOut = PersistentReserveOut
 
 
 class PrType(IntEnum):

@@ -55,6 +55,17 @@ class NsResult:
 _UNABLE = CtRejectReason.UNABLE_TO_PERFORM
 
 
+def _in_scope(recs: list[PortRecord], req: object) -> list[PortRecord]:
+    """The records inside a query's domain and area scope (0 = any), FC-GS-8 GID_FT/GID_PT."""
+    domain = req.domain_id_scope  # type: ignore[attr-defined]
+    area = req.area_id_scope  # type: ignore[attr-defined]
+    if domain:
+        recs = [r for r in recs if r.fcid >> 16 == domain]
+        if area:
+            recs = [r for r in recs if (r.fcid >> 8) & 0xFF == area]
+    return recs
+
+
 class NameServer:
     """Answers CT_IUs for the directory server, over the fabric's port database."""
 
@@ -155,13 +166,7 @@ class NameServer:
 
     def _by_type(self, requester: PortRecord, req: object) -> list[PortRecord]:
         fc4_type = req.fc4_type  # type: ignore[attr-defined]
-        recs = self._visible(requester, self.db.with_type(fc4_type))
-        domain = req.domain_id_scope  # type: ignore[attr-defined]
-        area = req.area_id_scope  # type: ignore[attr-defined]
-        if domain:
-            recs = [r for r in recs if r.fcid >> 16 == domain]
-            if area:
-                recs = [r for r in recs if (r.fcid >> 8) & 0xFF == area]
+        recs = _in_scope(self._visible(requester, self.db.with_type(fc4_type)), req)
         if not recs:
             raise NsReject(_UNABLE, NsRejectExplanation.FC4_TYPES_NOT_REGISTERED)
         return recs
@@ -235,12 +240,7 @@ class NameServer:
         recs = self._visible(me, self.db.by_fcid.keys())
         if port_type != ns.PortType.NX_PORT:
             recs = [r for r in recs if r.port_type == port_type]
-        domain = req.domain_id_scope  # type: ignore[attr-defined]
-        area = req.area_id_scope  # type: ignore[attr-defined]
-        if domain:
-            recs = [r for r in recs if r.fcid >> 16 == domain]
-            if area:
-                recs = [r for r in recs if (r.fcid >> 8) & 0xFF == area]
+        recs = _in_scope(recs, req)
         if not recs:
             raise NsReject(_UNABLE, NsRejectExplanation.PORT_TYPE_NOT_REGISTERED)
         return ns.GidPtAccept(tuple(r.fcid for r in recs)).encode()

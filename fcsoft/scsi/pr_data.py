@@ -10,34 +10,18 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
-from enum import IntEnum
 
 from fcsoft.wire.wwn import WWN
 
+from .cdb import PersistentReserveIn, PersistentReserveOut
 from .pr_state import Registration, Reservation
 from .types import Nexus
 
 
-class PrinAction(IntEnum):
-    """PERSISTENT RESERVE IN service actions (SPC-4 6.16.1, table 178)."""
-
-    READ_KEYS = 0x00
-    READ_RESERVATION = 0x01
-    REPORT_CAPABILITIES = 0x02
-    READ_FULL_STATUS = 0x03
-
-
-class ProutAction(IntEnum):
-    """PERSISTENT RESERVE OUT service actions (SPC-4 6.15.2, table 168)."""
-
-    REGISTER = 0x00
-    RESERVE = 0x01
-    RELEASE = 0x02
-    CLEAR = 0x03
-    PREEMPT = 0x04
-    PREEMPT_AND_ABORT = 0x05
-    REGISTER_AND_IGNORE_EXISTING_KEY = 0x06
-    REGISTER_AND_MOVE = 0x07
+# the service action codes live with the other CDB fields (cdb.py); these names are the
+# engine's
+PrinAction = PersistentReserveIn
+ProutAction = PersistentReserveOut
 
 
 # --- FC TransportID (SPC-4 7.6.4.2): 24 bytes, FORMAT CODE 00b, PROTOCOL IDENTIFIER 0h ----
