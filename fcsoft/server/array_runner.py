@@ -67,7 +67,9 @@ class ArrayRuntime:
         self.scsi = scsi
         self.ports = [
             TargetPort(wwpn, conf.node_wwn, self.scsi, relative_port=i + 1,
-                       symbolic_name=f"fcsoft {conf.name} port {i + 1}", e_d_tov=e_d_tov,
+                       symbolic_name=f"fcsoft {conf.name} port {i + 1}",
+                       symbolic_node_name=f"fcsoft {conf.name} {conf.vendor} {conf.product}",
+                       e_d_tov=e_d_tov,
                        r_a_tov=r_a_tov, max_burst=max_burst, name=f"{conf.name}/{i + 1}")
             for i, wwpn in enumerate(conf.ports)]
         for p in self.ports:

@@ -49,12 +49,15 @@ class FabricClient:
     frame's bytes onto the link) and `new_ox_id`."""
 
     def __init__(self, wwpn: WWN, wwnn: WWN, *, symbolic_name: str, fc4_features: int,
+                 symbolic_node_name: str | None = None,
                  send: Callable[[bytes], bool], new_ox_id: Callable[[], int],
                  on_ready: Callable[[], None], log: object, e_d_tov: float = 2.0,
                  r_a_tov: float = 10.0, scr_function: int = ScrFunction.FULL) -> None:
         self.wwpn = wwpn
         self.wwnn = wwnn
         self.symbolic_name = symbolic_name.encode()[:255]
+        # RSNN_NN names the node (shared by all ports of an array), RSPN_ID the port
+        self.symbolic_node_name = (symbolic_node_name or symbolic_name).encode()[:255]
         self.fc4_features = fc4_features
         self.send = send
         self.new_ox_id = new_ox_id
@@ -88,7 +91,7 @@ class FabricClient:
                  ct(NsCommand.RNN_ID, lambda: ns.RnnIdRequest(self.fcid, self.wwnn).encode())),
             Step("RSNN_NN", DIRECTORY, ctl, FcType.CT,
                  ct(NsCommand.RSNN_NN,
-                    lambda: ns.RsnnNnRequest(self.wwnn, self.symbolic_name).encode())),
+                    lambda: ns.RsnnNnRequest(self.wwnn, self.symbolic_node_name).encode())),
             Step("RSPN_ID", DIRECTORY, ctl, FcType.CT,
                  ct(NsCommand.RSPN_ID,
                     lambda: ns.RspnIdRequest(self.fcid, self.symbolic_name).encode())),

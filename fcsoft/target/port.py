@@ -90,6 +90,7 @@ class TargetPort:
 
     def __init__(self, wwpn: WWN, wwnn: WWN, scsi: Any, *, relative_port: int,
                  symbolic_name: str = "fcsoft array port",
+                 symbolic_node_name: str | None = None,
                  transmit: Callable[[bytes], bool] | None = None,
                  max_burst: int = 256 * 1024, max_exchanges: int = 2048,
                  e_d_tov: float = 2.0, r_a_tov: float = 10.0, name: str = "") -> None:
@@ -107,6 +108,7 @@ class TargetPort:
         self._xids = itertools.chain(range(start, 0xFFFF), itertools.cycle(range(1, 0xFFFF)))
         self._requests: dict[int, Callable[[Frame, float], None]] = {}  # our OX_ID -> handler
         self.fabric = FabricClient(self.wwpn, self.wwnn, symbolic_name=symbolic_name,
+                                   symbolic_node_name=symbolic_node_name,
                                    fc4_features=ns.FcpFeatures.TARGET,
                                    send=self._send_raw, new_ox_id=self.new_xid,
                                    on_ready=self._ready, log=self.log, e_d_tov=e_d_tov,
