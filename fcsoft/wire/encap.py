@@ -227,14 +227,16 @@ class FrameDecoder:
             raise self._dead
         if not data:
             return []
-        if self._buf:
-            self._buf += data  # type: ignore[operator]
-            view: memoryview = memoryview(bytes(self._buf))
-            self._buf.clear()
-        else:
-            view = memoryview(data if isinstance(data, bytes) else bytes(data))  # type: ignore[arg-type]
+        view: memoryview = memoryview(data if isinstance(data, bytes) else bytes(data))  # type: ignore[arg-type]
         events: list[Event] = []
         append = events.append
+        if self._buf:
+            # finish the frame held back from the last call with just the bytes it lacks,
+            # then go on with the rest of `data` without copying it
+            used = self._complete_partial(view, events)
+            if used is None:
+                return events
+            view = view[used:]
         end = len(view)
         off = 0
         maxlen = MIN_FRAME_LEN + self.max_payload + 3
@@ -281,6 +283,31 @@ class FrameDecoder:
         if off < end:
             self._buf += view[off:]
         return events
+
+    def _complete_partial(self, view: memoryview, events: list[Event]) -> int | None:
+        """Extend the held-back partial frame from `view`; returns how many bytes of `view`
+        it took once the frame is complete (the frame is appended to `events`), or None when
+        all of `view` went into it and it is still incomplete."""
+        buf = self._buf
+        used = 0
+        if len(buf) < ENCAP_HEADER_LEN:
+            used = min(ENCAP_HEADER_LEN - len(buf), len(view))
+            buf += view[:used]
+            if len(buf) < ENCAP_HEADER_LEN:
+                return None
+        try:
+            length = self._check_header(memoryview(buf), 0)
+        except FramingError as exc:
+            self._dead = exc
+            raise
+        missing = length - len(buf)
+        if len(view) - used < missing:
+            buf += view[used:]
+            return None
+        buf += view[used:used + missing]
+        events.append(self._frame(memoryview(bytes(buf))))
+        buf.clear()
+        return used + missing
 
     def _check_header(self, view: memoryview, off: int) -> int:
         proto, pflags, rsvd, npflags, rsvd2, flen, nflen, _s, _f, _c = _ENCAP.unpack_from(view, off)
