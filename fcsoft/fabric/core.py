@@ -732,4 +732,4 @@ def _ns_name(code: int) -> str:
         return f"{code:#06x}"
 
 
-__all__ = ["Fabric", "LinkState", "Request", "LOGIN_TABLE", "GsType", "UNKNOWN_XID"]
+__all__ = ["Fabric", "LinkState", "Request", "LOGIN_TABLE"]

@@ -35,7 +35,6 @@ class FabricServer:
         self.address: tuple[str, int] | None = None
         self.refused_links = 0
         self.timers = TimerLoop(core)
-        self._nursery: trio.Nursery | None = None
         if hasattr(core, "transmit"):
             core.transmit = self.transmit  # type: ignore[attr-defined]
 
@@ -105,7 +104,6 @@ class FabricServer:
             f"{sockname[0]}:{sockname[1]}"
         self.log.info("listening", address=shown)
         async with trio.open_nursery() as nursery:
-            self._nursery = nursery
             nursery.start_soon(self.timers.run)
             if self.tracer is not None:
                 nursery.start_soon(self.tracer.run)

@@ -43,7 +43,8 @@ async def test_random_frames_do_not_break_anything(fcsoft_lab, seed):
     rng = random.Random(seed)
     async with fcsoft_lab.host(H1) as h1, fcsoft_lab.host(H2) as h2:
         target = fcsoft_lab.fabric.port(T1).fcid
-        async with h1.connect(T1) as bad, h2.connect(T1) as good:
+        # h1 holds a session with the array port, so its frames reach FCP session handling
+        async with h1.connect(T1), h2.connect(T1) as good:
             await good.test_unit_ready()
             destinations = [0xFFFFFE, 0xFFFFFC, 0xFFFFFD, 0xFFFFFA, 0xFFFFFB, target,
                             h2.fcid, 0x01FFFF]
