@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fcsoft.logs import get_logger
-from fcsoft.wire.ct import CtRejectReason, CtRevisionError, GsType, ct_reject, decode_ct
+from fcsoft.wire.ct import CtRejectReason, CtRevisionError, ct_reject, decode_ct
 from fcsoft.wire.els import (
     ElsCommand,
     Logo,
@@ -51,7 +51,6 @@ from fcsoft.wire.errors import DecodeError
 from fcsoft.wire.header import (
     F_CTL_REPLY,
     F_CTL_REQUEST,
-    UNKNOWN_XID,
     FCtl,
     FcHeader,
     FcType,
