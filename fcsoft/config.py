@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from .wire.wwn import WWN
 
@@ -46,7 +46,7 @@ MAX_LUN_NUMBER = 16383
 #: a LUN's size must stay below 2**63 bytes, the largest file offset (off_t) a backing file has
 MAX_LUN_SIZE = 2**63 - 1
 BLOCK_SIZES = (512, 4096)
-MEMORY = "memory"
+MEMORY: Final = "memory"
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -519,8 +519,8 @@ def _to_tables(value: Any, key: str) -> list[Any]:
     return value
 
 
-def _read(cls: type[Any], value: Any, key: str, converters: dict[str, tuple[str, Converter]]
-          ) -> Any:
+def _read(cls: type[Any], value: Any, key: str,
+          converters: Mapping[str, tuple[str, Converter]]) -> Any:
     """Build `cls` from the TOML table `value` found at `key`. `converters` maps each allowed
     TOML key to (field name, converter); fields without a default are required."""
     if not isinstance(value, dict):
@@ -565,7 +565,7 @@ def _build(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
             raise ConfigError(f"bad path {_show(text)}: {exc}", key) from None
         return path if path.is_absolute() else base_dir / path
 
-    def many(cls: type[Any], converters: dict[str, tuple[str, Converter]]) -> Converter:
+    def many(cls: type[Any], converters: Mapping[str, tuple[str, Converter]]) -> Converter:
         def convert(value: Any, key: str) -> tuple[Any, ...]:
             return tuple(_read(cls, item, f"{key}[{i}]", converters)
                          for i, item in enumerate(_to_tables(value, key)))

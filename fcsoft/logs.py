@@ -12,11 +12,12 @@ import sys
 from typing import Any, TextIO
 
 import structlog
+from structlog.typing import EventDict, WrappedLogger
 
 LOG_FORMATS = ("console", "json")
 
 
-def _stringify_wwns(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _stringify_wwns(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
     # WWN is an int subclass; JSON would print it as a number. Logs want the colon form,
     # and N_Port_IDs as six hex digits.
     from fcsoft.wire.wwn import WWN
@@ -33,7 +34,8 @@ def _stringify_wwns(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str
     return event
 
 
-def configure(fmt: str = "console", level: int = logging.INFO, stream: TextIO | None = None) -> None:
+def configure(fmt: str = "console", level: int = logging.INFO,
+              stream: TextIO | None = None) -> None:
     """Configure structlog process-wide for `fmt` ("console" or "json")."""
     if fmt not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")

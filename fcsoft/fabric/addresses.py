@@ -27,7 +27,7 @@ class AddressAllocator:
         if not 1 <= domain_id <= 239:
             raise ValueError(f"domain_id {domain_id} outside 1..239")
         self.domain = domain_id
-        self._in_use: SortedSet = SortedSet()
+        self._in_use: SortedSet[int] = SortedSet()
         self._next_area = 1
         self._area_cursor: dict[int, int] = {}
         self._area_used: dict[int, int] = {}  # area -> N_Port_IDs in use, to skip full areas

@@ -42,10 +42,10 @@ class PortDatabase:
     never drift from the records."""
 
     def __init__(self) -> None:
-        self.by_fcid: SortedDict = SortedDict()
+        self.by_fcid: SortedDict[int, PortRecord] = SortedDict()
         self._by_wwpn: dict[WWN, int] = {}
-        self._by_wwnn: dict[WWN, SortedSet] = {}
-        self._by_type: dict[int, SortedSet] = {}
+        self._by_wwnn: dict[WWN, SortedSet[int]] = {}
+        self._by_type: dict[int, SortedSet[int]] = {}
         self.symbolic_node_names: dict[WWN, bytes] = {}
 
     def __len__(self) -> int:

@@ -246,7 +246,7 @@ SERVICE_ACTION_SUPPORTED = frozenset(c.opcode for c in SUPPORTED_COMMANDS
 
 #: PERSISTENT RESERVE IN/OUT with a service action fcsoft does not list: the reservation
 #: engine judges the SA, so the reserved-bit check only covers the other fields
-_PR_GENERIC = {
+_PR_GENERIC: dict[int, CommandInfo] = {
     Opcode.PERSISTENT_RESERVE_IN: _info(Opcode.PERSISTENT_RESERVE_IN, "PERSISTENT RESERVE IN",
                                         0x1F, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0),
     Opcode.PERSISTENT_RESERVE_OUT: _info(Opcode.PERSISTENT_RESERVE_OUT,
@@ -258,7 +258,7 @@ def command_info(opcode: int, sa: int | None = None) -> CommandInfo | None:
     """The supported command with this opcode (and service action, for SA opcodes)."""
     info = _BY_KEY.get((opcode, sa))
     if info is None and sa is not None and opcode in _PR_GENERIC:
-        return _PR_GENERIC[opcode]  # type: ignore[index]
+        return _PR_GENERIC[opcode]
     return info
 
 
@@ -296,11 +296,11 @@ def lba_length(cdb: bytes) -> tuple[int, int]:
     length of 0 means 256 (SBC-3 5.14)."""
     group = cdb[0] >> 5
     if group == 4:
-        return _RW16.unpack_from(cdb)  # type: ignore[return-value]
+        return _RW16.unpack_from(cdb)
     if group == 5:
-        return _RW12.unpack_from(cdb)  # type: ignore[return-value]
+        return _RW12.unpack_from(cdb)
     if group:
-        return _RW10.unpack_from(cdb)  # type: ignore[return-value]
+        return _RW10.unpack_from(cdb)
     return _U32.unpack_from(cdb)[0] & 0x1FFFFF, cdb[4] or 256
 
 

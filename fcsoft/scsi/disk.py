@@ -554,12 +554,22 @@ _add([Opcode.RELEASE_6, Opcode.RELEASE_10], _LU._release)
 # opcode -> (handler, info) for plain opcodes; opcode << 8 | SA -> (handler, info) for the
 # service-action ones; PR IN/OUT are found by opcode alone (the engine judges the SA)
 _DISPATCH: dict[int, tuple[_Handler, CommandInfo]] = {}
+
+
+def _listed(opcode: int, sa: int | None = None) -> CommandInfo:
+    """The CommandInfo of a command the handler table serves: it is always listed."""
+    info = command_info(opcode, sa)
+    if info is None:
+        raise LookupError(f"opcode {opcode:#04x} SA {sa} has a handler but no CommandInfo")
+    return info
+
+
 for (_op, _sa), _handler in _HANDLERS.items():
     if _op in (Opcode.PERSISTENT_RESERVE_IN, Opcode.PERSISTENT_RESERVE_OUT):
-        _DISPATCH[_op] = (_handler, command_info(_op, 0x1F))  # type: ignore[arg-type]
+        _DISPATCH[_op] = (_handler, _listed(_op, 0x1F))
     elif _sa is None:
-        _DISPATCH[_op] = (_handler, command_info(_op))  # type: ignore[arg-type]
+        _DISPATCH[_op] = (_handler, _listed(_op))
     else:
-        _DISPATCH[_op << 8 | _sa] = (_handler, command_info(_op, _sa))  # type: ignore[arg-type]
+        _DISPATCH[_op << 8 | _sa] = (_handler, _listed(_op, _sa))
 del _op, _sa, _handler
 assert {c.opcode for c in SUPPORTED_COMMANDS} == {op for op, _ in _HANDLERS}

@@ -198,19 +198,19 @@ def vpd_page(page: int, identity: LuIdentity, limits: BlockLimits, *, target_por
         ))
         return _page(page, body)
     if page == VPD_BLOCK_LIMITS:
-        body = bytearray(0x3C)
-        body[0] = 0x01  # WSNZ: WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 is refused
-        body[1] = limits.max_compare_and_write
-        struct.pack_into(">HIIIIIII", body, 2, limits.optimal_granularity,
+        limits_page = bytearray(0x3C)
+        limits_page[0] = 0x01  # WSNZ: WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 is refused
+        limits_page[1] = limits.max_compare_and_write
+        struct.pack_into(">HIIIIIII", limits_page, 2, limits.optimal_granularity,
                          limits.max_transfer, limits.optimal_transfer, 0,
                          limits.max_unmap_lba_count, limits.max_unmap_descriptors,
                          limits.unmap_granularity, 0x8000_0000)  # UGAVALID, alignment 0
-        struct.pack_into(">Q", body, 32, limits.max_write_same)
-        return _page(page, bytes(body))
+        struct.pack_into(">Q", limits_page, 32, limits.max_write_same)
+        return _page(page, bytes(limits_page))
     if page == VPD_BLOCK_DEVICE_CHARACTERISTICS:
-        body = bytearray(0x3C)
-        body[1] = 0x01  # MEDIUM ROTATION RATE 0001h: non-rotating medium
-        return _page(page, bytes(body))
+        characteristics = bytearray(0x3C)
+        characteristics[1] = 0x01  # MEDIUM ROTATION RATE 0001h: non-rotating medium
+        return _page(page, bytes(characteristics))
     # VPD_LOGICAL_BLOCK_PROVISIONING (SBC-3 6.6.5): LBPU, LBPWS, LBPWS10, LBPRZ;
     # provisioning type 010b (thin): unwritten and unmapped blocks take no space
     return _page(page, bytes((0, 0x80 | 0x40 | 0x20 | 0x04, 0x02, 0)))

@@ -50,7 +50,7 @@ class Result:
     """
 
     status: Status = Status.GOOD
-    data: bytes | memoryview = b""
+    data: bytes | bytearray | memoryview = b""
     sense: Sense | None = None
     # set when the command moved data out but the LU used less/more than was sent
     data_out_used: int | None = None

@@ -260,8 +260,8 @@ class FcpEngine:
                                sense=sense).encode()
         self._send(session, ox, rx, _R_RSP, _RSP_F_CTL, seq_id, 0, 0, rsp)
 
-    def _data_in(self, session: Session, ox: int, rx: int, data: bytes | memoryview, n: int,
-                 seq_id: int) -> None:
+    def _data_in(self, session: Session, ox: int, rx: int, data: bytes | bytearray | memoryview,
+                 n: int, seq_id: int) -> None:
         """Data-in as one sequence of FCP_DATA frames of at most the initiator's receive
         size, relative offsets in PARAMETER."""
         size = session.receive_size

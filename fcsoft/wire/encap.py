@@ -78,7 +78,7 @@ def _delimiter_word(code: int) -> int:
 _SOF_BY_WORD = {_delimiter_word(s): s for s in SOF}
 _EOF_BY_WORD = {_delimiter_word(e): e for e in EOF}
 _SOF_WORD = {s: struct.pack(">I", _delimiter_word(s)) for s in SOF}
-_EOF_WORD = {e: struct.pack(">I", _delimiter_word(e)) for e in EOF}
+_EOF_WORD: dict[int, bytes] = {e: struct.pack(">I", _delimiter_word(e)) for e in EOF}
 
 ENCAP_HEADER_LEN = 28
 PROTOCOL_WORDS = 0x0101FEFE0101FEFE  # FCIP protocol 1, version 1, complements, twice
@@ -152,7 +152,7 @@ def encode_frame(header: FcHeader, payload: Buffer = b"", sof: int = SOF.SOFi3,
     """One encapsulated frame. The payload is padded to 4 bytes and F_CTL's fill-byte
     count set to match. `timestamp` is (seconds, fraction) in NTP form, or None for 0."""
     r_ctl, d_id, cs_ctl, s_id, type_, f_ctl, seq_id, df_ctl, seq_cnt, ox, rx, param = header
-    n = len(payload)  # type: ignore[arg-type]
+    n = len(payload)
     if n > MAX_PAYLOAD:
         raise ValueError(f"FC payload of {n} bytes exceeds {MAX_PAYLOAD}")
     fill = -n & 3
@@ -168,9 +168,9 @@ def encode_frame(header: FcHeader, payload: Buffer = b"", sof: int = SOF.SOFi3,
                                  timestamp[0], timestamp[1], 0, _delimiter_word(sof))
     if fill:
         crc = _crc32(_FILL[fill], crc)
-        return b"".join((prefix, hdr, payload, _FILL[fill], _crc_pack(crc),  # type: ignore[list-item]
+        return b"".join((prefix, hdr, payload, _FILL[fill], _crc_pack(crc),
                          _EOF_WORD[eof]))
-    return b"".join((prefix, hdr, payload, _crc_pack(crc), _EOF_WORD[eof]))  # type: ignore[list-item]
+    return b"".join((prefix, hdr, payload, _crc_pack(crc), _EOF_WORD[eof]))
 
 
 def encode_special_frame(body: bytes, pflags: int = PFLAGS_SF) -> bytes:
@@ -185,7 +185,7 @@ def encode_special_frame(body: bytes, pflags: int = PFLAGS_SF) -> bytes:
 def trace_record(frame_raw: Buffer) -> bytes:
     """The LINKTYPE_FC_2_WITH_FRAME_DELIMS (225) record for one encapsulated FC frame:
     SOF ordered set, header, payload, CRC, EOF ordered set."""
-    mv = memoryview(frame_raw)  # type: ignore[arg-type]
+    mv = memoryview(frame_raw)
     sof = _SOF_BY_WORD.get(_U32.unpack_from(mv, ENCAP_HEADER_LEN)[0])
     eof = _EOF_BY_WORD.get(_U32.unpack_from(mv, len(mv) - 4)[0])
     sof_os = SOF_ORDERED_SET.get(sof, SOF_ORDERED_SET[SOF.SOFi3]) if sof else 0
@@ -227,7 +227,7 @@ class FrameDecoder:
             raise self._dead
         if not data:
             return []
-        view: memoryview = memoryview(data if isinstance(data, bytes) else bytes(data))  # type: ignore[arg-type]
+        view: memoryview = memoryview(data if isinstance(data, bytes) else bytes(data))
         events: list[Event] = []
         append = events.append
         if self._buf:
@@ -322,7 +322,7 @@ class FrameDecoder:
         if nflen != (~flen & 0xFFFF):
             raise FramingError("encapsulation header",
                                f"flags/length {flen:#06x} and its complement {nflen:#06x} differ")
-        length = (flen & 0x3FF) * 4
+        length: int = (flen & 0x3FF) * 4
         if pflags & PFLAGS_SF:
             if length < MIN_SPECIAL_FRAME_LEN:
                 raise FramingError("encapsulation header",
