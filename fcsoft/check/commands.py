@@ -15,7 +15,6 @@ from enum import IntEnum
 from fcsoft.scsi.cdb import PersistentReserveIn, PersistentReserveOut
 from fcsoft.wire.wwn import WWN
 
-
 # service action codes: the SCSI layer's, under the suite's short names (the suite uses
 # nothing else of fcsoft's array code)
 PrIn = PersistentReserveIn

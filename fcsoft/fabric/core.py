@@ -51,8 +51,8 @@ from fcsoft.wire.errors import DecodeError
 from fcsoft.wire.header import (
     F_CTL_REPLY,
     F_CTL_REQUEST,
-    FCtl,
     FcHeader,
+    FCtl,
     FcType,
     RCtl,
     WellKnownAddress,

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 import trio
 
 from fcsoft.wire.encap import EOF, SOF, Frame, encode_frame
-from fcsoft.wire.header import FCtl, FcHeader
-
+from fcsoft.wire.header import FcHeader, FCtl
 
 # plain ints: IntFlag arithmetic runs in Python, and these are tested on every frame
 _EXCHANGE_CONTEXT = int(FCtl.EXCHANGE_CONTEXT)

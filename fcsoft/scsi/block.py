@@ -17,7 +17,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from .backing import Backing
-from .cdb import length_field_offset, lba_length
+from .cdb import lba_length, length_field_offset
 from .inquiry import BlockLimits
 from .sense import (
     LBA_OUT_OF_RANGE,
@@ -62,7 +62,7 @@ def first_difference(a: bytes | bytearray | memoryview, b: bytes | bytearray | m
     for start in range(0, len(va), step):
         wa, wb = bytes(va[start:start + step]), bytes(vb[start:start + step])
         if wa != wb:
-            return start + next(i for i, (x, y) in enumerate(zip(wa, wb)) if x != y)
+            return start + next(i for i, (x, y) in enumerate(zip(wa, wb, strict=False)) if x != y)
     return None
 
 

@@ -17,7 +17,6 @@ from .cdb import PersistentReserveIn, PersistentReserveOut
 from .pr_state import Registration, Reservation
 from .types import Nexus
 
-
 # the service action codes live with the other CDB fields (cdb.py); these names are the
 # engine's
 PrinAction = PersistentReserveIn

@@ -11,11 +11,11 @@ from typing import Any
 
 import trio
 
+from fcsoft.logs import get_logger
 from fcsoft.wire.encap import Frame
 
 from .core_api import Core
 from .link import Link
-from fcsoft.logs import get_logger
 from .timers import TimerLoop
 from .trace import Tracer
 

@@ -21,10 +21,9 @@ from typing import Any, Protocol
 
 import trio
 
+from fcsoft.logs import get_logger
 from fcsoft.wire.encap import PFLAGS_SF, DroppedFrame, Frame, FrameDecoder, SpecialFrame
 from fcsoft.wire.errors import FramingError
-
-from fcsoft.logs import get_logger
 
 RECEIVE_SIZE = 65536
 DEFAULT_SEND_QUEUE = 4096  # frames

@@ -41,7 +41,7 @@ from fcsoft.wire.fcp import (
     lun_to_int,
     make_fcp_rsp,
 )
-from fcsoft.wire.header import FCtl, FcHeader, FcType, RCtl
+from fcsoft.wire.header import FcHeader, FCtl, FcType, RCtl
 
 if TYPE_CHECKING:
     from .port import Session, TargetPort

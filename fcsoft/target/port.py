@@ -33,8 +33,8 @@ from fcsoft.wire.bls import BaAcc, BaRjt, BaRjtExplanation, BaRjtReason
 from fcsoft.wire.ct import CtResponseCode, GsType, NsCommand, ct_request, decode_ct
 from fcsoft.wire.els import (
     Adisc,
-    ElsCommand,
     Echo,
+    ElsCommand,
     FcpServiceParameters,
     Logo,
     LsAcc,

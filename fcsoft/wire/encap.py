@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import struct
 import zlib
-from .types import BytesLike as Buffer
 from enum import IntEnum
 from typing import NamedTuple
 
 from .errors import FrameError, FramingError
 from .header import HEADER_LEN, MAX_PAYLOAD, FcHeader, decode_header
+from .types import BytesLike as Buffer
 
 
 class SOF(IntEnum):

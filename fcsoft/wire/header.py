@@ -179,7 +179,8 @@ def decode_header(data: bytes | bytearray | memoryview, offset: int = 0) -> FcHe
     try:
         a, b, c, d, ox, rx, p = _HEADER.unpack_from(data, offset)
     except struct.error:
-        raise DecodeError("FC header", f"need {HEADER_LEN} bytes, have {len(data) - offset}") from None
+        raise DecodeError("FC header",
+                          f"need {HEADER_LEN} bytes, have {len(data) - offset}") from None
     return _new(FcHeader, (a >> 24, a & 0xFFFFFF, b >> 24, b & 0xFFFFFF, c >> 24, c & 0xFFFFFF,
                            d >> 24, (d >> 16) & 0xFF, d & 0xFFFF, ox, rx, p))
 
