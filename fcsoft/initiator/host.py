@@ -13,6 +13,7 @@ NPIV vport is an `NPort` of its own on the same link, logged in with FDISC.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,10 +32,13 @@ from fcsoft.wire.els import (
     LsRjt,
     LsRjtExplanation,
     LsRjtReason,
+    PrliResponseCode,
+    Prlo,
     Rscn,
     RscnPage,
     Scr,
     ScrFunction,
+    ServiceParameterPage,
 )
 from fcsoft.wire.els_login import ServiceParameters
 from fcsoft.wire.encap import Frame
@@ -127,6 +131,9 @@ class NPort:
         self.logged_in = False
         self._rscn_send, self._rscn_recv = trio.open_memory_channel[tuple[RscnPage, ...]](1000)
         self.rscn_count = 0
+        # this port's I_T nexuses (ITNexus), told when the fabric or a target says their
+        # login may have gone, so that their next command logs in again first
+        self.nexuses: weakref.WeakSet[Any] = weakref.WeakSet()
         self.log = hl.log.bind(wwpn=str(wwpn))
 
     def __repr__(self) -> str:
@@ -188,6 +195,8 @@ class NPort:
             except Exception:  # noqa: BLE001 - a bad RSCN is still acknowledged
                 return
             self.rscn_count += 1
+            for nexus in self.nexuses:
+                nexus.stale = True  # the target may have moved: check before the next command
             try:
                 self._rscn_send.send_nowait(rscn.pages)
             except (trio.WouldBlock, trio.ClosedResourceError):
@@ -197,9 +206,33 @@ class NPort:
             if h.s_id == F_PORT:
                 self.logged_in = False
                 self.log.info("logged out by the fabric")
+            self._session_lost(h.s_id, "LOGO")
+        elif cmd == ElsCommand.PRLO:
+            try:
+                pages = Prlo.decode(frame.payload).pages
+            except Exception:  # noqa: BLE001 - answer a malformed PRLO with LS_RJT
+                self._reply(frame, LsRjt(LsRjtReason.PROTOCOL_ERROR,
+                                         LsRjtExplanation.INVALID_PAYLOAD_LENGTH).encode())
+                return
+            acc = tuple(ServiceParameterPage(type=p.type, type_extension=p.type_extension,
+                                             response_code=PrliResponseCode.REQUEST_EXECUTED)
+                        for p in pages)
+            self._reply(frame, Prlo(acc, command=ElsCommand.LS_ACC).encode())
+            self._session_lost(h.s_id, "PRLO")
         else:
             self._reply(frame, LsRjt(LsRjtReason.COMMAND_NOT_SUPPORTED,
                                      LsRjtExplanation.REQUEST_NOT_SUPPORTED).encode())
+
+    def _session_lost(self, s_id: int, why: str) -> None:
+        # LOGO ends the port login; PRLO only the process login (the PLOGI stays, and a
+        # LOGO at the end is still owed). Either way the next command logs in again.
+        for nexus in self.nexuses:
+            if nexus.target_fcid == s_id and nexus.logged_in:
+                if why == "LOGO":
+                    nexus.logged_in = False
+                nexus.lost = True
+                self.log.info("target ended the session", target=str(nexus.target_wwpn),
+                              why=why)
 
     # -- fabric login ---------------------------------------------------------------
     async def logout(self) -> None:

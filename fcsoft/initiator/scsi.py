@@ -174,6 +174,8 @@ class ITNexus:
         self.target_receive_size = 2048
         self.block_sizes: dict[int, int] = {}
         self.logged_in = False
+        self.stale = False  # an RSCN came: check the target's N_Port_ID before the next command
+        self.lost = False  # the target ended the session (LOGO/PRLO): log in again first
 
     def __repr__(self) -> str:
         return f"<ITNexus {self.port.wwpn} -> {self.target_wwpn} ({self.target_fcid:06x})>"
@@ -201,7 +203,20 @@ class ITNexus:
             raise ElsRejected("PRLI", LsRjt(0x09, 0))  # type: ignore[arg-type]
         self.logged_in = True
 
+    async def _revalidate(self) -> None:
+        """After an RSCN, or when the target ended the session: find the target port again
+        (it may have a new N_Port_ID) and log in again if the session is gone."""
+        self.stale = False
+        fcid = await _find(self.port, self.target_wwpn)
+        if fcid != self.target_fcid or self.lost:
+            self.target_fcid = fcid
+            self.lost = False
+            self.port.log.info("logging in to the target again", target=str(self.target_wwpn),
+                               fcid=fcid)
+            await self.login()
+
     async def logout(self) -> None:
+        """LOGO to the target (ends the I_T nexus), unless the session or link is gone."""
         if self.logged_in and self.port.logged_in:
             self.logged_in = False
             try:
@@ -220,6 +235,8 @@ class ITNexus:
                    task_attribute: int = 0, task_management: int = 0) -> ScsiResult:
         """Send one command and wait for its FCP_RSP. `data_out` for writes, `data_in_len`
         the most data-in to accept (FCP_DL)."""
+        if self.stale or self.lost:
+            await self._revalidate()
         ex = self.port.hl.exchanges
         ox = ex.new_ox_id()
         dl = len(data_out) if data_out is not None else data_in_len
@@ -378,6 +395,7 @@ async def connect(port: NPort, target_wwpn: WWN | str, *,
     fcid = await _find(port, wwpn)
     it = ITNexus(port, wwpn, fcid, timeout=timeout)
     await it.login()
+    port.nexuses.add(it)
     try:
         yield it
     finally:

@@ -161,3 +161,22 @@ async def test_watch_targets_rediscovers_on_rscn(start_lab):
                 with trio.fail_after(5):
                     await trio.sleep_forever()  # until watch() saw the target
         assert seen[0] == [] and seen[-1] == [T1]
+
+
+async def test_nexus_follows_a_target_port_that_logged_in_again(fcsoft_lab):
+    """A target port logged out by the switch comes back with a new N_Port_ID; the host's
+    RSCN marks its I_T nexus, and the next command finds the port again and logs in."""
+    array_port = "50:01:43:80:00:00:00:01"
+    async with fcsoft_lab.host(H1) as host, host.connect(array_port) as it:
+        await it.test_unit_ready()
+        await it.write(0, 3, b"z" * 512)
+        old = it.target_fcid
+        seen = host.rscn_count
+        assert fcsoft_lab.logout(array_port)
+        port = next(p for p in fcsoft_lab.array().ports if str(p.wwpn) == array_port)
+        with trio.fail_after(10):
+            while not (port.ready and port.fcid != old and host.rscn_count > seen):
+                await trio.sleep(0.01)
+        await it.test_unit_ready()  # the array saw the old session end: a unit attention
+        assert await it.read(0, 3, 1) == b"z" * 512
+        assert it.target_fcid == port.fcid != old
