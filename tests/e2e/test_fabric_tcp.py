@@ -134,8 +134,9 @@ async def test_frames_routed_between_zoned_ports(start_lab):
             got.set()
 
         h2.hl.exchanges._unsolicited = unsolicited
+        inquiry = bytes(12) + b"\x12" + bytes(19)  # an FCP_CMND carrying INQUIRY
         data = encode_frame(make_header(RCtl.UNSOLICITED_COMMAND, h2.fcid, h1.fcid, FcType.FCP,
-                                        ox_id=0x77), bytes(12) + b"\x12" + bytes(19))  # FCP_CMND: INQUIRY
+                                        ox_id=0x77), inquiry)
         h1.hl.link.send(data)
         with trio.fail_after(5):
             await got.wait()
