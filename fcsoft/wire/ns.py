@@ -53,7 +53,7 @@ Theory of operation:
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from types import MappingProxyType
@@ -451,6 +451,34 @@ def _encode_name_list(entries: tuple[tuple[int, WWN], ...]) -> bytes:
     n = len(entries)
     return b"".join(_NAME_ENTRY.pack(_control(i, n) << 24 | pid, name.to_bytes8())
                     for i, (pid, name) in enumerate(entries))
+
+
+_FAST_NAME_ENTRY = struct.Struct(">I4xQ")
+_FAST_PORT_ID = struct.Struct(">I")
+
+
+def encode_port_id_list(port_ids: Sequence[int]) -> bytes:
+    """A GID_FT / GID_PT accept body straight from N_Port_IDs, for a server answering with
+    thousands of entries (the same bytes as `GidFtAccept(...).encode()`, without building
+    one object per entry). The list must not be empty."""
+    if not port_ids:
+        raise ValueError("an empty list is a CT reject, not an empty accept")
+    pack = _FAST_PORT_ID.pack
+    body = [pack(pid) for pid in port_ids[:-1]]
+    body.append(pack(LAST_ENTRY << 24 | port_ids[-1]))
+    return b"".join(body)
+
+
+def encode_name_entries(entries: Sequence[tuple[int, int]]) -> bytes:
+    """A GPN_FT / GNN_FT accept body from (N_Port_ID, name) pairs, names as ints (WWN is
+    one); the same bytes as `GpnFtAccept(...).encode()`, built for large answers."""
+    if not entries:
+        raise ValueError("an empty list is a CT reject, not an empty accept")
+    pack = _FAST_NAME_ENTRY.pack
+    body = [pack(pid, name) for pid, name in entries[:-1]]
+    pid, name = entries[-1]
+    body.append(pack(LAST_ENTRY << 24 | pid, name))
+    return b"".join(body)
 
 
 def _decode_name_list(what: str, body: BytesLike) -> Iterator[tuple[int, WWN]]:

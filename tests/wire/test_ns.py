@@ -14,14 +14,52 @@ from hypothesis import strategies as st
 from fcsoft.wire.errors import DecodeError
 from fcsoft.wire.header import FcType
 from fcsoft.wire.ns import (
-    FC4_FEATURES_LEN, GA_NXT_ACCEPT_LEN, NS_ACCEPTS, NS_REQUESTS, ClassOfService, DaIdRequest,
-    EmptyAccept, Fc4Features, Fc4Types, FcpFeatures, GaNxtAccept, GaNxtRequest, GffIdAccept,
-    GffIdRequest, GftIdAccept, GftIdRequest, GidFtAccept, GidFtRequest, GidPnAccept,
-    GidPnRequest, GidPtAccept, GidPtRequest, GnnFtAccept, GnnFtEntry, GnnFtRequest, GnnIdAccept,
-    GnnIdRequest, GpnFtAccept, GpnFtEntry, GpnFtRequest, GpnIdAccept, GpnIdRequest,
-    GsnnNnAccept, GsnnNnRequest, GspnIdAccept, GspnIdRequest, PortType, RffIdRequest,
-    RftIdRequest, RnnIdRequest, RsnnNnRequest, RspnIdRequest, UnsupportedCommand,
-    decode_ns_accept, decode_ns_request, symbolic_name_text,
+    FC4_FEATURES_LEN,
+    GA_NXT_ACCEPT_LEN,
+    NS_ACCEPTS,
+    NS_REQUESTS,
+    ClassOfService,
+    DaIdRequest,
+    EmptyAccept,
+    Fc4Features,
+    Fc4Types,
+    FcpFeatures,
+    GaNxtAccept,
+    GaNxtRequest,
+    GffIdAccept,
+    GffIdRequest,
+    GftIdAccept,
+    GftIdRequest,
+    GidFtAccept,
+    GidFtRequest,
+    GidPnAccept,
+    GidPnRequest,
+    GidPtAccept,
+    GidPtRequest,
+    GnnFtAccept,
+    GnnFtEntry,
+    GnnFtRequest,
+    GnnIdAccept,
+    GnnIdRequest,
+    GpnFtAccept,
+    GpnFtEntry,
+    GpnFtRequest,
+    GpnIdAccept,
+    GpnIdRequest,
+    GsnnNnAccept,
+    GsnnNnRequest,
+    GspnIdAccept,
+    GspnIdRequest,
+    PortType,
+    RffIdRequest,
+    RftIdRequest,
+    RnnIdRequest,
+    RsnnNnRequest,
+    RspnIdRequest,
+    UnsupportedCommand,
+    decode_ns_accept,
+    decode_ns_request,
+    symbolic_name_text,
 )
 from fcsoft.wire.wwn import WWN
 
@@ -517,3 +555,24 @@ def test_fc4_types_round_trip(types: Fc4Types) -> None:
     assert Fc4Types.decode(wire) == types
     for t in range(256):
         assert bool(wire[4 * (t // 32) + 3 - (t % 32) // 8] >> (t % 8) & 1) == (t in types)
+
+
+@given(st.lists(st.tuples(st.integers(0, 0xFFFFFF), st.integers(0, 2**64 - 1)), min_size=1,
+                max_size=50))
+def test_fast_list_encoders_match_the_accept_classes(entries):
+    from fcsoft.wire.ns import (
+        GidFtAccept,
+        GnnFtAccept,
+        GnnFtEntry,
+        GpnFtAccept,
+        GpnFtEntry,
+        encode_name_entries,
+        encode_port_id_list,
+    )
+
+    ids = [pid for pid, _ in entries]
+    assert encode_port_id_list(ids) == GidFtAccept(tuple(ids)).encode()
+    assert encode_name_entries(entries) == GpnFtAccept(
+        tuple(GpnFtEntry(p, WWN(n)) for p, n in entries)).encode()
+    assert encode_name_entries(entries) == GnnFtAccept(
+        tuple(GnnFtEntry(p, WWN(n)) for p, n in entries)).encode()
