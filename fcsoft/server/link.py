@@ -109,6 +109,13 @@ class Link:
             else:
                 batch = [queue.popleft() for _ in range(min(256, len(queue)))]
                 data = b"".join(batch)
+            if self.tracer is not None:
+                # traced before the write: once send_all yields, the peer may answer and its
+                # reply be traced on receipt, and a trace must never show a reply before its
+                # request
+                for frame in batch:
+                    if not frame[8] & PFLAGS_SF:  # an echoed FCIP special frame is no FC frame
+                        self.tracer.frame(frame)
             try:
                 await self.stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -117,10 +124,6 @@ class Link:
             self.counters["tx_frames"] += len(batch)
             self.counters["tx_bytes"] += len(data)
             self.counters["tx_writes"] += 1
-            if self.tracer is not None:
-                for frame in batch:
-                    if not frame[8] & PFLAGS_SF:  # an echoed FCIP special frame is no FC frame
-                        self.tracer.frame(frame)
 
     # -- receiving ---------------------------------------------------------------------
     def _deadline(self, connected_at: float, partial_since: float | None) -> float:
