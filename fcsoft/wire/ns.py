@@ -337,6 +337,48 @@ class _PortIdPayload:
 
 
 @dataclass(frozen=True)
+class _PortNamePayload:
+    """[port name(8)]."""
+
+    port_name: WWN
+    _what: ClassVar[str] = "port name payload"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "port_name", _wwn(self.port_name))
+
+    def encode(self) -> bytes:
+        """The 8-byte name."""
+        return self.port_name.to_bytes8()
+
+    @classmethod
+    def decode(cls, body: BytesLike) -> Self:
+        """Decode the first 8 bytes of `body`."""
+        _need(cls._what, body, 8)
+        return cls(WWN.from_bytes8(body))
+
+
+@dataclass(frozen=True)
+class _NodeNamePayload:
+    """[node name(8)]."""
+
+    node_name: WWN
+    _what: ClassVar[str] = "node name payload"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "node_name", _wwn(self.node_name))
+
+    def encode(self) -> bytes:
+        """The 8-byte name."""
+        return self.node_name.to_bytes8()
+
+    @classmethod
+    def decode(cls, body: BytesLike) -> Self:
+        """Decode the first 8 bytes of `body`."""
+        _need(cls._what, body, 8)
+        return cls(WWN.from_bytes8(body))
+
+
+@dataclass(frozen=True)
 class _SymbolicNamePayload:
     """[len, symbolic name(len)]."""
 
@@ -765,24 +807,10 @@ class GpnIdRequest(_PortIdPayload):
 
 
 @dataclass(frozen=True)
-class GpnIdAccept:
+class GpnIdAccept(_PortNamePayload):
     """GPN_ID accept: port name(8)."""
 
-    port_name: WWN
     _what: ClassVar[str] = "GPN_ID accept"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "port_name", _wwn(self.port_name))
-
-    def encode(self) -> bytes:
-        """The 8-byte name."""
-        return self.port_name.to_bytes8()
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 8 bytes of `body`."""
-        _need(cls._what, body, 8)
-        return cls(WWN.from_bytes8(body))
 
 
 @dataclass(frozen=True)
@@ -793,24 +821,10 @@ class GnnIdRequest(_PortIdPayload):
 
 
 @dataclass(frozen=True)
-class GnnIdAccept:
+class GnnIdAccept(_NodeNamePayload):
     """GNN_ID accept: node name(8)."""
 
-    node_name: WWN
     _what: ClassVar[str] = "GNN_ID accept"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "node_name", _wwn(self.node_name))
-
-    def encode(self) -> bytes:
-        """The 8-byte name."""
-        return self.node_name.to_bytes8()
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 8 bytes of `body`."""
-        _need(cls._what, body, 8)
-        return cls(WWN.from_bytes8(body))
 
 
 @dataclass(frozen=True)
@@ -894,24 +908,10 @@ class GffIdAccept:
 
 
 @dataclass(frozen=True)
-class GidPnRequest:
+class GidPnRequest(_PortNamePayload):
     """GID_PN (0x0121): the port ID of the port named `port_name`."""
 
-    port_name: WWN
     _what: ClassVar[str] = "GID_PN request"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "port_name", _wwn(self.port_name))
-
-    def encode(self) -> bytes:
-        """The 8-byte name."""
-        return self.port_name.to_bytes8()
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 8 bytes of `body`."""
-        _need(cls._what, body, 8)
-        return cls(WWN.from_bytes8(body))
 
 
 @dataclass(frozen=True)
@@ -922,24 +922,10 @@ class GidPnAccept(_PortIdPayload):
 
 
 @dataclass(frozen=True)
-class GsnnNnRequest:
+class GsnnNnRequest(_NodeNamePayload):
     """GSNN_NN (0x0139): the symbolic node name of the node named `node_name`."""
 
-    node_name: WWN
     _what: ClassVar[str] = "GSNN_NN request"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "node_name", _wwn(self.node_name))
-
-    def encode(self) -> bytes:
-        """The 8-byte name."""
-        return self.node_name.to_bytes8()
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 8 bytes of `body`."""
-        _need(cls._what, body, 8)
-        return cls(WWN.from_bytes8(body))
 
 
 @dataclass(frozen=True)
