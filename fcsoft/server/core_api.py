@@ -17,6 +17,8 @@ Transmit = Callable[[int, bytes], bool]
 
 
 class Core(Protocol):
+    transmit: Transmit  # set by the shell before the first link comes up
+
     def link_up(self, link_id: int, now: float) -> None: ...
 
     def frame_received(self, link_id: int, frame: Frame, now: float) -> None: ...

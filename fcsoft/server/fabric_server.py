@@ -35,8 +35,7 @@ class FabricServer:
         self.address: tuple[str, int] | None = None
         self.refused_links = 0
         self.timers = TimerLoop(core)
-        if hasattr(core, "transmit"):
-            core.transmit = self.transmit  # type: ignore[attr-defined]
+        core.transmit = self.transmit
 
     # -- the core's side ---------------------------------------------------------------
     def transmit(self, link_id: int, data: bytes) -> bool:
