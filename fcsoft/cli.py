@@ -1,6 +1,7 @@
 """The `fcsoft` command line (CONTRACT section 5).
 
-    fcsoft serve [CONFIG] [--listen HOST:PORT] [--trace FILE.pcap] [--log-format console|json]
+    fcsoft serve [CONFIG] [--listen HOST:PORT] [--fcoe HOST:PORT] [--trace FILE.pcap|.pcapng]
+                 [--log-format console|json]
 
 Errors a user can cause (a bad config, an unwritable trace file, an address in use) end the
 program with one line on stderr and a non-zero status, never a traceback.
@@ -38,8 +39,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="TOML config file (default: the built-in lab)")
     serve.add_argument("--listen", metavar="HOST:PORT",
                        help="listen address, overriding fabric.listen (port 0: any free port)")
+    serve.add_argument("--fcoe", metavar="HOST:PORT", action="append", default=[],
+                       help="add an FCoE Forwarder listening for QEMU -netdev stream "
+                       "connections (port 0: any free port; repeatable)")
     serve.add_argument("--trace", metavar="FILE.pcap",
-                       help="write every frame the fabric receives or sends to a pcap file")
+                       help="write every frame entering the fabric, and every frame it "
+                       "originates, to a pcap file (pcapng, with one interface per link, "
+                       "when FILE ends in .pcapng)")
     serve.add_argument("--log-format", choices=("console", "json"), default="console",
                        help="log rendering (default: console)")
     array = sub.add_parser("array", help="run the config's arrays against a remote fabric",
@@ -83,6 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
             listen = cfg.parse_listen(args.listen)
         except ValueError as exc:
             raise UserError(f"--listen: {exc}", EXIT_USAGE) from None
+    conf = _with_fcoe_listeners(conf, args.fcoe)
     logs.configure(args.log_format)
     trace = Path(args.trace) if args.trace else None
     if trace is not None:
@@ -102,6 +109,33 @@ def _serve(args: argparse.Namespace) -> int:
 
     _run(main, f"cannot listen on {listen[0]}:{listen[1]}")
     return 0
+
+
+def _with_fcoe_listeners(conf: Any, addresses: list[str]) -> Any:
+    """`conf` with one more [[fcoe]] entry per --fcoe address."""
+    import dataclasses
+
+    from fcsoft import config as cfg
+
+    extra = []
+    taken = {f.name for f in conf.fcoe}
+    for i, text in enumerate(addresses):
+        try:
+            address = cfg.parse_listen(text)
+        except ValueError as exc:
+            raise UserError(f"--fcoe: {exc}", EXIT_USAGE) from None
+        name = next(n for n in (f"fcoe{i + 1}" if i else "fcoe", f"fcoe-cli{i + 1}")
+                    if n not in taken)
+        taken.add(name)
+        # every FCF needs its own MAC: the default one for the first, then the next ones
+        mac = (0x0EFC00FFFFFE - len(conf.fcoe) - i).to_bytes(6, "big")
+        extra.append(cfg.FcoeConfig(name, listen=address, mac=mac))
+    if not extra:
+        return conf
+    try:
+        return dataclasses.replace(conf, fcoe=conf.fcoe + tuple(extra))
+    except cfg.ConfigError as exc:
+        raise UserError(f"--fcoe: {exc.problem}", EXIT_USAGE) from None
 
 
 def _run(main: Any, listen_failure: str) -> None:

@@ -36,7 +36,8 @@ from typing import Any, Final, Literal
 from .wire.wwn import WWN
 
 __all__ = [
-    "ArrayConfig", "Config", "ConfigError", "FabricConfig", "HostConfig", "LunConfig",
+    "ArrayConfig", "Config", "ConfigError", "FabricConfig", "FcoeConfig", "HostConfig",
+    "LunConfig",
     "ZoneConfig", "builtin_config_path", "load_builtin", "load_config", "parse_config",
     "parse_listen", "parse_size",
 ]
@@ -378,6 +379,67 @@ def _check_unique(names: Iterable[str], table: str, what: str) -> None:
         seen[name] = i
 
 
+_MAC_RE = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
+_FC_MAP_RE = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){2}")
+
+
+@dataclass(frozen=True)
+class FcoeConfig:
+    """One `[[fcoe]]`: an FCoE Forwarder (CONTRACT section 7) on a TCP listener speaking
+    QEMU's stream netdev framing (`listen`) or on a network interface (`interface`).
+
+    `mac` is the FCF's MAC address (6 bytes), `fc_map` the FC-MAP (the upper 24 bits of
+    every fabric-provided MAC address it grants)."""
+
+    name: str
+    listen: tuple[str, int] | None = None
+    interface: str | None = None
+    fc_map: int = 0x0EFC00
+    mac: bytes = bytes.fromhex("0efc00fffffe")
+    fka_adv_period_ms: int = 8000
+    priority: int = 128
+    vlan: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        if (self.listen is None) == (self.interface is None):
+            raise ConfigError("give either listen = \"HOST:PORT\" or interface = \"IFNAME\"",
+                              "listen")
+        if self.interface is not None and (not self.interface or "/" in self.interface
+                                           or len(self.interface) > 15
+                                           or not self.interface.isprintable()):
+            raise ConfigError(f"{_show(self.interface)} is not a network interface name",
+                              "interface")
+        if len(self.mac) != 6 or self.mac[0] & 1 or self.mac == bytes(6):
+            raise ConfigError(f"{self.mac.hex(':')} is not an individual (unicast) MAC "
+                              "address", "mac")
+        _check_range(self.fc_map, "fc_map", 0, 0xFFFFFF)
+        if self.fc_map & 0x010000:
+            raise ConfigError(f"{self.fc_map:06x}: the FC-MAP's group bit is set, so its "
+                              "MAC addresses would be multicast", "fc_map")
+        # FC-BB-6 7.8.5.1: FKA_ADV_PERIOD; libfcoe ignores values below 500 ms
+        _check_range(self.fka_adv_period_ms, "fka_adv_period_ms", 500, 90_000)
+        _check_range(self.priority, "priority", 0, 255)
+        if self.vlan is not None:
+            _check_range(self.vlan, "vlan", 1, 4094, " (802.1Q VLAN ID)")
+
+
+def _to_mac(value: Any, key: str) -> bytes:
+    text = _to_str(value, key)
+    if not _MAC_RE.fullmatch(text):
+        raise ConfigError(f"bad MAC address {_show(text)} (use 6 colon-separated hex bytes "
+                          "like 0e:fc:00:ff:ff:fe)", key)
+    return bytes.fromhex(text.replace(":", ""))
+
+
+def _to_fc_map(value: Any, key: str) -> int:
+    text = _to_str(value, key)
+    if not _FC_MAP_RE.fullmatch(text):
+        raise ConfigError(f"bad FC-MAP {_show(text)} (use 3 colon-separated hex bytes like "
+                          "0e:fc:00)", key)
+    return int(text.replace(":", ""), 16)
+
+
 _WWN_ROLES = {"fabric": "the fabric WWN", "node": "an array's node WWN",
               "port": "an array target port", "initiator": "a host initiator"}
 
@@ -389,13 +451,30 @@ class Config:
     fabric: FabricConfig = field(default_factory=FabricConfig)
     zones: tuple[ZoneConfig, ...] = ()
     arrays: tuple[ArrayConfig, ...] = ()
+    fcoe: tuple[FcoeConfig, ...] = ()
     source: str = "<string>"
 
     def __post_init__(self) -> None:
         _check_unique((zone.name for zone in self.zones), "zone", "zone")
         _check_unique((array.name for array in self.arrays), "array", "array")
+        _check_unique((f.name for f in self.fcoe), "fcoe", "FCoE forwarder")
+        self._check_fcfs()
         self._check_wwns()
         self._check_backings()
+
+    def _check_fcfs(self) -> None:
+        """Two FCFs cannot share a MAC address, a listen address or an interface."""
+        for attr, what in (("mac", "MAC address"), ("listen", "listen address"),
+                           ("interface", "interface")):
+            seen: dict[Any, int] = {}
+            for i, f in enumerate(self.fcoe):
+                value = getattr(f, attr)
+                if value is None:
+                    continue
+                if value in seen:
+                    raise ConfigError(f"the same {what} as fcoe[{seen[value]}]",
+                                      f"fcoe[{i}].{attr}")
+                seen[value] = i
 
     def _check_wwns(self) -> None:
         """Names must be unique (FC-FS-4 19.1), except that one initiator may be a host of
@@ -588,10 +667,15 @@ def _build(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
              "ports": ("ports", _to_wwns), "vendor": ("vendor", _to_str),
              "product": ("product", _to_str), "lun": ("luns", many(LunConfig, lun)),
              "host": ("hosts", many(HostConfig, host))}
+    fcoe = {"name": ("name", _to_str), "listen": ("listen", _to_listen),
+            "interface": ("interface", _to_str), "fc_map": ("fc_map", _to_fc_map),
+            "mac": ("mac", _to_mac), "fka_adv_period_ms": ("fka_adv_period_ms", _to_int),
+            "priority": ("priority", _to_int), "vlan": ("vlan", _to_int)}
     top: dict[str, tuple[str, Converter]] = {
         "fabric": ("fabric", lambda v, k: _read(FabricConfig, v, k, fabric)),
         "zone": ("zones", many(ZoneConfig, zone)),
         "array": ("arrays", many(ArrayConfig, array)),
+        "fcoe": ("fcoe", many(FcoeConfig, fcoe)),
     }
     for name in data:
         if name not in top:

@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 The trio shell (fcsoft.server.fabric_server) tells the fabric about links coming up and
 going down, hands it every frame a link received, and calls `handle_timer` when
-`next_timer` says so. The fabric answers by calling `transmit(link_id, frame_bytes)`.
+`next_timer` says so. The fabric answers by calling `transmit(link_id, frame_bytes)` for
+the frames it originates and `forward` for the frames it routes.
 It never does I/O and never reads a clock: every entry point takes `now`.
 
 A frame addressed to a well-known address (FFFFF0-FFFFFF) is for the fabric itself:
@@ -130,7 +131,7 @@ class Fabric:
     """One fabric (one domain). See the module docstring."""
 
     def __init__(self, conf: Any, zones: Iterable[Any] = (), *,
-                 transmit: Callable[[int, bytes], bool] | None = None) -> None:
+                 transmit: Callable[[int, bytes | memoryview], bool] | None = None) -> None:
         self.conf = conf
         self.domain_id: int = conf.domain_id
         self.fabric_name = WWN(conf.wwn)
@@ -146,7 +147,14 @@ class Fabric:
         self.rscn = RscnQueue(conf.rscn_coalesce_ms / 1000, self.e_d_tov_ms / 1000)
         self._scr: dict[int, int] = {}  # N_Port_ID -> SCR function, for RSCN fan-out
         self.counters: Counter[str] = Counter()
-        self.transmit: Callable[[int, bytes], bool] = transmit or (lambda _l, _d: False)
+        self.transmit: Callable[[int, bytes | memoryview], bool] = \
+            transmit or (lambda _l, _d: False)
+        #: routed frames go out here (the shell traces what `transmit` sends, the frames
+        #: the fabric originates, but a routed frame was traced as it came in)
+        self.forward: Callable[[int, bytes | memoryview], bool] = \
+            lambda link_id, data: self.transmit(link_id, data)
+        #: told of every frame the fabric discards: (link id, reason)
+        self.on_discard: Callable[[int, str], None] = lambda _l, _r: None
         self.log = get_logger(component="fabric", fabric=getattr(conf, "name", "fabric"))
         self._xids = itertools.cycle(range(0x0001, 0xFFFF))
         self._discard_logged: Counter[tuple[int, str]] = Counter()
@@ -297,6 +305,7 @@ class Fabric:
     def _discard(self, link: LinkRecord, frame: Frame, reason: str) -> None:
         self.counters[f"discard_{reason}"] += 1
         link.counters[f"discard_{reason}"] += 1
+        self.on_discard(link.link_id, reason)
         # every discard is logged, but a flood is summarised: the first 100 per link and
         # reason, then every 1000th with the running count
         key = (link.link_id, reason)
@@ -322,7 +331,7 @@ class Fabric:
         if not self.zoning.visible(src.wwpn, dst.wwpn):
             self._discard(link, frame, "not_zoned")
             return
-        if self.transmit(dst.link_id, frame.raw):  # type: ignore[arg-type]
+        if self.forward(dst.link_id, frame.raw):
             link.counters["routed"] += 1
         else:
             self._discard(link, frame, "destination_queue_full")

@@ -13,11 +13,13 @@ from typing import Protocol
 from fcsoft.wire.encap import Frame
 
 #: transmit(link_id, encapsulated_frame) -> False when the frame had to be discarded
-Transmit = Callable[[int, bytes], bool]
+Transmit = Callable[[int, bytes | memoryview], bool]
 
 
 class Core(Protocol):
-    transmit: Transmit  # set by the shell before the first link comes up
+    transmit: Transmit  # set by the shell before the first link comes up: frames it originates
+    forward: Transmit  # frames it routes (the shell traces only what `transmit` sends)
+    on_discard: Callable[[int, str], None]  # (link id, reason) of each frame it discards
 
     def link_up(self, link_id: int, now: float) -> None: ...
 

@@ -1,27 +1,47 @@
 """The trio shell around the sans-IO fabric core: TCP listener, links, timers, trace.
 
 `FabricServer.serve` is started with `nursery.start` (trio's `serve_*` convention) and
-reports the bound address; every accepted connection becomes a `Link`. The core sees link
-ids, frames and `now`; it transmits through `FabricServer.transmit`.
+reports the bound address; every accepted connection becomes a `Link`. Other kinds of
+port attach themselves with `attach` (an FCoE ENode is one more link: see
+fcoe_server.py). The core sees link ids, frames and `now`; it transmits through
+`FabricServer.transmit` (frames it originates) and `FabricServer.forward` (frames it
+routes).
+
+Traces record every frame once: as it enters the fabric (`frame_received`), and as the
+fabric originates it (`transmit`); a routed frame is not traced again on its way out. A
+frame the fabric discards gets the reason as its trace comment.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
 from fcsoft.logs import get_logger
 from fcsoft.wire.encap import Frame
+from fcsoft.wire.header import format_fcid
 
 from .core_api import Core
 from .link import Link
 from .timers import TimerLoop
-from .trace import Tracer
+from .trace import Tracer, TraceRecord
+
+
+class Attachment(Protocol):
+    """Anything the fabric can hold as a link: a `Link`, or another kind of port."""
+
+    id: int
+    name: str
+    peer: str
+
+    def send(self, data: bytes | memoryview) -> bool: ...
+
+    def close(self, reason: str = ...) -> None: ...
 
 
 class FabricServer:
-    """Runs one fabric core over TCP links (and in-process links added with `attach`)."""
+    """Runs one fabric core over TCP links (and links attached in process)."""
 
     def __init__(self, core: Core, *, max_links: int = 4096, r_a_tov: float = 10.0,
                  tracer: Tracer | None = None, send_queue: int = 4096) -> None:
@@ -30,19 +50,35 @@ class FabricServer:
         self.r_a_tov = r_a_tov
         self.tracer = tracer
         self.send_queue = send_queue
-        self.links: dict[int, Link] = {}
+        self.links: dict[int, Attachment] = {}
         self.log = get_logger(component="fabric")
         self.address: tuple[str, int] | None = None
         self.refused_links = 0
         self.timers = TimerLoop(core)
+        self._tracing: TraceRecord | None = None  # the frame being handled, for discards
+        self._link_names: dict[int | None, tuple[str, str]] = {}
         core.transmit = self.transmit
+        core.forward = self.forward
+        core.on_discard = self._discarded
+        if tracer is not None:
+            tracer.describe_link = self._describe_link
 
     # -- the core's side ---------------------------------------------------------------
-    def transmit(self, link_id: int, data: bytes) -> bool:
+    def transmit(self, link_id: int, data: bytes | memoryview) -> bool:
         link = self.links.get(link_id)
         if link is None:
             return False
+        if self.tracer is not None:
+            self.tracer.frame(data, link_id, inbound=False)
         return link.send(data)
+
+    def forward(self, link_id: int, data: bytes | memoryview) -> bool:
+        link = self.links.get(link_id)
+        return link is not None and link.send(data)
+
+    def _discarded(self, link_id: int, reason: str) -> None:
+        if self._tracing is not None:
+            self._tracing.comment = f"discarded: {reason.replace('_', ' ')}"
 
     def _after_core(self) -> None:
         self.timers.poke()
@@ -54,35 +90,65 @@ class FabricServer:
         self._after_core()
         return result
 
-    # -- the links' side (LinkHandler) -------------------------------------------------
-    def frame_received(self, link: Link, frame: Frame) -> None:
-        if frame.header.d_id < 0xFFFFF0:
-            # N_Port to N_Port: routing needs no clock and starts no timer (the data path)
-            self.core.route(link.id, frame)
-            return
-        self.core.frame_received(link.id, frame, trio.current_time())
-        self._after_core()
+    # -- the links' side ---------------------------------------------------------------
+    def frame_received(self, link: Attachment, frame: Frame) -> None:
+        if self.tracer is not None:
+            self._tracing = self.tracer.frame(frame.raw, link.id)
+        try:
+            if frame.header.d_id < 0xFFFFF0:
+                # N_Port to N_Port: routing needs no clock and starts no timer (the data path)
+                self.core.route(link.id, frame)
+                return
+            self.core.frame_received(link.id, frame, trio.current_time())
+            self._after_core()
+        finally:
+            self._tracing = None
 
-    def link_closed(self, link: Link, reason: str) -> None:
+    def link_closed(self, link: Attachment, reason: str) -> None:
+        self.detach(link, reason)
+
+    def attach(self, link: Attachment) -> bool:
+        """Bring a link up on the fabric; False (and logged) when max_links is reached."""
+        if len(self.links) >= self.max_links:
+            self.refused_links += 1
+            self.log.warning("link refused", peer=link.peer,
+                             reason=f"max_links ({self.max_links}) reached")
+            return False
+        self.links[link.id] = link
+        self._link_names[link.id] = (link.name, link.peer)
+        self.core.link_up(link.id, trio.current_time())
+        self._after_core()
+        return True
+
+    def detach(self, link: Attachment, reason: str) -> None:
+        """The link is gone: implicit logout of everything that logged in over it."""
         if self.links.pop(link.id, None) is not None:
+            self._describe_link(link.id)  # keep the WWPN for a trace not yet written
             self.core.link_down(link.id, trio.current_time())
             self._after_core()
+
+    def _describe_link(self, link_id: int | None) -> tuple[str, str]:
+        """(pcapng interface name, description): the link, its peer and, once it logged
+        in, its N_Port_ID and WWPN."""
+        name, peer = self._link_names.get(link_id, (f"link{link_id}", ""))
+        record = getattr(self.core, "links", {}).get(link_id)
+        base = getattr(record, "base_fcid", None)
+        port = self.core.db.get(base) if base is not None and hasattr(self.core, "db") \
+            else None
+        if port is not None:
+            name = f"{name.split(' ')[0]} {format_fcid(port.fcid)} {port.wwpn}"
+            self._link_names[link_id] = (name, peer)
+        return name, f"peer {peer}" if peer else ""
 
     # -- running -----------------------------------------------------------------------
     async def run_link(self, stream: trio.abc.Stream, peer: str) -> None:
         """Run one link over `stream` until it closes (used for TCP and in-process links)."""
-        if len(self.links) >= self.max_links:
-            self.refused_links += 1
-            self.log.warning("link refused", peer=peer,
-                             reason=f"max_links ({self.max_links}) reached")
-            await trio.aclose_forcefully(stream)
-            return
         link = Link(stream, self, peer=peer, tracer=self.tracer, r_a_tov=self.r_a_tov,
                     send_queue=self.send_queue)
-        self.links[link.id] = link
+        if not self.attach(link):
+            await trio.aclose_forcefully(stream)
+            return
         link.log.info("link up")
-        self.core.link_up(link.id, trio.current_time())
-        self._after_core()
         await link.run()
 
     async def _tcp_connection(self, stream: trio.SocketStream) -> None:
@@ -99,12 +165,15 @@ class FabricServer:
         listeners = await trio.open_tcp_listeners(port, host=host)
         sockname = listeners[0].socket.getsockname()
         self.address = (sockname[0], sockname[1])
-        shown = f"[{sockname[0]}]:{sockname[1]}" if ":" in sockname[0] else \
-            f"{sockname[0]}:{sockname[1]}"
-        self.log.info("listening", address=shown)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.timers.run)
             if self.tracer is not None:
                 nursery.start_soon(self.tracer.run)
             task_status.started(self.address)
             await trio.serve_listeners(self._tcp_connection, listeners, handler_nursery=nursery)
+
+
+def format_address(sockname: Any) -> str:
+    """host:port, with brackets around an IPv6 host."""
+    host, port = sockname[0], sockname[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -9,7 +9,9 @@ send queue is bounded: when a peer stops reading and its queue is full, class 3 
 it are discarded and counted, never blocking the sender (CONTRACT section 6).
 
 A broken encapsulation header resets only this link; a bad CRC or delimiter drops only
-that frame. Both are logged with the link's identity and counted.
+that frame. Both are logged with the link's identity and counted. Good frames are traced by
+the link's owner (the fabric traces each frame once, as it enters); a frame the link itself
+drops is traced here, when a tracer is given, with the reason as its comment.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any, Protocol
 import trio
 
 from fcsoft.logs import get_logger
-from fcsoft.wire.encap import PFLAGS_SF, DroppedFrame, Frame, FrameDecoder, SpecialFrame
+from fcsoft.wire.encap import DroppedFrame, Frame, FrameDecoder, SpecialFrame
 from fcsoft.wire.errors import FramingError
 
 RECEIVE_SIZE = 65536
@@ -38,10 +40,17 @@ class LinkHandler(Protocol):
 
 
 class FrameTap(Protocol):
-    def frame(self, raw: Any) -> None: ...
+    def frame(self, raw: Any, link_id: int | None = None, *, inbound: bool = True,
+              comment: str | None = None) -> Any: ...
 
 
 _ids = itertools.count(1)
+
+
+def new_link_id() -> int:
+    """A link id no other link of this process has (TCP, in-process or FCoE)."""
+    return next(_ids)
+
 
 
 class Link:
@@ -50,7 +59,7 @@ class Link:
     def __init__(self, stream: trio.abc.Stream, handler: LinkHandler, *, peer: str = "?",
                  tracer: FrameTap | None = None, send_queue: int = DEFAULT_SEND_QUEUE,
                  r_a_tov: float = 10.0, name: str | None = None) -> None:
-        self.id = next(_ids)
+        self.id = new_link_id()
         self.name = name or f"link{self.id}"
         self.peer = peer
         self.stream = stream
@@ -109,13 +118,6 @@ class Link:
             else:
                 batch = [queue.popleft() for _ in range(min(256, len(queue)))]
                 data = b"".join(batch)
-            if self.tracer is not None:
-                # traced before the write: once send_all yields, the peer may answer and its
-                # reply be traced on receipt, and a trace must never show a reply before its
-                # request
-                for frame in batch:
-                    if not frame[8] & PFLAGS_SF:  # an echoed FCIP special frame is no FC frame
-                        self.tracer.frame(frame)
             try:
                 await self.stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -180,8 +182,6 @@ class Link:
                 partial_since = trio.current_time()
 
     def _event(self, ev: Frame | SpecialFrame | DroppedFrame) -> None:
-        if self.tracer is not None and not isinstance(ev, SpecialFrame):
-            self.tracer.frame(ev.raw)
         if isinstance(ev, Frame):
             self.counters["rx_frames"] += 1
             try:
@@ -199,6 +199,9 @@ class Link:
         else:
             key = "rx_drop_" + ev.error.what.lower().replace(" ", "_")
             self.counters[key] += 1
+            if self.tracer is not None:
+                # a frame that entered the fabric's port and died there: traced with why
+                self.tracer.frame(ev.raw, self.id, comment=f"dropped: {ev.error}")
             self.log.warning("frame dropped", reason=str(ev.error))
 
     # -- lifetime ----------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The whole fcsoft process: the fabric on TCP, the trace, and every array of the config
-attached to the fabric through in-process links."""
+"""The whole fcsoft process: the fabric on TCP, the trace, every array of the config
+attached to the fabric through in-process links, and the config's FCoE Forwarders."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from typing import Any
 
 import trio
 
-from fcsoft.config import Config
+from fcsoft.config import Config, FcoeConfig
 from fcsoft.fabric import Fabric
+from fcsoft.fcoe import FcfSettings
+from fcsoft.logs import get_logger
 
 from .array_runner import ArrayRuntime
-from .fabric_server import FabricServer
+from .fabric_server import FabricServer, format_address
+from .fcoe_server import FcoeServer, FcoeSetupError
 from .trace import Tracer
 
 
@@ -31,6 +34,18 @@ class Lab:
     address: tuple[str, int]
     config: Config
     extras: dict[str, Any] = field(default_factory=dict)
+    fcfs: list[FcoeServer] = field(default_factory=list)
+
+    def fcf(self, name: str | None = None) -> FcoeServer:
+        """The FCoE Forwarder called `name` (the only one when None)."""
+        if name is None:
+            if len(self.fcfs) != 1:
+                raise KeyError(f"this lab has {len(self.fcfs)} FCoE forwarders: name one")
+            return self.fcfs[0]
+        for f in self.fcfs:
+            if f.settings.name == name:
+                return f
+        raise KeyError(f"no FCoE forwarder named {name!r}")
 
     @property
     def fabric(self) -> Fabric:
@@ -68,11 +83,38 @@ def build_arrays(conf: Config, *, fault: str | None = None) -> list[ArrayRuntime
     return arrays
 
 
+def fcf_settings(f: FcoeConfig, conf: Config) -> FcfSettings:
+    """The forwarder's identity: the fabric's name serves as both switch and fabric name
+    (fcsoft's fabric is one switch)."""
+    return FcfSettings(f.name, f.mac, f.fc_map, conf.fabric.wwn, conf.fabric.wwn,
+                       fka_adv_period_ms=f.fka_adv_period_ms, priority=f.priority,
+                       vlan=f.vlan)
+
+
+async def start_fcf(f: FcoeConfig, conf: Config, server: FabricServer,
+                    nursery: trio.Nursery) -> FcoeServer:
+    """Start one FCoE Forwarder in `nursery`; raises StartupError when its transport cannot
+    be opened."""
+    fcf = FcoeServer(fcf_settings(f, conf), server)
+    if f.listen is not None:
+        await nursery.start(fcf.serve_tcp, f.listen[0], f.listen[1])
+    else:
+        assert f.interface is not None
+        try:
+            sock = fcf.open_interface(f.interface)
+        except FcoeSetupError as exc:
+            raise StartupError(f"{conf.source}: fcoe {f.name!r}: {exc}") from None
+        await nursery.start(fcf.serve_interface, f.interface, sock)
+    return fcf
+
+
 async def run_process(conf: Config, listen: tuple[str, int], trace: Path | None = None, *,
                       fault: str | None = None, wait_ready: bool = False,
                       task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """Serve `conf` on `listen` until cancelled; reports a `Lab` once listening (and, with
-    `wait_ready`, once every array port has registered)."""
+    `wait_ready`, once every array port has registered). The `listening` event names every
+    bound address: `fabric` (also as `address`) and, with FCoE forwarders, `fcoe` (the first
+    one's) and `fcoe_forwarders` (each by name)."""
     arrays = build_arrays(conf, fault=fault)
     tracer = Tracer(trace) if trace is not None else None
     try:
@@ -81,9 +123,11 @@ async def run_process(conf: Config, listen: tuple[str, int], trace: Path | None 
                               r_a_tov=conf.fabric.r_a_tov_ms / 1000, tracer=tracer)
         async with trio.open_nursery() as nursery:
             address = await nursery.start(server.serve, listen[0], listen[1])
+            fcfs = [await start_fcf(f, conf, server, nursery) for f in conf.fcoe]
             for a in arrays:
                 await a.run_in_process(server.run_link, nursery)
-            lab = Lab(server, arrays, address, conf)
+            lab = Lab(server, arrays, address, conf, fcfs=fcfs)
+            _log_listening(lab)
             if wait_ready:
                 await lab.wait_ready()
             task_status.started(lab)
@@ -92,3 +136,14 @@ async def run_process(conf: Config, listen: tuple[str, int], trace: Path | None 
             a.close()
         if tracer is not None:
             tracer.close()
+
+
+def _log_listening(lab: Lab) -> None:
+    where: dict[str, Any] = {"address": format_address(lab.address),
+                             "fabric": format_address(lab.address)}
+    if lab.fcfs:
+        shown = {f.settings.name: format_address(f.address) if f.address is not None
+                 else f"interface {f.interface}" for f in lab.fcfs}
+        where["fcoe"] = next(iter(shown.values()))
+        where["fcoe_forwarders"] = shown
+    get_logger().info("listening", **where)

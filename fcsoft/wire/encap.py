@@ -173,6 +173,14 @@ def encode_frame(header: FcHeader, payload: Buffer = b"", sof: int = SOF.SOFi3,
     return b"".join((prefix, hdr, payload, _crc_pack(crc), _EOF_WORD[eof]))
 
 
+def encapsulate(sof: int, body: Buffer, crc: Buffer, eof: int) -> bytes:
+    """An encapsulated frame from its parts as another transport carried them (FCoE): the
+    FC header with payload and fill (`body`, a whole number of words), and the four CRC
+    bytes as received (not recomputed)."""
+    return b"".join((_prefix((MIN_FRAME_LEN + len(body) - HEADER_LEN) >> 2, sof), body, crc,
+                     _EOF_WORD[eof]))
+
+
 def encode_special_frame(body: bytes, pflags: int = PFLAGS_SF) -> bytes:
     """An FCIP Special Frame carrying `body` after the 28-byte header (used by tests and
     by peers that want to open with one; fcsoft only echoes them)."""
