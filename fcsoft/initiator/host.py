@@ -95,8 +95,12 @@ class TargetInfo:
 class HostLink:
     """One TCP link to the fabric, shared by the base N_Port and its NPIV vports."""
 
-    def __init__(self, stream: trio.abc.Stream, peer: str, *, r_a_tov: float = 10.0) -> None:
+    def __init__(self, stream: trio.abc.Stream, peer: str, *, r_a_tov: float = 10.0,
+                 frame_size: int = 2048) -> None:
         self.link = Link(stream, self, peer=peer, r_a_tov=r_a_tov, name=f"host-{peer}")
+        #: the largest FC payload this link takes (FLOGI/PLOGI receive data field size)
+        #: and sends: an HBA's maximum frame size (1452 on FCoE over a 1500-byte MTU)
+        self.frame_size = frame_size
         self.exchanges = ExchangeManager(self.link.send, self._unsolicited)
         self.ports: dict[int, NPort] = {}
         self.closed_reason: str | None = None
@@ -245,7 +249,9 @@ class NPort:
                        fc4_features: int = ns.FcpFeatures.INITIATOR, scr: bool = True) -> None:
         """Name-server registrations in Linux libfc's order, then SCR."""
         await self.els_checked("PLOGI", DIRECTORY,
-                               ServiceParameters.plogi(self.wwpn, self.wwnn).encode())
+                               ServiceParameters.plogi(
+                                   self.wwpn, self.wwnn,
+                                   receive_data_field_size=self.hl.frame_size).encode())
         name = symbolic_name.encode()[:255]
         await self.ct(NsCommand.RNN_ID, ns.RnnIdRequest(self.fcid, self.wwnn).encode())
         await self.ct(NsCommand.RSNN_NN, ns.RsnnNnRequest(self.wwnn, name).encode())
@@ -357,7 +363,8 @@ class Host(NPort):
 
 async def _login(port: NPort, fdisc: bool) -> None:
     ex = port.hl.exchanges
-    sp = (ServiceParameters.fdisc if fdisc else ServiceParameters.flogi)(port.wwpn, port.wwnn)
+    sp = (ServiceParameters.fdisc if fdisc else ServiceParameters.flogi)(
+        port.wwpn, port.wwnn, receive_data_field_size=port.hl.frame_size)
     h = make_header(RCtl.ELS_REQUEST, F_PORT, 0, FcType.ELS, ox_id=ex.new_ox_id())
     p = await ex.request(h, sp.encode(), port.timeout)
     if not p.frames:
@@ -378,14 +385,19 @@ async def _login(port: NPort, fdisc: bool) -> None:
 async def open_host(address: tuple[str, int], wwpn: WWN | str, wwnn: WWN | str | None = None,
                     *, register: bool = True, scr: bool = True,
                     symbolic_name: str = "fcsoft initiator", timeout: float = 10.0,
-                    stream: trio.abc.Stream | None = None) -> AsyncIterator[Host]:
-    """Connect to the fabric at `address`, FLOGI as `wwpn`, register (unless told not to),
-    and yield the `Host`. Leaving the block closes the link (the fabric logs us out)."""
+                    stream: trio.abc.Stream | None = None,
+                    frame_size: int = 2048) -> AsyncIterator[Host]:
+    """Connect to the fabric at `address` (or use `stream`), FLOGI as `wwpn`, register
+    (unless told not to), and yield the `Host`. `frame_size` caps the FC payload of every
+    frame this host takes or sends (256..2112). Leaving the block closes the link (the
+    fabric logs us out)."""
+    if not 256 <= frame_size <= 2112:
+        raise ValueError(f"frame_size {frame_size} outside 256..2112")
     wwpn = WWN(wwpn)
     wwnn = WWN(wwnn) if wwnn is not None else WWN((0x2 << 60) | (int(wwpn) & ((1 << 60) - 1)))
     if stream is None:
         stream = await trio.open_tcp_stream(*address)
-    hl = HostLink(stream, f"{address[0]}:{address[1]}")
+    hl = HostLink(stream, f"{address[0]}:{address[1]}", frame_size=frame_size & ~3)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(hl.link.run)
         host = Host(hl, wwpn, wwnn, timeout=timeout)

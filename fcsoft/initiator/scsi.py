@@ -183,14 +183,16 @@ class ITNexus:
     # -- login ----------------------------------------------------------------------
     async def login(self) -> None:
         reply = await self.port.els(self.target_fcid,
-                                    ServiceParameters.plogi(self.port.wwpn,
-                                                            self.port.wwnn).encode())
+                                    ServiceParameters.plogi(
+                                        self.port.wwpn, self.port.wwnn,
+                                        receive_data_field_size=self.port.hl.frame_size
+                                    ).encode())
         if reply[:1] == bytes([ElsCommand.LS_RJT]):
             raise ElsRejected("PLOGI", LsRjt.decode(reply))
         sp = ServiceParameters.decode(reply)
         sizes = [x for x in (sp.receive_data_field_size, sp.class3.receive_data_field_size)
                  if x]
-        self.target_receive_size = min([*sizes, 2048]) & ~3
+        self.target_receive_size = min([*sizes, self.port.hl.frame_size]) & ~3
         page = ServiceParameterPage(type=FcType.FCP, establish_image_pair=True,
                                     service_parameters=FcpServiceParameters.INITIATOR_FUNCTION
                                     | FcpServiceParameters.READ_XFER_RDY_DISABLED)

@@ -282,7 +282,15 @@ class FcoeServer:
 
         async def write(batch: list[bytes]) -> None:
             for frame in batch:
-                await sock.send(frame)
+                try:
+                    await sock.send(frame)
+                except OSError as exc:
+                    # one frame the interface refuses (larger than its MTU: a solicited
+                    # advertisement padded to what the ENode claimed) is dropped, not fatal
+                    seg.counters["tx_error"] += 1
+                    if seg.counters["tx_error"] <= 20:
+                        log.info("frame not sent", reason=exc.strerror or str(exc),
+                                 size=len(frame))
 
         seg = Segment(next(self._segment_ids), ifname, write)
 

@@ -52,18 +52,68 @@ F_PORT = int(WellKnownAddress.FABRIC_F_PORT)
 _KINDS = {0x04: DescriptorType.FLOGI, 0x51: DescriptorType.FDISC, 0x05: DescriptorType.LOGO}
 
 
-class EnodeStream(trio.abc.Stream):
-    """See the module docstring. `mac` is the ENode's MAC."""
+class QemuStreamPort:
+    """Ethernet frames over a TCP connection in QEMU's stream netdev framing."""
 
-    def __init__(self, tcp: trio.SocketStream, mac: bytes, *, max_fcoe_size: int = 2158
-                 ) -> None:
+    def __init__(self, tcp: trio.SocketStream) -> None:
         self.tcp = tcp
+        self._buf = bytearray()
+
+    async def send(self, frame: bytes) -> None:
+        await self.tcp.send_all(_LEN.pack(len(frame)) + frame)
+
+    async def receive(self) -> bytes:
+        while True:
+            if len(self._buf) >= 4:
+                (n,) = _LEN.unpack_from(self._buf)
+                if len(self._buf) >= 4 + n:
+                    frame = bytes(self._buf[4:4 + n])
+                    del self._buf[:4 + n]
+                    return frame
+            data = await self.tcp.receive_some(65536)
+            if not data:
+                raise trio.BrokenResourceError("FCF closed the connection")
+            self._buf += data
+
+    async def aclose(self) -> None:
+        await self.tcp.aclose()
+
+
+class RawSocketPort:
+    """Ethernet frames on a network interface through an AF_PACKET socket."""
+
+    def __init__(self, ifname: str) -> None:
+        import socket
+
+        raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        raw.bind((ifname, 0))
+        self.sock = trio.socket.from_stdlib_socket(raw)
+
+    async def send(self, frame: bytes) -> None:
+        await self.sock.send(frame)
+
+    async def receive(self) -> bytes:
+        while True:
+            data, addr = await self.sock.recvfrom(65536)
+            if addr[2] != 4:  # not our own outgoing frame
+                return data
+
+    async def aclose(self) -> None:
+        self.sock.close()
+
+
+class EnodeStream(trio.abc.Stream):
+    """See the module docstring. `mac` is the ENode's MAC; `port` carries its Ethernet
+    frames (QemuStreamPort or RawSocketPort)."""
+
+    def __init__(self, port: QemuStreamPort | RawSocketPort, mac: bytes, *,
+                 max_fcoe_size: int = 2158) -> None:
+        self.port = port
         self.mac = mac
         self.max_fcoe_size = max_fcoe_size
         self.fcf_mac: bytes | None = None
         self.period = 8.0
         self.vn_macs: dict[int, bytes] = {}  # N_Port_ID -> granted MAC
-        self._buf = bytearray()
         self._out = FrameDecoder()
         self._ready: list[bytes] = []
         self._next_ka = 0.0
@@ -73,7 +123,8 @@ class EnodeStream(trio.abc.Stream):
 
     @classmethod
     async def connect(cls, address: tuple[str, int], mac: bytes, **kw: int) -> EnodeStream:
-        s = cls(await trio.open_tcp_stream(*address), mac, **kw)
+        """An ENode on a QEMU-stream connection to the FCF at `address`."""
+        s = cls(QemuStreamPort(await trio.open_tcp_stream(*address)), mac, **kw)
         await s.discover()
         return s
 
@@ -81,21 +132,12 @@ class EnodeStream(trio.abc.Stream):
     async def _eth_send(self, frame: bytes) -> None:
         self.wire.append(frame)
         async with self._send_lock:
-            await self.tcp.send_all(_LEN.pack(len(frame)) + frame)
+            await self.port.send(frame)
 
     async def _eth_receive(self) -> bytes:
-        while True:
-            if len(self._buf) >= 4:
-                (n,) = _LEN.unpack_from(self._buf)
-                if len(self._buf) >= 4 + n:
-                    frame = bytes(self._buf[4:4 + n])
-                    del self._buf[:4 + n]
-                    self.wire.append(frame)
-                    return frame
-            data = await self.tcp.receive_some(65536)
-            if not data:
-                raise trio.BrokenResourceError("FCF closed the connection")
-            self._buf += data
+        frame = await self.port.receive()
+        self.wire.append(frame)
+        return frame
 
     async def discover(self) -> None:
         """Solicit and wait for the solicited advertisement."""
@@ -181,7 +223,7 @@ class EnodeStream(trio.abc.Stream):
         pass
 
     async def wait_send_all_might_not_block(self) -> None:
-        await self.tcp.wait_send_all_might_not_block()
+        pass
 
     async def aclose(self) -> None:
-        await self.tcp.aclose()
+        await self.port.aclose()
