@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -86,12 +87,12 @@ async def test_an_enode_on_a_veth_pair_logs_in_and_does_io(nursery, veth):
     nursery.cancel_scope.cancel()
 
 
-def test_a_missing_interface_is_a_one_line_error(tmp_path, capsys):
-    from fcsoft.cli import main
-
+def test_a_missing_interface_is_a_one_line_error(tmp_path):
+    # a subprocess: `serve` configures process-wide logging
     path = tmp_path / "lab.toml"
     path.write_text(config("fcsfnone0"))
-    assert main(["serve", str(path)]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == (f"fcsoft: {path}: fcoe 'fcf-veth': interface 'fcsfnone0': no such "
-                       "network interface")
+    done = subprocess.run([sys.executable, "-m", "fcsoft.cli", "serve", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"fcsoft: {path}: fcoe 'fcf-veth': interface 'fcsfnone0': no such network interface")
