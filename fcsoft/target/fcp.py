@@ -87,6 +87,11 @@ class FcpEngine:
 
     def __init__(self, port: TargetPort, *, max_burst: int, max_exchanges: int) -> None:
         self.port = port
+        # SEQ_IDs of the sequences this port starts rotate through 1..255 across exchanges
+        # (FC-FS-4 only asks that open sequences differ). Initiators reuse OX_IDs at once
+        # (Linux does), and a trace reader that keys reassembly on OX_ID and SEQ_ID, as
+        # Wireshark does, then does not mistake the next exchange's data for a retransmission.
+        self._seq = 0
         self.max_burst = max(512, max_burst)
         self.max_exchanges = max_exchanges
         self.counters = port.counters
@@ -110,9 +115,16 @@ class FcpEngine:
                               ox, rx, param))
         port.send(hdr, payload, sof, eof)
 
+    def _next_seq_id(self, span: int = 1) -> int:
+        """A SEQ_ID for the first of `span` sequences (they take the next ones)."""
+        seq = self._seq
+        self._seq = (seq + span) % 255
+        return seq + 1
+
     def _rsp_code(self, session: Session, h: FcHeader, code: int) -> None:
         rsp = make_fcp_rsp(response_code=code).encode()
-        self._send(session, h.ox_id, self.port.new_xid(), _R_RSP, _RSP_F_CTL, 1, 0, 0, rsp)
+        self._send(session, h.ox_id, self.port.new_xid(), _R_RSP, _RSP_F_CTL,
+                   self._next_seq_id(), 0, 0, rsp)
 
     # ------------------------------------------------------------------ commands
     def _command(self, frame: Frame) -> None:
@@ -150,7 +162,8 @@ class FcpEngine:
         if len(session.exchanges) >= self.max_exchanges:
             self.counters["task_set_full"] += 1
             rsp = make_fcp_rsp(Status.TASK_SET_FULL).encode()
-            self._send(session, h.ox_id, port.new_xid(), _R_RSP, _RSP_F_CTL, 1, 0, 0, rsp)
+            self._send(session, h.ox_id, port.new_xid(), _R_RSP, _RSP_F_CTL,
+                       self._next_seq_id(), 0, 0, rsp)
             return
         cmd = Command(session.nexus, lun, cmnd.cdb, b"", cmnd.fcp_dl, h.ox_id,
                       cmnd.task_attribute)
@@ -158,24 +171,25 @@ class FcpEngine:
         self.counters["commands"] += 1
         result = port.scsi.precheck(cmd)
         if result is not None:
-            self._respond(session, h.ox_id, rx, cmd, result, 1, cmnd.rddata)
+            self._respond(session, h.ox_id, rx, cmd, result, self._next_seq_id(2), cmnd.rddata)
             return
         if cmnd.wrdata and cmnd.fcp_dl:
-            x = Exchange(h.ox_id, rx, session, cmd, cmnd.fcp_dl, lun, bytearray(cmnd.fcp_dl))
+            x = Exchange(h.ox_id, rx, session, cmd, cmnd.fcp_dl, lun, bytearray(cmnd.fcp_dl),
+                         seq_id=self._next_seq_id(4))
             session.exchanges[h.ox_id] = x
             if session.write_xfer_rdy_disabled:
                 x.burst_end = cmnd.fcp_dl  # FCP-4: the initiator sends everything unasked
             else:
                 self._xfer_rdy(x)
             return
-        self._execute(session, h.ox_id, rx, cmd, cmnd.rddata)
+        self._execute(session, h.ox_id, rx, cmd, cmnd.rddata, self._next_seq_id(2))
 
     def _xfer_rdy(self, x: Exchange) -> None:
         burst = min(self.max_burst, x.fcp_dl - x.received)
         x.burst_end = x.received + burst
         payload = FcpXferRdy(x.received, burst).encode()
         self._send(x.session, x.ox_id, x.rx_id, _R_XFER, _XFER_F_CTL, x.seq_id, 0, 0, payload)
-        x.seq_id = (x.seq_id + 1) & 0xFF
+        x.seq_id = x.seq_id % 255 + 1
 
     def _data(self, frame: Frame) -> None:
         h = frame.header
@@ -219,7 +233,7 @@ class FcpEngine:
         self._send(x.session, x.ox_id, x.rx_id, _R_RSP, _RSP_F_CTL, x.seq_id, 0, 0, rsp)
 
     def _execute(self, session: Session, ox: int, rx: int, cmd: Command, rddata: bool,
-                 seq_id: int = 1) -> None:
+                 seq_id: int) -> None:
         try:
             result = self.port.scsi.execute(cmd)
         except Exception:  # noqa: BLE001 - a bug in one command must not take the port down
@@ -239,7 +253,7 @@ class FcpEngine:
             sent = min(n, fcp_dl)
             if sent:
                 self._data_in(session, ox, rx, data, sent, seq_id)
-                seq_id = (seq_id + 1) & 0xFF
+                seq_id = seq_id % 255 + 1
             if n < fcp_dl:
                 under = fcp_dl - n
             elif n > fcp_dl:
