@@ -61,11 +61,15 @@ def test_lab_config_values() -> None:
     assert array.luns == (LunConfig("boot", 64 * MiB, 512, "memory"),
                           LunConfig("data", 1 * GiB, 512, "memory"),
                           LunConfig("logs", 256 * MiB, 4096, "memory"))
-    (host,) = array.hosts
+    host, guests = array.hosts
     assert host.name == "host1"
     assert host.initiators == (WWN("10:00:00:00:c9:00:00:01"), WWN("10:00:00:00:c9:00:00:02"))
     assert host.luns == ((0, "boot"), (1, "data"), (2, "logs"))
     assert host.lun_map == {0: "boot", 1: "data", 2: "logs"}
+    # the guest lab's ENodes: WWPN 20:00 + MAC, for MACs 52:54:00:fc:00:01 and :02
+    assert guests.initiators == (WWN("20:00:52:54:00:fc:00:01"),
+                                 WWN("20:00:52:54:00:fc:00:02"))
+    assert guests.luns == host.luns
     assert array.lun("logs").blocks == 256 * MiB // 4096
     assert conf.array("array1") is array
     assert conf.source == str(builtin_config_path())
