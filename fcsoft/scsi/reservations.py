@@ -600,9 +600,12 @@ class ReservationEngine:
             if not ar and holder_key is not None:
                 sark = holder_key
         if not takes_reservation:
-            # table 51: remove the registrations SARK names; TYPE and SCOPE are ignored
-            if res is not None and not ar and sark == 0:
+            # SPC-4 5.14.11.4.3 / 5.14.11.4.4: SERVICE ACTION RESERVATION KEY 0 is only
+            # meaningful under an all-registrants reservation; otherwise (no reservation
+            # included) it is ILLEGAL REQUEST, INVALID FIELD IN PARAMETER LIST (as LIO)
+            if not ar and sark == 0:
                 raise invalid_field_in_parameter_list(8)
+            # table 51: remove the registrations SARK names; TYPE and SCOPE are ignored
             matched = [n for n, r in self._regs.items() if r.key == sark]
             if not matched:  # SPC-4 5.14.11.4.4: SARK matches no registration
                 raise _Conflict

@@ -713,10 +713,21 @@ def test_preempt_without_reservation_removes_registrations(lu: Lu) -> None:
     no_uas(lu, A1, A2, C1, C2)
 
 
-def test_preempt_without_reservation_zero_sark_conflicts(lu: Lu) -> None:
+@pytest.mark.parametrize("sa", [PREEMPT, PREEMPT_AND_ABORT])
+@pytest.mark.parametrize("others", [False, True])
+def test_preempt_without_reservation_zero_sark_is_invalid_field(lu: Lu, sa: int,
+                                                                others: bool) -> None:
+    # SPC-4 5.14.11.4: SARK 0 is only valid under an all-registrants reservation, so with no
+    # reservation at all it is ILLEGAL REQUEST 26/00 pointing at the SARK field (byte 8),
+    # never RESERVATION CONFLICT; nothing changes
     lu.register(A1, 1)
-    assert_conflict(lu.prout(A1, PREEMPT, 1, 0, WR_EX))
-    assert lu.gen == 1
+    if others:
+        lu.register(B1, 2)
+    g = lu.gen
+    assert_illegal(lu.prout(A1, sa, 1, 0, WR_EX), 0x26, field=8, in_cdb=False)
+    assert lu.gen == g and lu.engine.reservation is None
+    assert len(lu.engine.registrations) == (2 if others else 1)
+    no_uas(lu, A1, B1)
 
 
 def test_preempt_sark_matching_nothing_conflicts(lu: Lu) -> None:

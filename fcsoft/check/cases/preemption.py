@@ -121,6 +121,24 @@ async def _preempt_zero(ctx: Context) -> None:
     await ctx.expect_keys("READ KEYS after it", [ctx.a.key, ctx.b.key])
 
 
+async def _preempt_zero_unreserved(ctx: Context, sa: PrOut) -> None:
+    await ctx.register(ctx.a, ctx.b)
+    g = await ctx.generation()
+    expect(await ctx.a.prout(sa, key=ctx.a.key, sa_key=0, type=PrType.WR_EX), CHECK,
+           INVALID_FIELD_IN_PARAMETER_LIST,
+           step=f"{sa_name(sa)} key 0 from A, nothing reserved")
+    await ctx.expect_held("READ RESERVATION after it", None)
+    await ctx.expect_keys("READ KEYS after it", [ctx.a.key, ctx.b.key])
+    await ctx.expect_generation("PRGENERATION after it", g, 0)
+
+
+for _sa, _p in ((PrOut.PREEMPT, "pr-out.preempt"),
+                (PrOut.PREEMPT_AND_ABORT, "pr-out.preempt-and-abort")):
+    add(f"{_p}.zero-key.no-reservation", partial(_preempt_zero_unreserved, sa=_sa),
+        initiators=2, summary=f"{sa_name(_sa)} with key 0 and nothing reserved: ILLEGAL "
+                              "REQUEST 26/00 (SPC-4 5.14.11.4)")
+
+
 @case("pr-out.preempt.unknown-key", initiators=2)
 async def _preempt_unknown(ctx: Context) -> None:
     """PREEMPT naming a key nobody holds: RESERVATION CONFLICT, nothing changes."""
