@@ -16,16 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fcsoft.errors import EXIT_RUNTIME, UserError
+
 EXIT_USAGE = 2  # argparse's own status for bad usage; also used for config errors
-EXIT_RUNTIME = 1
 
-
-class UserError(Exception):
-    """An error to report as one line and exit status `status`."""
-
-    def __init__(self, message: str, status: int = EXIT_RUNTIME) -> None:
-        super().__init__(message)
-        self.status = status
+__all__ = ["EXIT_RUNTIME", "EXIT_USAGE", "UserError", "main"]
 
 
 def _parser() -> argparse.ArgumentParser:

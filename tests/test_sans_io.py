@@ -35,3 +35,13 @@ def test_no_io_or_clock_imports(path):
     bad = {n for n in imports(path)
            if any(n == f or n.startswith(f + ".") for f in FORBIDDEN)}
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_only_the_entry_points_import_the_command_line():
+    """fcsoft.cli is the top layer: nothing below it imports it (the host tools and `check`
+    raise fcsoft.errors.UserError, which lives below them all)."""
+    users = sorted(str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py")
+                   if p.name not in ("cli.py", "__main__.py")
+                   and any(n == "fcsoft.cli" or n.startswith("fcsoft.cli.")
+                           for n in imports(p)))
+    assert users == []

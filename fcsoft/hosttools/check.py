@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _usage(message: str) -> Any:
-    from fcsoft.cli import UserError
+    from fcsoft.errors import UserError
 
     return UserError(message, EXIT_USAGE)
 

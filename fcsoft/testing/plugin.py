@@ -15,13 +15,15 @@
 
 `fcsoft_lab` runs a fabric with the config's arrays inside the test's trio loop, on
 127.0.0.1 with an ephemeral port, and tears it down after the test. The marker takes TOML
-text or a path to a TOML file; without it the built-in lab runs. Needs pytest-trio (the
-test must be a trio test: `trio_mode = true`, or `@pytest.mark.trio`).
+text or a path to a TOML file; without it the built-in lab runs. Needs pytest-trio; an
+async test that uses `fcsoft_lab` is marked as a trio test here, so it runs without
+`trio_mode = true` or `@pytest.mark.trio`.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,20 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "fcsoft_config(toml_or_path): the fcsoft config for the fcsoft_lab fixture (TOML text "
         "or a path to a TOML file; default: the built-in lab)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every async test that uses `fcsoft_lab` as a trio test (pytest-trio), unless it
+    already is: the fixture runs in the test's trio loop, so the test must be one."""
+    for item in items:
+        if "fcsoft_lab" not in getattr(item, "fixturenames", ()):
+            continue
+        if item.get_closest_marker("trio") is not None:
+            continue
+        func = getattr(item, "obj", None)
+        inner = getattr(getattr(func, "hypothesis", None), "inner_test", func)
+        if inspect.iscoroutinefunction(inner):
+            item.add_marker(pytest.mark.trio)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The pytest plugin as a user meets it: a separate test project (pytester) that uses only
-the documented API (the README example), with pytest-trio's trio_mode."""
+the documented API (the README example), with pytest-trio's trio_mode and without it."""
 
 from __future__ import annotations
 
@@ -120,5 +120,21 @@ def test_shipped_example_runs(pytester):
     example = Path(__file__).resolve().parents[2] / "examples" / "test_initiator_example.py"
     pytester.makeini(INI)
     pytester.makepyfile(test_example=example.read_text())
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_lab_tests_run_without_trio_mode(pytester):
+    """No trio_mode and no @pytest.mark.trio: the plugin marks fcsoft_lab's tests itself."""
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(test_plain='''
+async def test_uses_the_lab(fcsoft_lab):
+    async with fcsoft_lab.host("10:00:00:00:c9:00:00:01") as host:
+        assert len(await host.discover()) == 2
+
+
+def test_sync_test_untouched():
+    assert True
+''')
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
