@@ -16,15 +16,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fcsoft.errors import EXIT_RUNTIME, UserError
+from fcsoft.errors import EXIT_RUNTIME, UserError, find, output_closed
 
 EXIT_USAGE = 2  # argparse's own status for bad usage; also used for config errors
 
 __all__ = ["EXIT_RUNTIME", "EXIT_USAGE", "UserError", "main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a failed write of --help or a usage message is not swallowed:
+    a closed stdout then ends the program like any other write to it (see `main`)."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            (file or sys.stderr).write(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fcsoft", description="A software Fibre Channel SAN.")
+    p = _Parser(prog="fcsoft", description="A software Fibre Channel SAN.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     serve = sub.add_parser("serve", help="run the fabric and the config's arrays",
@@ -203,6 +212,19 @@ def _find(exc: BaseException, kind: type[Exception]) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
+    try:
+        try:
+            return _main(argv)
+        finally:  # also after --help: a closed pipe shows here, not at interpreter exit
+            sys.stdout.flush()
+    except BaseException as exc:
+        # `fcsoft ns | head -1`: the reader went away; stop quietly, as a Unix filter does
+        if find(exc, BrokenPipeError) is not None:
+            return output_closed()
+        raise
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
@@ -214,12 +236,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"fcsoft: {exc}", file=sys.stderr)
         return exc.status
-    except BrokenPipeError:
-        # `fcsoft ... | head`: the reader went away; stop quietly, as command-line tools do
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # 128 + SIGPIPE, the status a shell reports for a tool killed by it
     return EXIT_USAGE
 
 

@@ -6,7 +6,11 @@ It sits below them all and imports nothing of fcsoft's, so any layer may raise a
 
 from __future__ import annotations
 
+import os
+import sys
+
 EXIT_RUNTIME = 1
+EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for a filter whose reader left
 
 
 class UserError(Exception):
@@ -17,4 +21,31 @@ class UserError(Exception):
         self.status = status
 
 
-__all__ = ["EXIT_RUNTIME", "UserError"]
+def find(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]
+         ) -> BaseException | None:
+    """The first exception of `kinds` in `exc`, looking inside exception groups."""
+    if isinstance(exc, kinds):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = find(inner, kinds)
+            if found is not None:
+                return found
+    return None
+
+
+def output_closed() -> int:
+    """Stop quietly because the reader of stdout went away (`fcsoft ns | head -1`), as a
+    Unix filter does: nothing more goes to stdout (it now points at /dev/null, so the
+    interpreter's final flush cannot complain either) and nothing is said on stderr.
+    Returns the exit status to use."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_OUTPUT_CLOSED
+
+
+__all__ = ["EXIT_OUTPUT_CLOSED", "EXIT_RUNTIME", "UserError", "find", "output_closed"]

@@ -35,6 +35,7 @@ from contextlib import asynccontextmanager
 from enum import IntEnum
 from typing import TYPE_CHECKING, NoReturn
 
+from fcsoft.errors import output_closed
 from fcsoft.wire.wwn import WWN
 
 if TYPE_CHECKING:
@@ -382,6 +383,9 @@ def run(prog: str, work: Callable[[], Awaitable[int]]) -> int:
     except KeyboardInterrupt:
         return 128 + 2
     except BaseException as exc:  # sorted below, re-raised when unexpected
+        if _find(exc, (BrokenPipeError,)) is not None:
+            # stdout's reader went away (`fcsoft ns | head -1`): not a lost link; quietly
+            return output_closed()
         found = _find(exc, (ToolError,))
         if isinstance(found, ToolError):
             err(f"{prog}: {found}")
