@@ -271,9 +271,15 @@ class LunConfig:
     size: int
     block_size: int = 512
     backing: Literal["memory"] | Path = MEMORY
+    serial: str | None = None  #: pins the unit serial number (VPD 0x80)
+    naa: bytes | None = None  #: pins the 16-byte NAA 6 LU name (VPD 0x83)
 
     def __post_init__(self) -> None:
         _check_name(self.name)
+        if self.serial is not None:
+            _check_serial(self.serial)
+        if self.naa is not None and (len(self.naa) != 16 or self.naa[0] >> 4 != 6):
+            raise ConfigError("must be 16 bytes starting with NAA 6", "naa")
         if self.block_size not in BLOCK_SIZES:
             raise ConfigError(f"must be 512 or 4096, not {self.block_size}", "block_size")
         if self.size <= 0:
@@ -327,6 +333,21 @@ class HostConfig:
     def lun_map(self) -> Mapping[int, str]:
         """LUN number -> LUN name, as a fresh dict."""
         return dict(self.luns)
+
+
+SERIAL_MAX = 64  # characters of a pinned unit serial number
+
+
+def _check_serial(value: str) -> None:
+    """A pinned unit serial number (SPC-4 7.8.15): printable ASCII; fcsoft also keeps out
+    spaces (udev and multipath turn them into underscores) and caps the length."""
+    if not value:
+        raise ConfigError("must not be empty", "serial")
+    if not all("!" <= c <= "~" for c in value):
+        raise ConfigError(f"{_show(value)} is not printable ASCII without spaces (VPD page "
+                          "0x80)", "serial")
+    if len(value) > SERIAL_MAX:
+        raise ConfigError(f"{_show(value)} is longer than {SERIAL_MAX} characters", "serial")
 
 
 def _check_lun_number(number: int, key: str) -> None:
@@ -461,6 +482,7 @@ class Config:
         self._check_fcfs()
         self._check_wwns()
         self._check_backings()
+        self._check_lu_identities()
 
     def _check_fcfs(self) -> None:
         """Two FCFs cannot share a MAC address, a listen address or an interface."""
@@ -513,6 +535,26 @@ class Config:
                                       f"{seen[path].removesuffix('.backing')}", key)
                 seen[path] = key
 
+    def _check_lu_identities(self) -> None:
+        """Every LU's NAA name and serial number (pinned or derived) is its own: multipath
+        would take two LUs sharing one for two paths to the same disk."""
+        from fcsoft.scsi.inquiry import lu_naa_designator
+
+        naas: dict[bytes, str] = {}
+        serials: dict[str, str] = {}
+        for a, array in enumerate(self.arrays):
+            for n, lun in enumerate(array.luns):
+                naa = lun.naa or lu_naa_designator(array.node_wwn, lun.name)
+                serial = lun.serial or naa.hex().upper()
+                where = f"array[{a}].lun[{n}]"
+                if naa in naas:
+                    raise ConfigError(f"NAA name {naa.hex()} is already the one of "
+                                      f"{naas[naa]}", f"{where}.naa")
+                if serial in serials:
+                    raise ConfigError(f"serial number {_show(serial)} is already the one of "
+                                      f"{serials[serial]}", f"{where}.serial")
+                naas[naa] = serials[serial] = where
+
     def array(self, name: str) -> ArrayConfig:
         """The array called `name` (KeyError if none)."""
         for array in self.arrays:
@@ -543,6 +585,19 @@ def _to_wwn(value: Any, key: str) -> WWN:
         return WWN.parse(_to_str(value, key))
     except ValueError as exc:
         raise ConfigError(str(exc), key) from None
+
+
+def _to_naa(value: Any, key: str) -> bytes:
+    """`naa = "6..."`: 32 hex digits (colons between bytes and a 0x prefix allowed)."""
+    text = _to_str(value, key)
+    digits = text.removeprefix("0x").removeprefix("0X").replace(":", "")
+    if len(digits) != 32 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+        raise ConfigError(f"expected 32 hex digits (an NAA 6 name of 16 bytes), not "
+                          f"{_show(text)}", key)
+    if digits[0] != "6":
+        raise ConfigError(f"{_show(text)} is not an NAA 6 name (the first hex digit must be 6)",
+                          key)
+    return bytes.fromhex(digits)
 
 
 def _to_wwns(value: Any, key: str) -> tuple[WWN, ...]:
@@ -660,7 +715,8 @@ def _build(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
               "r_a_tov_ms": ("r_a_tov_ms", _to_int), "e_d_tov_ms": ("e_d_tov_ms", _to_int)}
     zone = {"name": ("name", _to_str), "members": ("members", _to_wwns)}
     lun = {"name": ("name", _to_str), "size": ("size", _to_size),
-           "block_size": ("block_size", _to_int), "backing": ("backing", to_backing)}
+           "block_size": ("block_size", _to_int), "backing": ("backing", to_backing),
+           "serial": ("serial", _to_str), "naa": ("naa", _to_naa)}
     host = {"name": ("name", _to_str), "initiators": ("initiators", _to_wwns),
             "luns": ("luns", _to_lun_map)}
     array = {"name": ("name", _to_str), "node_wwn": ("node_wwn", _to_wwn),

@@ -407,6 +407,29 @@ ERRORS = [
      "is not printable ASCII"),
     ("vendor-empty", edit('name = "a1"', 'name = "a1"\nvendor = ""'), "array[0].vendor",
      "must not be empty"),
+    # pinned LU identities (naa / serial)
+    ("naa-short", edit('size = "1GiB"', 'size = "1GiB"\nnaa = "6001438"'), "array[0].lun[1].naa",
+     "expected 32 hex digits (an NAA 6 name of 16 bytes), not '6001438'"),
+    ("naa-not-6", edit('size = "1GiB"', 'size = "1GiB"\nnaa = "' + "5" * 32 + '"'),
+     "array[0].lun[1].naa", "is not an NAA 6 name (the first hex digit must be 6)"),
+    ("naa-not-hex", edit('size = "1GiB"', 'size = "1GiB"\nnaa = "6' + "g" * 31 + '"'),
+     "array[0].lun[1].naa", "expected 32 hex digits"),
+    ("naa-type", edit('size = "1GiB"', 'size = "1GiB"\nnaa = 6'), "array[0].lun[1].naa",
+     "expected a string"),
+    ("naa-twice", edit('size = "64MiB"', 'size = "64MiB"\nnaa = "6' + "1" * 31 + '"',
+                       edit('size = "1GiB"', 'size = "1GiB"\nnaa = "6' + "1" * 31 + '"')),
+     "array[0].lun[1].naa", "NAA name 6" + "1" * 31 + " is already the one of array[0].lun[0]"),
+    ("serial-space", edit('size = "1GiB"', 'size = "1GiB"\nserial = "SN 1"'),
+     "array[0].lun[1].serial", "'SN 1' is not printable ASCII without spaces"),
+    ("serial-non-ascii", edit('size = "1GiB"', 'size = "1GiB"\nserial = "S\u00e9rie"'),
+     "array[0].lun[1].serial", "is not printable ASCII"),
+    ("serial-long", edit('size = "1GiB"', 'size = "1GiB"\nserial = "' + "S" * 65 + '"'),
+     "array[0].lun[1].serial", "is longer than 64 characters"),
+    ("serial-empty", edit('size = "1GiB"', 'size = "1GiB"\nserial = ""'),
+     "array[0].lun[1].serial", "must not be empty"),
+    ("serial-twice", edit('size = "64MiB"', 'size = "64MiB"\nserial = "SN1"',
+                          edit('size = "1GiB"', 'size = "1GiB"\nserial = "SN1"')),
+     "array[0].lun[1].serial", "serial number 'SN1' is already the one of array[0].lun[0]"),
     # zones
     ("zone-member-wwn", f"[[zone]]\nname = 'z'\nmembers = [{INIT1}, 'host1']\n",
      "zone[0].members[1]", "bad WWN 'host1'"),
@@ -606,3 +629,32 @@ def test_import_is_light() -> None:
             "resources') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_lu_identity_does_not_depend_on_position() -> None:
+    """Reordering [[array.lun]] keeps every LU's NAA name and serial number (multipath keys
+    on them); `naa` and `serial` pin them."""
+    from fcsoft.scsi.disk import LogicalUnit
+
+    def identities(text: str) -> dict[str, tuple[bytes, str]]:
+        array = parse_config(text).arrays[0]
+        out = {}
+        for i in range(len(array.luns)):
+            lu = LogicalUnit(array, i)
+            out[lu.name] = (lu.naa, lu.serial)
+            lu.close()
+        return out
+
+    third = '[[array.lun]]\nname = "logs"\nsize = "1MiB"\n'
+    first = identities(ARRAY + third)
+    boot = '[[array.lun]]\nname = "boot"\nsize = "64MiB"\n'
+    data = '[[array.lun]]\nname = "data"\nsize = "1GiB"\n'
+    reordered = ARRAY.replace(boot, "").replace(data, third + data + boot)
+    assert reordered != ARRAY + third
+    assert identities(reordered) == first
+    assert len({naa for naa, _ in first.values()}) == 3
+    assert all(serial == naa.hex().upper() for naa, serial in first.values())
+    pinned = identities(edit('size = "1GiB"', 'size = "1GiB"\nserial = "DATA-0001"\n'
+                             'naa = "60:01:43:80:12:34:56:78:9a:bc:de:f0:00:00:00:01"'))
+    assert pinned["data"] == (bytes.fromhex("6001438012345678" "9abcdef000000001"), "DATA-0001")
+    assert pinned["boot"] == first["boot"]

@@ -184,9 +184,10 @@ class LogicalUnit(BlockCommands):
             ports = array.ports
         self.ports: dict[WWN, int] = (dict(ports) if isinstance(ports, Mapping)
                                       else {WWN(p): i + 1 for i, p in enumerate(ports)})
-        self.identity = LuIdentity(array.vendor, array.product,
-                                   lu_naa_designator(array.node_wwn, index), array.node_wwn,
-                                   multiport=len(self.ports) > 1)
+        naa = config.naa or lu_naa_designator(array.node_wwn, config.name)
+        self.identity = LuIdentity(array.vendor, array.product, naa, array.node_wwn,
+                                   multiport=len(self.ports) > 1,
+                                   pinned_serial=config.serial)
         self.unit_attentions = UnitAttentions()
         self.modes = ModePages()
         #: transport hook for PREEMPT AND ABORT: (lu, victims, caller) -> aborted nexuses

@@ -3,9 +3,10 @@
 
 Identity of a logical unit
 --------------------------
-A LU keeps one identity through every target port of its array, as multipath needs (CONTRACT
-section 3). Its VPD 0x83 LU designator is an NAA 6 (IEEE Registered Extended, SPC-4 7.8.6.6.4)
-16-byte name derived from the array's node WWN and the LU's index in the config:
+A LU keeps one identity through every target port of its array, as multipath needs
+(docs/behaviour.md, "Arrays"), and keeps it when the config is reordered. Its VPD 0x83 LU
+designator is an NAA 6 (IEEE Registered Extended, SPC-4 7.8.6.6.4) 16-byte name derived from
+the array's node WWN and the LU's name:
 
     NAA 6h | IEEE COMPANY_ID (24 bits) | VENDOR SPECIFIC IDENTIFIER (36 bits)
            | VENDOR SPECIFIC IDENTIFIER EXTENSION (64 bits)
@@ -15,13 +16,16 @@ section 3). Its VPD 0x83 LU designator is an NAA 6 (IEEE Registered Extended, SP
 - node WWN of NAA 1 or 2 (IEEE 48-bit address in bits 47-0): COMPANY_ID = bits 47-24 (the
   OUI), VENDOR SPECIFIC IDENTIFIER = bits 59-48 (NAA 2's vendor field) then bits 23-0;
 - any other NAA: taken as NAA 5 is;
-- EXTENSION = the node WWN's NAA nibble in bits 63-60, the LU's 0-based index among the array's
-  [[array.lun]] entries in bits 15-0.
+- EXTENSION = the node WWN's NAA nibble in bits 63-60, and in bits 59-0 the first 60 bits of
+  SHA-256 over "fcsoft LU " followed by the LU's name in UTF-8.
 
-All 64 bits of the node WWN and the index go in, so two LUs of one config (two arrays have
-different node WWNs) never share an identifier; reordering the [[array.lun]] entries changes
-the LUs' identities, as moving disks between slots would. The unit serial number (VPD 0x80)
-is the same 16 bytes as 32 upper-case hex digits.
+All 64 bits of the node WWN go in, and LU names are unique within an array, so LUs of
+different arrays never share an identifier and LUs of one array would only by a 60-bit hash
+collision (the config loader refuses that, and any other duplicate, with a one-line error).
+Renaming an LU changes its identity, as replacing a disk would; moving its [[array.lun]]
+entry does not. The config keys `naa` (32 hex digits, NAA 6) and `serial` pin either. The
+unit serial number (VPD 0x80) is the pinned `serial`, else the 16 bytes of the NAA name as 32
+upper-case hex digits.
 
 Per target port the page adds the port's WWPN (NAA, association target port, protocol FCP),
 its relative target port identifier (1-based, the port's position in the array's `ports`),
@@ -31,6 +35,7 @@ of the target device.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -75,11 +80,10 @@ _PIV = 0x80
 _T10_VENDOR_ID, _NAA, _RELATIVE_PORT, _PORT_GROUP = 0x1, 0x3, 0x4, 0x5
 
 
-def lu_naa_designator(node_wwn: int, index: int) -> bytes:
-    """The 16-byte NAA 6 LU name for LU number `index` (0-based) of the array whose node name
-    is `node_wwn` (scheme in the module docstring)."""
-    if not 0 <= index <= 0xFFFF:
-        raise ValueError(f"LU index {index} does not fit in 16 bits")
+def lu_naa_designator(node_wwn: int, lu_name: str) -> bytes:
+    """The 16-byte NAA 6 LU name of the LU called `lu_name` in the array whose node name is
+    `node_wwn` (scheme in the module docstring): the same whatever the LU's position."""
+    digest = hashlib.sha256(b"fcsoft LU " + lu_name.encode("utf-8")).digest()
     naa = (node_wwn >> 60) & 0xF
     if naa in (1, 2):
         company = (node_wwn >> 24) & 0xFFFFFF
@@ -88,7 +92,7 @@ def lu_naa_designator(node_wwn: int, index: int) -> bytes:
         company = (node_wwn >> 36) & 0xFFFFFF
         vendor = node_wwn & 0xF_FFFF_FFFF
     high = 0x6 << 60 | company << 36 | vendor
-    extension = naa << 60 | index
+    extension = naa << 60 | int.from_bytes(digest[:8], "big") >> 4
     return struct.pack(">QQ", high, extension)
 
 
@@ -102,11 +106,12 @@ class LuIdentity:
     node_wwn: int
     multiport: bool = True
     revision: str = REVISION
+    pinned_serial: str | None = None  # the config's `serial`, if any
 
     @property
     def serial(self) -> str:
-        """Unit serial number (VPD 0x80)."""
-        return self.naa.hex().upper()
+        """Unit serial number (VPD 0x80): the pinned one, else the NAA name in hex."""
+        return self.pinned_serial or self.naa.hex().upper()
 
 
 @dataclass(frozen=True, slots=True)

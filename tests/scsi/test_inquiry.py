@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
 
 import pytest
@@ -22,7 +23,7 @@ from fcsoft.wire.wwn import WWN
 
 NODE5 = WWN("50:01:43:80:12:34:56:78")
 PORT = WWN("50:01:43:80:12:34:56:79")
-IDENTITY = LuIdentity("VENDOR", "PRODUCT", lu_naa_designator(NODE5, 3), NODE5)
+IDENTITY = LuIdentity("VENDOR", "PRODUCT", lu_naa_designator(NODE5, "data"), NODE5)
 LIMITS = BlockLimits.for_block_size(512, 65536)
 
 
@@ -38,34 +39,39 @@ def designators(page: bytes) -> list[tuple[int, int, bytes]]:
     return out
 
 
+def _name_bits(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(b"fcsoft LU " + name.encode()).digest()[:8],
+                          "big") >> 4
+
+
 def test_naa6_from_an_naa5_node_name() -> None:
-    naa = lu_naa_designator(NODE5, 3)
+    naa = lu_naa_designator(NODE5, "data")
     assert len(naa) == 16
     high, ext = struct.unpack(">QQ", naa)
     assert high >> 60 == 6
     assert (high >> 36) & 0xFFFFFF == 0x001438  # the node WWN's OUI is the COMPANY_ID
     assert high & 0xF_FFFF_FFFF == NODE5 & 0xF_FFFF_FFFF
-    assert ext == 5 << 60 | 3
+    assert ext == 5 << 60 | _name_bits("data")
 
 
 def test_naa6_from_naa1_and_naa2_node_names() -> None:
     naa1 = WWN("10:00:00:00:c9:12:34:56")
-    high, ext = struct.unpack(">QQ", lu_naa_designator(naa1, 0))
+    high, ext = struct.unpack(">QQ", lu_naa_designator(naa1, "a"))
     assert (high >> 36) & 0xFFFFFF == 0x0000C9 and high & 0xFFFFFF == 0x123456
-    assert ext == 1 << 60
+    assert ext == 1 << 60 | _name_bits("a")
     naa2 = WWN("2a:bc:00:00:c9:12:34:56")
-    high2, ext2 = struct.unpack(">QQ", lu_naa_designator(naa2, 0))
-    assert (high2 >> 24) & 0xFFF == 0xABC and ext2 == 2 << 60
+    high2, ext2 = struct.unpack(">QQ", lu_naa_designator(naa2, "a"))
+    assert (high2 >> 24) & 0xFFF == 0xABC and ext2 >> 60 == 2
 
 
-def test_designators_are_unique_per_node_and_index() -> None:
+def test_designators_are_unique_per_node_and_name_and_depend_on_nothing_else() -> None:
     nodes = [WWN(v) for v in ("50:01:43:80:00:00:00:00", "50:01:43:80:00:00:00:01",
                               "20:00:00:00:c9:00:00:00", "10:00:00:00:c9:00:00:00",
                               "60:01:43:80:00:00:00:00")]
-    names = {lu_naa_designator(n, i) for n in nodes for i in (0, 1, 2, 65535)}
-    assert len(names) == len(nodes) * 4
-    with pytest.raises(ValueError):
-        lu_naa_designator(NODE5, 65536)
+    lu_names = ("boot", "data", "logs", "data2", "\u00e9t\u00e9")
+    names = {lu_naa_designator(n, i) for n in nodes for i in lu_names}
+    assert len(names) == len(nodes) * len(lu_names)
+    assert lu_naa_designator(NODE5, "data") == lu_naa_designator(NODE5, "data")
 
 
 def test_standard_inquiry_layout() -> None:

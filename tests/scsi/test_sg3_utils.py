@@ -107,12 +107,14 @@ def test_sg_vpd_device_identification(array: ScsiArray, tmp_path: Path) -> None:
     sg_vpd = require_tool("sg_vpd")
     data = array.units["data"]
     naa = data.naa.hex()
-    assert naa == "60014380000000005000000000000001"  # array1's node WWN, LU index 1
+    # array1's node WWN and the LU's name "data": pinned here so that no change of fcsoft
+    # ever moves an LU's identity (multipath keys on it)
+    assert naa == "600143800000000050a7ec069014edf3"
     out = tool(sg_vpd, "--page=di", "--long", f"--inhex={hex_file(tmp_path, page(array, 0x83))}")
     lu_part, rest = out.split("Target port:")
     port_part, device_part = rest.split("Target device that contains addressed lu:")
     assert "NAA 6, IEEE Company_id: 0x1438" in lu_part
-    assert "Vendor Specific Identifier Extension: 0x5000000000000001" in lu_part
+    assert "Vendor Specific Identifier Extension: 0x50a7ec069014edf3" in lu_part
     assert f"[0x{naa}]" in lu_part
     assert "vendor id: FCSOFT" in lu_part
     assert "Fibre Channel Protocol for SCSI" in port_part
