@@ -97,10 +97,9 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure(args.log_format)
     trace = Path(args.trace) if args.trace else None
     if trace is not None:
-        try:
-            trace.open("ab").close()
-        except OSError as exc:
-            raise UserError(f"--trace: cannot write {trace}: {exc.strerror}", EXIT_USAGE) from None
+        problem = _unwritable(trace)
+        if problem:
+            raise UserError(f"--trace: cannot write {trace}: {problem}", EXIT_USAGE)
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
@@ -142,6 +141,22 @@ def _with_fcoe_listeners(conf: Any, addresses: list[str]) -> Any:
         raise UserError(f"--fcoe: {exc.problem}", EXIT_USAGE) from None
 
 
+def _unwritable(path: Path) -> str | None:
+    """Why `path` could not be written, checked without creating or truncating it (the
+    trace file is only opened once the process has started); None if it looks fine."""
+    import errno
+    import os
+
+    if path.is_dir():
+        return os.strerror(errno.EISDIR)
+    if path.exists():
+        return None if os.access(path, os.W_OK) else os.strerror(errno.EACCES)
+    parent = path.parent
+    if not parent.is_dir():
+        return os.strerror(errno.ENOENT)
+    return None if os.access(parent, os.W_OK | os.X_OK) else os.strerror(errno.EACCES)
+
+
 def _run(main: Any, listen_failure: str) -> None:
     """trio.run(main), turning start-up failures into one-line UserErrors."""
     import trio
@@ -165,7 +180,7 @@ def _array(args: argparse.Namespace) -> int:
 
     from fcsoft import config as cfg
     from fcsoft import logs
-    from fcsoft.server.process import StartupError, build_arrays
+    from fcsoft.server.process import StartupError, build_arrays, log_backings
 
     conf = _load(args.config)
     try:
@@ -179,6 +194,7 @@ def _array(args: argparse.Namespace) -> int:
         arrays = build_arrays(conf)
     except StartupError as exc:
         raise UserError(str(exc)) from None
+    log_backings(arrays)
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:

@@ -120,7 +120,7 @@ class ScsiArray:
                 lu.lun_lister = self.luns_of
                 self.units[lun.name] = lu
         except BaseException:
-            self.close()
+            self.discard()
             raise
         self._rebuild()
 
@@ -359,6 +359,11 @@ class ScsiArray:
         """Close every LU's backing store (file locks are released). Idempotent."""
         for lu in self.units.values():
             lu.close()
+
+    def discard(self) -> None:
+        """`close`, and remove the backing files opening the LUs created (a failed start)."""
+        for lu in self.units.values():
+            lu.discard()
 
     def __enter__(self) -> ScsiArray:
         return self

@@ -10,9 +10,13 @@ offsets and checks ranges before it calls in):
   shows through it, as a real array's cache would under overlapping SIMPLE tasks.
 - `FileBacking`: a regular file (or block device), created sparse when missing, locked with an
   exclusive non-blocking flock(2) so two fcsoft processes (or two LUs of one) never share it;
+  a regular file smaller than the LU grows sparse to its size (`grown_from` says from what),
+  one larger is refused (its tail would be data nobody can reach: say the size you mean);
+  `discard` (a start that failed) removes a file this store created and shrinks back one it
+  grew, and a failed opening removes a file it created;
   pread/pwrite, fsync(2) on `flush()` (SYNCHRONIZE CACHE, FUA, write-through caching),
   `unmap()` punches a hole (fallocate PUNCH_HOLE) where the file system supports it and
-  writes zeros where it does not. The lock dies with the process (CONTRACT section 6).
+  writes zeros where it does not. The lock dies with the process (docs/behaviour.md, durability).
 
 Nothing here loops per byte or per block: a request touches each chunk (64 KiB) once, or is one
 system call.
@@ -227,10 +231,19 @@ class FileBacking:
         self.size = size
         self._punch = True  # until the file system says otherwise
         self._fd = -1
+        #: the size the file had before it grew to `size` (None: it did not grow)
+        self.grown_from: int | None = None
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        existed = self.path.exists()
         try:
-            fd = os.open(self.path, flags, 0o644)
+            fd = os.open(self.path, flags | os.O_EXCL, 0o644)
+            self.created = True  #: this store created the file (a start may take it back)
+        except FileExistsError:
+            self.created = False
+            try:
+                fd = os.open(self.path, flags, 0o644)
+            except OSError as exc:
+                raise BackingError(f"cannot open backing file {self.path}: "
+                                   f"{exc.strerror or exc}") from None
         except OSError as exc:
             raise BackingError(f"cannot open backing file {self.path}: "
                                f"{exc.strerror or exc}") from None
@@ -241,10 +254,11 @@ class FileBacking:
                 raise BackingError(f"backing file {self.path} is in use (locked by another "
                                    "fcsoft process or LU)") from None
             self._check_size(fd)
-            if not existed:
+            if self.created:
                 self._sync_directory()
         except BaseException:
             os.close(fd)
+            self._remove_created()
             raise
         self._fd = fd
 
@@ -259,6 +273,10 @@ class FileBacking:
         if not stat.S_ISREG(st.st_mode):
             raise BackingError(f"backing file {self.path} is not a regular file or block "
                                "device")
+        if st.st_size > self.size:
+            raise BackingError(f"backing file {self.path} holds {st.st_size} bytes, more than "
+                               f"the configured size of {self.size}: set size = "
+                               f"\"{st.st_size}B\" to use it whole, or name another file")
         if st.st_size < self.size:
             try:
                 os.ftruncate(fd, self.size)  # grows sparse: no blocks allocated
@@ -266,6 +284,28 @@ class FileBacking:
                 raise BackingError(f"backing file {self.path} holds {st.st_size} bytes, less "
                                    f"than the configured {self.size}, and cannot grow: "
                                    f"{exc.strerror or exc}") from None
+            if not self.created:
+                self.grown_from = st.st_size
+
+    def _remove_created(self) -> None:
+        if self.created:
+            self.created = False
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
+
+    def discard(self) -> None:
+        """Close, and undo what opening did to the file system (a start that failed): a file
+        this store created is removed, one it grew gets its old size back."""
+        if self.grown_from is not None and self._fd >= 0:
+            try:
+                os.ftruncate(self._fd, self.grown_from)
+            except OSError:
+                pass
+            self.grown_from = None
+        self.close()
+        self._remove_created()
 
     def _sync_directory(self) -> None:
         """A new file's directory entry must survive a crash as its data does."""

@@ -207,7 +207,7 @@ class LogicalUnit(BlockCommands):
                 reservations = engine_factory(self)
         except BaseException:
             if opened:
-                self.backing.close()
+                self._discard_backing()
             raise
         self.reservations = reservations
 
@@ -336,6 +336,18 @@ class LogicalUnit(BlockCommands):
     def close(self) -> None:
         """Close the backing store (releases a file's lock)."""
         self.backing.close()
+
+    def discard(self) -> None:
+        """Close the backing store and remove its file if opening it created the file: a
+        start that failed leaves no new files behind."""
+        self._discard_backing()
+
+    def _discard_backing(self) -> None:
+        discard = getattr(self.backing, "discard", None)
+        if discard is not None:
+            discard()
+        else:
+            self.backing.close()
 
     def relative_port(self, nexus: Nexus) -> int:
         """The relative target port identifier of the nexus's target port."""

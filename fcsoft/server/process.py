@@ -69,15 +69,15 @@ class Lab:
 
 
 def build_arrays(conf: Config, *, fault: str | None = None) -> list[ArrayRuntime]:
-    """Construct every array of the config (opens backing files, loads APTPL state)."""
+    """Construct every array of the config (opens backing files, loads APTPL state). On a
+    failure nothing stays open and no backing file it created is left behind."""
     arrays: list[ArrayRuntime] = []
     try:
         for a in conf.arrays:
             arrays.append(ArrayRuntime(a, fault=fault, e_d_tov=conf.fabric.e_d_tov_ms / 1000,
                                        r_a_tov=conf.fabric.r_a_tov_ms / 1000))
     except (OSError, ValueError) as exc:
-        for built in arrays:
-            built.close()
+        discard_arrays(arrays)
         name = conf.arrays[len(arrays)].name
         raise StartupError(f"{conf.source}: array {name!r}: {exc}") from exc
     return arrays
@@ -108,6 +108,29 @@ async def start_fcf(f: FcoeConfig, conf: Config, server: FabricServer,
     return fcf
 
 
+def log_backings(arrays: list[ArrayRuntime]) -> None:
+    """Once the start has succeeded: say which backing files it created, and which it grew
+    (sparse) to their LU's size."""
+    log = get_logger(component="array")
+    for runtime in arrays:
+        for lu in runtime.scsi.units.values():
+            backing = lu.backing
+            if getattr(backing, "created", False):
+                log.info("backing file created", array=runtime.name, lu=lu.name,
+                         path=str(backing.path), size=backing.size)
+            elif getattr(backing, "grown_from", None) is not None:
+                log.warning("backing file grown", array=runtime.name, lu=lu.name,
+                            path=str(backing.path), from_size=backing.grown_from,
+                            size=backing.size)
+
+
+def discard_arrays(arrays: list[ArrayRuntime]) -> None:
+    """Close arrays whose start failed: the backing files their start created are removed,
+    those it grew get their old size back."""
+    for runtime in arrays:
+        runtime.scsi.discard()
+
+
 async def run_process(conf: Config, listen: tuple[str, int], trace: Path | None = None, *,
                       fault: str | None = None, wait_ready: bool = False,
                       task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -116,7 +139,10 @@ async def run_process(conf: Config, listen: tuple[str, int], trace: Path | None 
     bound address: `fabric` (also as `address`) and, with FCoE forwarders, `fcoe` (the first
     one's) and `fcoe_forwarders` (each by name)."""
     arrays = build_arrays(conf, fault=fault)
+    # the trace file is created only once the address is bound and the arrays run (frames
+    # until then wait in memory), so that a start that fails leaves no file behind
     tracer = Tracer(trace) if trace is not None else None
+    started = False
     try:
         core = Fabric(conf.fabric, zones=conf.zones)
         server = FabricServer(core, max_links=conf.fabric.max_links,
@@ -126,14 +152,25 @@ async def run_process(conf: Config, listen: tuple[str, int], trace: Path | None 
             fcfs = [await start_fcf(f, conf, server, nursery) for f in conf.fcoe]
             for a in arrays:
                 await a.run_in_process(server.run_link, nursery)
+            if tracer is not None:
+                try:
+                    tracer.open()
+                except OSError as exc:
+                    raise StartupError(f"--trace: cannot write {trace}: "
+                                       f"{exc.strerror or exc}") from None
+            started = True
+            log_backings(arrays)
             lab = Lab(server, arrays, address, conf, fcfs=fcfs)
             _log_listening(lab)
             if wait_ready:
                 await lab.wait_ready()
             task_status.started(lab)
     finally:
-        for a in arrays:
-            a.close()
+        if started:
+            for a in arrays:
+                a.close()
+        else:
+            discard_arrays(arrays)
         if tracer is not None:
             tracer.close()
 

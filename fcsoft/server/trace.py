@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import trio
 
@@ -46,9 +47,8 @@ class Tracer:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.pcapng = self.path.suffix.lower() == ".pcapng"
-        self._file = open(self.path, "wb")  # noqa: SIM115 - closed in close()
-        self._file.write(pcap.pcapng_section_header() if self.pcapng else pcap.file_header())
-        self._file.flush()
+        self._file: BinaryIO | None = None  # until open(): records wait in memory
+        self._closed = False
         self._pending: list[TraceRecord] = []
         self._pending_bytes = 0
         self._wakeup = trio.Event()
@@ -58,11 +58,19 @@ class Tracer:
             lambda link_id: (f"link{link_id}", "")
         self.records = 0
 
+    def open(self) -> None:
+        """Create (or truncate) the file and write its header; the records collected so far
+        follow at the next flush. Until then nothing touches the file system, so a start
+        that fails before this leaves no trace file behind. Raises OSError."""
+        self._file = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        self._file.write(pcap.pcapng_section_header() if self.pcapng else pcap.file_header())
+        self._file.flush()
+
     def frame(self, raw: BytesLike, link_id: int | None = None, *, inbound: bool = True,
               comment: str | None = None) -> TraceRecord | None:
         """Trace one encapsulated FC frame entering (`inbound`) or leaving the fabric on
         `link_id`. Returns the record, to which a discard reason may still be added."""
-        if self._file.closed:
+        if self._closed:
             return None
         rec = TraceRecord(link_id, time.time(), trace_record(raw), inbound, comment)
         self._pending.append(rec)
@@ -89,7 +97,7 @@ class Tracer:
         return b"".join(out)
 
     def _write(self, data: bytes) -> None:
-        if self._file.closed:
+        if self._file is None or self._file.closed:
             return
         self._file.write(data)
         self._file.flush()
@@ -100,13 +108,16 @@ class Tracer:
             with trio.move_on_after(FLUSH_INTERVAL):
                 await self._wakeup.wait()
             self._wakeup = trio.Event()
-            if self._pending and not self._file.closed:
+            if self._pending and self._file is not None and not self._file.closed:
                 data = self._take()
                 await trio.to_thread.run_sync(self._write, data)
 
     def close(self) -> None:
-        """Write what is left and close the file (synchronous: used at shutdown)."""
-        if self._file.closed:
+        """Write what is left and close the file (synchronous: used at shutdown); never
+        opened, nothing is written."""
+        self._closed = True
+        if self._file is None or self._file.closed:
+            self._pending.clear()
             return
         if self._pending:
             self._write(self._take())

@@ -97,6 +97,7 @@ async def start_lab(nursery, traced):
         conf = parse_config(toml)
         tracer = Tracer(traced) if not tracers else None
         if tracer is not None:
+            tracer.open()
             tracers.append(tracer)
         server = FabricServer(Fabric(conf.fabric, conf.zones), max_links=conf.fabric.max_links,
                               tracer=tracer, **server_kw)

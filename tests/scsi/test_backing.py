@@ -167,17 +167,53 @@ def test_second_process_is_refused_while_the_lock_is_held(tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_smaller_file_grows_and_larger_file_is_kept(tmp_path: Path) -> None:
+def test_smaller_file_grows_and_larger_file_is_refused(tmp_path: Path) -> None:
     small = tmp_path / "small.img"
     small.write_bytes(b"head" + bytes(1020))
     with FileBacking(small, 1 << 20) as f:
         assert small.stat().st_size == 1 << 20
         assert bytes(f.read(0, 4)) == b"head"
+        assert (f.grown_from, f.created) == (1024, False)  # the start logs it
+    with FileBacking(small, 1 << 20) as f:
+        assert f.grown_from is None
     big = tmp_path / "big.img"
     big.write_bytes(bytes(8192))
-    with FileBacking(big, 4096):
-        pass
+    with pytest.raises(BackingError) as info:
+        FileBacking(big, 4096)
+    assert str(info.value) == (f"backing file {big} holds 8192 bytes, more than the configured "
+                               'size of 4096: set size = "8192B" to use it whole, or name '
+                               "another file")
     assert big.stat().st_size == 8192  # never truncated
+    with FileBacking(big, 8192):  # and not left locked
+        pass
+
+
+def test_a_created_file_is_removed_when_opening_fails_or_on_discard(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    new = tmp_path / "new.img"
+    with FileBacking(new, 4096) as f:
+        assert f.created and f.grown_from is None
+    assert new.exists()  # closing keeps it
+    again = FileBacking(new, 4096)
+    assert not again.created
+    again.discard()
+    assert new.exists()  # discard removes only what this store created
+
+    fresh = FileBacking(tmp_path / "fresh.img", 4096)
+    fresh.discard()
+    assert not (tmp_path / "fresh.img").exists()
+    (tmp_path / "small.img").write_bytes(bytes(512))
+    grown = FileBacking(tmp_path / "small.img", 4096)
+    grown.discard()
+    assert (tmp_path / "small.img").stat().st_size == 512  # grown, then given back
+
+    def too_big(fd: int, length: int) -> None:
+        raise OSError(27, "File too large")
+
+    monkeypatch.setattr(os, "ftruncate", too_big)
+    with pytest.raises(BackingError, match="huge.img .*cannot grow: File too large"):
+        FileBacking(tmp_path / "huge.img", 1 << 62)
+    assert not (tmp_path / "huge.img").exists()  # no 0-byte image left behind
 
 
 def test_file_that_cannot_grow_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

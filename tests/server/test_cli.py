@@ -152,6 +152,88 @@ def test_listen_address_in_use(tmp_path):
     assert_one_line_error(result, f"127.0.0.1:{port}", "cannot listen")
 
 
+def test_a_failed_start_leaves_no_new_files(tmp_path):
+    """Backing files the start created and the trace file: none is left when the start
+    fails, and an existing trace file is not truncated."""
+    (tmp_path / "big.img").write_bytes(bytes(8192))
+    config = tmp_path / "lab.toml"
+    config.write_text("""
+[[array]]
+name = "a1"
+node_wwn = "50:01:43:80:00:00:00:00"
+ports = ["50:01:43:80:00:00:00:01"]
+[[array.lun]]
+name = "new"
+size = "1MiB"
+backing = "new.img"
+[[array.lun]]
+name = "big"
+size = "4KiB"
+backing = "big.img"
+""")
+    result = fcsoft(tmp_path, "serve", str(config), "--listen", "127.0.0.1:0", "--trace",
+                    "t.pcap")
+    assert_one_line_error(result, "big.img holds 8192 bytes, more than the configured size")
+    assert result.returncode == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.img", "lab.toml"]
+
+    config.write_text(config.read_text().replace('size = "4KiB"', 'size = "8KiB"'))
+    (tmp_path / "old.pcap").write_bytes(b"keep me")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for trace in ("t.pcap", "old.pcap"):
+            result = fcsoft(tmp_path, "serve", str(config), "--listen", f"127.0.0.1:{port}",
+                            "--trace", trace)
+            assert_one_line_error(result, f"127.0.0.1:{port}", "cannot listen")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.img", "lab.toml", "old.pcap"]
+    assert (tmp_path / "old.pcap").read_bytes() == b"keep me"
+    # a file the failed start had grown has its old size back
+    config.write_text(config.read_text().replace('size = "8KiB"', 'size = "64KiB"'))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = fcsoft(tmp_path, "serve", str(config), "--listen",
+                        f"127.0.0.1:{busy.getsockname()[1]}")
+    assert_one_line_error(result, "cannot listen")
+    assert (tmp_path / "big.img").stat().st_size == 8192
+    assert not (tmp_path / "new.img").exists()
+
+
+def test_backing_files_created_or_grown_are_logged(tmp_path):
+    from structlog.testing import capture_logs
+
+    from fcsoft.config import parse_config
+    from fcsoft.server.process import build_arrays, log_backings
+
+    (tmp_path / "small.img").write_bytes(bytes(512))
+    conf = parse_config("""
+[[array]]
+name = "a1"
+node_wwn = "50:01:43:80:00:00:00:00"
+ports = ["50:01:43:80:00:00:00:01"]
+[[array.lun]]
+name = "new"
+size = "1MiB"
+backing = "new.img"
+[[array.lun]]
+name = "small"
+size = "1MiB"
+backing = "small.img"
+""", base_dir=tmp_path)
+    arrays = build_arrays(conf)
+    with capture_logs() as events:
+        log_backings(arrays)
+    for a in arrays:
+        a.close()
+    found = {e["event"]: e for e in events}
+    assert found["backing file created"]["path"] == str(tmp_path / "new.img")
+    grown = found["backing file grown"]
+    assert (grown["path"], grown["from_size"], grown["size"], grown["log_level"]) == (
+        str(tmp_path / "small.img"), 512, 1 << 20, "warning")
+
+
 # -- a running server --------------------------------------------------------------------------
 
 class ServeProcess:

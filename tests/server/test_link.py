@@ -457,6 +457,7 @@ async def test_echoed_special_frame_not_in_trace(tmp_path):
 
     conf = parse_config("")
     tracer = Tracer(tmp_path / "t.pcap")
+    tracer.open()
     server = FabricServer(Fabric(conf.fabric, conf.zones), tracer=tracer)
     client, fabric_side = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
