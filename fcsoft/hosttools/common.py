@@ -143,6 +143,14 @@ def failed_line(tool: str, status: int, fallback: str = GENERIC_FAILURE) -> str:
     return f"{tool} failed: {text}"
 
 
+def report_failure(tool: str, status: int, verbose: int = 0,
+                   fallback: str = GENERIC_FAILURE) -> None:
+    """The closing line of a failed command on stderr, as sg3_utils prints it: only without
+    -v (with it, the sense data already said what went wrong)."""
+    if not verbose:
+        err(failed_line(tool, status, fallback))
+
+
 class ToolError(Exception):
     """A failure to report as one line on stderr and exit status `status`."""
 
@@ -501,12 +509,15 @@ async def scsi_login(args: argparse.Namespace, tool: str) -> AsyncIterator[ITNex
                             Exit.FILE_ERROR) from None
 
 
-async def settle(it: ITNexus, lun: int) -> ScsiResult | None:
+async def settle(it: ITNexus, lun: int, verbose: int = 0) -> ScsiResult | None:
     """Swallow the unit attentions our own login caused (29h), as a host's device scan does.
     Returns the result of a TEST UNIT READY that reported any other unit attention (which
-    that command consumed, so the caller reports it as its own), else None."""
+    that command consumed, so the caller reports it as its own), else None. With -v the
+    TEST UNIT READYs are shown like any command."""
+    from .verbose import command
+
     for _ in range(SETTLE_LIMIT):
-        r = await it.scsi(lun, bytes(6))
+        r = await command(it, lun, "test unit ready", bytes(6), verbose=verbose)
         if not is_login_unit_attention(r):
             fields = sense_fields(r.sense_data) if r.status == 0x02 else None
             return r if fields is not None and fields[0] == 0x6 else None
@@ -554,6 +565,7 @@ __all__ = [
     "pick_target",
     "plural",
     "print_hex",
+    "report_failure",
     "run",
     "scsi_login",
     "sense_fields",

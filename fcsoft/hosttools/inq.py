@@ -22,6 +22,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from . import common
+from .verbose import command
 
 if TYPE_CHECKING:
     from fcsoft.initiator import ITNexus, ScsiResult
@@ -427,26 +428,32 @@ def _inquiry_cdb(page: int | None, length: int) -> bytes:
     return struct.pack(">BBBHB", 0x12, 0 if page is None else 1, page or 0, length, 0)
 
 
-def _failure(result: ScsiResult, length: int, vpd: bool) -> int:
+def _failure(result: ScsiResult, length: int, vpd: bool, verbose: int) -> int:
     status = common.exit_status(result)
     if vpd and status == common.Exit.ILLEGAL_REQUEST:
         common.err("    inquiry: field in cdb illegal (page not supported)")
     else:
         common.err(f"    inquiry: failed requesting {length} byte response: "
                    f"{common.category_text(status)}")
-    common.err(common.failed_line(PROG, status))
+    common.report_failure(PROG, status, verbose)
     return status
+
+
+async def _inquiry(it: ITNexus, args: argparse.Namespace, page: int | None,
+                   length: int) -> ScsiResult:
+    return await command(it, args.lun, "inquiry", _inquiry_cdb(page, length),
+                         verbose=args.verbose, data_in_len=length)
 
 
 async def _fetch_standard(it: ITNexus, args: argparse.Namespace) -> bytes | int:
     rlen = args.len or SAFE_STD_LEN
-    r = await it.scsi(args.lun, _inquiry_cdb(None, rlen), data_in_len=rlen)
+    r = await _inquiry(it, args, None, rlen)
     if not r.good:
-        return _failure(r, rlen, False)
+        return _failure(r, rlen, False, args.verbose)
     data = r.data
     length = data[4] + 5 if len(data) > 4 else len(data)
     if not args.len and SAFE_STD_LEN < length < 256:
-        r = await it.scsi(args.lun, _inquiry_cdb(None, length), data_in_len=length)
+        r = await _inquiry(it, args, None, length)
         if not r.good:
             common.err(f"second INQUIRY ({length} byte) failed")
             return common.Exit.OTHER
@@ -456,16 +463,16 @@ async def _fetch_standard(it: ITNexus, args: argparse.Namespace) -> bytes | int:
 
 async def _fetch_vpd(it: ITNexus, args: argparse.Namespace, page: int) -> bytes | int:
     rlen = args.len or 255
-    r = await it.scsi(args.lun, _inquiry_cdb(page, rlen), data_in_len=rlen)
+    r = await _inquiry(it, args, page, rlen)
     if not r.good:
-        return _failure(r, rlen, True)
+        return _failure(r, rlen, True, args.verbose)
     data = r.data
     if len(data) >= 4:
         need = struct.unpack_from(">H", data, 2)[0] + 4
         if not args.len and need > rlen:
-            r = await it.scsi(args.lun, _inquiry_cdb(page, need), data_in_len=need)
+            r = await _inquiry(it, args, page, need)
             if not r.good:
-                return _failure(r, need, True)
+                return _failure(r, need, True, args.verbose)
             data = r.data
         if not args.len:
             data = data[:need]

@@ -26,6 +26,7 @@ import argparse
 import struct
 
 from . import common
+from .verbose import command
 
 PROG = "fcsoft luns"
 DEFAULT_LEN = 8192
@@ -196,7 +197,8 @@ async def work(args: argparse.Namespace) -> int:
     maxlen = args.maxlen or DEFAULT_LEN
     async with common.scsi_login(args, "luns") as it:
         cdb = struct.pack(">BxBxxxIxx", 0xA0, args.select, maxlen)
-        result = await it.scsi(args.lun, cdb, data_in_len=maxlen)
+        result = await command(it, args.lun, "report luns", cdb, verbose=args.verbose,
+                               data_in_len=maxlen)
     status = common.exit_status(result)
     if status == common.Exit.OK:
         _report(args, result.data, maxlen)
@@ -209,5 +211,5 @@ async def work(args: argparse.Namespace) -> int:
         common.err("Report Luns command has bad field in cdb")
     else:
         common.err(f"Report Luns command: {common.category_text(status)}")
-    common.err(common.failed_line("fcsoft luns", status))
+    common.report_failure(PROG, status, args.verbose)
     return status

@@ -35,6 +35,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from . import common
+from .verbose import command
 
 if TYPE_CHECKING:
     from fcsoft.initiator import ScsiResult
@@ -449,7 +450,7 @@ def _sa_name(names: tuple[str, ...], sa: int) -> str:
     return names[sa] if sa < len(names) else f"service action=0x{sa:x}"
 
 
-def _report_failure(direction: str, sa: int, result: ScsiResult) -> int:
+def _report_failure(direction: str, sa: int, result: ScsiResult, verbose: int = 0) -> int:
     status = common.exit_status(result)
     name = _sa_name(PRIN_SA if direction == "in" else PROUT_SA, sa)
     if direction == "out" and sa == REGISTER_MOVE:
@@ -465,7 +466,7 @@ def _report_failure(direction: str, sa: int, result: ScsiResult) -> int:
             common.err(f"{prefix}: bad field in cdb (perhaps unsupported service action)")
     else:
         common.err(f"{prefix}: {common.category_text(status)}")
-    common.err(common.failed_line(PROG, status, f"Some error occurred [{status}]"))
+    common.report_failure(PROG, status, verbose, f"Some error occurred [{status}]")
     return status
 
 
@@ -483,7 +484,8 @@ async def work(args: argparse.Namespace) -> int:
     alloc = _alloc_len(args)
     async with common.scsi_login(args, "persist") as it:
         if args.inquiry:
-            r = await it.scsi(args.lun, bytes([0x12, 0, 0, 0, 36, 0]), data_in_len=36)
+            r = await command(it, args.lun, "inquiry", bytes([0x12, 0, 0, 0, 36, 0]),
+                              verbose=args.verbose, data_in_len=36)
             if not r.good:
                 status = common.exit_status(r)
                 print(f"{PROG}: SCSI INQUIRY failed on {it.target_wwpn}")
@@ -496,37 +498,31 @@ async def work(args: argparse.Namespace) -> int:
             print(f"  {field(d[8:16])}  {field(d[16:32])}  {field(d[32:36])}")
             print(f"  Peripheral device type: "
                   f"{_pdt_name(d[0] & 0x1F)}")
-        result = await common.settle(it, args.lun)
+        result = await common.settle(it, args.lun, args.verbose)
         if args.want_out:
             sa = args.prout[0]
             params = prout_parameters(args, sa)
             if result is None:
                 cdb = struct.pack(">BBBxxIB", 0x5F, sa, args.prout_type & 0xF, len(params), 0)
-                if args.verbose:
-                    common.err(f"    Persistent reservation out cdb: {cdb.hex(' ')}")
-                if args.verbose > 1:
-                    common.err("    Persistent reservation out parameters:")
-                    for line in common.hex_lines(params, -1):
-                        common.err(f"        {line}")
-                result = await it.scsi(args.lun, cdb, data_out=params)
+                result = await command(it, args.lun, "Persistent reservation out", cdb,
+                                       verbose=args.verbose, data_out=params)
             if not result.good:
-                return _report_failure("out", sa, result)
+                return _report_failure("out", sa, result, args.verbose)
             if args.verbose:
                 common.err(f"PR out: command ({_sa_name(PROUT_SA, sa)}) successful")
             return 0
         sa = args.prin[0]
         if result is None:
             cdb = struct.pack(">BB5xHB", 0x5E, sa, alloc, 0)
-            if args.verbose:
-                common.err(f"    Persistent reservation in cdb: {cdb.hex(' ')}")
-            result = await it.scsi(args.lun, cdb, data_in_len=alloc)
+            result = await command(it, args.lun, "Persistent reservation in", cdb,
+                                   verbose=args.verbose, data_in_len=alloc)
     if not result.good:
-        return _report_failure("in", sa, result)
+        return _report_failure("in", sa, result, args.verbose)
     lines, status = decode_prin(sa, result.data, args.hex, alloc)
     if lines:
         print("\n".join(lines))
     if status:
-        common.err(common.failed_line(PROG, status, f"Some error occurred [{status}]"))
+        common.report_failure(PROG, status, args.verbose, f"Some error occurred [{status}]")
     return status
 
 

@@ -24,7 +24,7 @@ import argparse
 import struct
 from typing import TYPE_CHECKING
 
-from . import common
+from . import common, verbose
 
 if TYPE_CHECKING:
     from fcsoft.initiator import ScsiResult
@@ -136,7 +136,7 @@ async def work(args: argparse.Namespace) -> int:
     use_long = args.long or args.zbc
     status: int = common.Exit.OK
     async with common.scsi_login(args, "readcap") as it:
-        pending = await common.settle(it, args.lun)
+        pending = await common.settle(it, args.lun, args.verbose)
 
         async def command(cdb: bytes, length: int) -> ScsiResult:
             # a unit attention the settle step consumed is this command's answer
@@ -144,7 +144,9 @@ async def work(args: argparse.Namespace) -> int:
             if pending is not None:
                 result, pending = pending, None
                 return result
-            return await it.scsi(args.lun, cdb, data_in_len=length)
+            name = "read capacity (10)" if cdb[0] == 0x25 else "read capacity (16)"
+            return await verbose.command(it, args.lun, name, cdb, verbose=args.verbose,
+                                         data_in_len=length)
 
         if not use_long:
             cdb = struct.pack(">BxIxxBx", 0x25, args.lba & 0xFFFFFFFF, int(args.pmi))
@@ -182,5 +184,5 @@ async def work(args: argparse.Namespace) -> int:
                 common.err(f"READ CAPACITY (16) failed: {common.category_text(status)}")
     if args.brief:
         print("0x0 0x0")
-    common.err(common.failed_line(PROG, status))
+    common.report_failure(PROG, status, args.verbose)
     return status
