@@ -1,4 +1,4 @@
-"""The `fcsoft` command line (CONTRACT section 5).
+"""The `fcsoft` command line (docs/behaviour.md 4).
 
     fcsoft serve [CONFIG] [--listen HOST:PORT] [--fcoe HOST:PORT] [--trace FILE.pcap|.pcapng]
                  [--log-format console|json]

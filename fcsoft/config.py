@@ -1,4 +1,4 @@
-"""The fcsoft config file (CONTRACT section 4): TOML in, frozen and validated dataclasses out.
+"""The fcsoft config file (docs/config.md): TOML in, frozen and validated dataclasses out.
 
 Theory of operation
 -------------------
@@ -206,7 +206,7 @@ def _check_ascii(value: str, key: str, limit: int) -> None:
 
 @dataclass(frozen=True)
 class FabricConfig:
-    """The `[fabric]` table: the switch and its policies (CONTRACT sections 2 and 6)."""
+    """The `[fabric]` table: the switch and its policies (docs/behaviour.md 2 and 2)."""
 
     name: str = "fcsoft"
     listen: tuple[str, int] = ("127.0.0.1", 3225)

@@ -1,4 +1,4 @@
-"""The config loader (CONTRACT section 4): the built-in lab, defaults, and one-line errors."""
+"""The config loader (docs/config.md): the built-in lab, defaults, and one-line errors."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The commands the check suite sends, as plain CDB and parameter-list builders, and the
 decoders for what comes back (SPC-4 6.15/6.16 PERSISTENT RESERVE IN/OUT, SPC-2 RESERVE/
-RELEASE, SBC-3 reads and writes; layouts as in ../shared/reference/scsi-target.md section 6).
+RELEASE, SBC-3 reads and writes; layouts as in SPC-4 6.15, 6.16).
 
 Nothing here knows fcsoft's array: the suite may only use the wire, so every byte it sends is
 built here from the standards.

@@ -652,7 +652,7 @@ class Fabric:
     def _els_reply(self, link: LinkRecord, frame: Frame) -> None:
         h = frame.header
         # only the recipient's own link can answer its RSCN: a reply forged on another link
-        # with its S_ID must not stop the retry (CONTRACT 2, anti-spoofing)
+        # with its S_ID must not stop the retry (docs/behaviour.md 2, anti-spoofing)
         if h.d_id == CONTROLLER and h.s_id in link.fcids and \
                 self.rscn.answered(h.s_id, h.ox_id) is not None:
             link.counters["rscn_answered"] += 1
@@ -701,7 +701,7 @@ class Fabric:
             self.counters["ns_registrations"] += 1
             self.log.info("registration", object=_ns_name(cmd), fcid=result.changed.fcid,
                           wwpn=result.changed.wwpn)
-            # FC-4 types/features and deregistration change what others see (CONTRACT 2)
+            # FC-4 types/features and deregistration change what others see (docs/behaviour.md 2)
             if cmd in (0x0217, 0x021F, 0x0300):
                 self._changed(result.changed, RscnEventQualifier.NAME_SERVER_OBJECT, now)
         else:

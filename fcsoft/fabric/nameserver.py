@@ -1,11 +1,11 @@
-"""The directory name server at FFFFFC (FC-GS-8 5.2; CONTRACT section 2).
+"""The directory name server at FFFFFC (FC-GS-8 5.2; docs/behaviour.md 2).
 
 Theory of operation: `NameServer.handle` takes the requester's record and one decoded CT_IU
 and returns the response CT_IU bytes plus the list of ports whose registrations changed
 (the fabric turns those into RSCNs). Every query answers only with ports zoned with the
 requester (`Zoning.visible`); a query that finds nothing is a CT reject "unable to
 perform" with the explanation naming the key object, never an empty accept. A port may
-register or deregister objects only for its own N_Port_IDs (CONTRACT section 6).
+register or deregister objects only for its own N_Port_IDs (docs/behaviour.md 2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""RSCN coalescing and delivery bookkeeping (FC-LS-3 4.2.28, 4.2.31; CONTRACT section 2).
+"""RSCN coalescing and delivery bookkeeping (FC-LS-3 4.2.28, 4.2.31; docs/behaviour.md 2).
 
 Theory of operation: the fabric reports each change with `RscnQueue.note(recipients, page,
 now)`. The first change opens a window of `coalesce` seconds; when it closes (`due`), each

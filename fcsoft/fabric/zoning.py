@@ -1,4 +1,4 @@
-"""Zoning: which ports may see each other (CONTRACT section 2, fc-codes.md section 7).
+"""Zoning: which ports may see each other (docs/behaviour.md 2; FC-GS-8 zoning).
 
 This is the one place visibility is decided. Name-server answers, RSCN delivery and frame
 routing all ask `Zoning.visible`, so a zoning change takes effect for all three at once.

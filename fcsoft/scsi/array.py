@@ -2,14 +2,14 @@
 
 One `ScsiArray` per configured array, shared by all of its target ports. It builds one
 `LogicalUnit` per [[array.lun]] (one LU whatever port or LUN number reaches it: same NAA
-identifier, same reservation state, CONTRACT section 3) and a LUN map per initiator from the
+identifier, same reservation state, docs/behaviour.md 3) and a LUN map per initiator from the
 [[array.host]] entries, then routes each command by (initiator WWPN, LUN number):
 
 - REPORT LUNS, to any LUN number (mapped or not, LUN 0 included), answers GOOD with the
-  initiator's own LUN numbers; an empty list when none is mapped (CONTRACT 3; not LIO's
+  initiator's own LUN numbers; an empty list when none is mapped (docs/behaviour.md 3; not LIO's
   "LUN 0 always"). It clears REPORTED LUNS DATA HAS CHANGED for that nexus on every LU.
 - A mapped LUN number goes to its LU (precheck / execute, see disk.py).
-- An unmapped LUN number (SPC-4 / SAM-5, scsi-target.md 2.16-2.17):
+- An unmapped LUN number (SPC-4 / SAM-5, SAM-5 / SPC-4):
   INQUIRY answers standard data with peripheral qualifier 011b and type 1Fh (byte 0 = 7Fh);
   a VPD request gets page 00h (listing only itself) or INVALID FIELD IN CDB for other pages;
   REQUEST SENSE answers GOOD with ILLEGAL REQUEST, LOGICAL UNIT NOT SUPPORTED (25/00) as its

@@ -10,20 +10,20 @@ holder is always allowed; that is decided by the engine, not here):
     READ        A       C           A                 A                  C
     WRITE       C       C           A                 C                  C
 
-(../shared/reference/scsi-target.md 7.1 and 7.2, which consolidate spc4r17 tables 45/46, the
+(SPC-4 5.14.1 table 42 and 5.14.2, the
 SCST op flags of section 3 and SBC-3 table 13.) Registration does not help under types 1 and
 3: a registered non-holder there is judged by the WE/EA column like anybody else.
 
-Choices (CONTRACT section 3 and scsi-target.md 2.17 item 8 over LIO's data-direction rule):
+Choices (docs/behaviour.md 3 over LIO's data-direction rule):
 - SYNCHRONIZE CACHE, FORMAT UNIT, START STOP UNIT (other than START=1 with POWER CONDITION
   0h) and PREVENT ALLOW MEDIUM REMOVAL (PREVENT != 0) are WRITE even though they move no data.
 - RECEIVE COPY RESULTS is WRITE, as SPC-4 table 42 lists it with EXTENDED COPY (SCST lets it
-  through; scsi-target.md 7.1 notes that).
+  through; SPC-4 5.14.1 notes that).
 - An operation code (or service action) missing from the table is WRITE: a command we cannot
   classify might change the medium, so it conflicts wherever a write would. LIO instead lets
   non-data-out commands through under Write Exclusive; we take the safe side.
 - PERSISTENT RESERVE IN/OUT and RESERVE/RELEASE(6/10) are listed as `DELEGATED`: their
-  conflicts are decided by the engine's own handlers (scsi-target.md 7.3 and 2.12), so the
+  conflicts are decided by the engine's own handlers (SPC-4 5.14.3), so the
   generic check lets them pass.
 """
 
@@ -51,9 +51,9 @@ _START_STOP_UNIT = 0x1B
 _PREVENT_ALLOW = 0x1E
 
 # THE TABLE. Key: opcode, or (opcode, service action). Source rows are named on each line:
-# "7.1 r1" = scsi-target.md section 7.1 first row, and so on; SPC-4 / SBC-3 names beside.
+# Rows of SPC-4 5.14.1 table 42 and SBC-3 4.17 table 13; SPC-4 / SBC-3 names beside.
 ACCESS_TABLE: dict[int | tuple[int, int], Access] = {
-    # --- 7.1 row 1: always allowed (SPC-4 table 42 "Allowed" in every column)
+    # --- always allowed (SPC-4 table 42 "Allowed" in every column)
     0x12: A,            # INQUIRY
     0xA0: A,            # REPORT LUNS
     0x03: A,            # REQUEST SENSE
@@ -66,12 +66,12 @@ ACCESS_TABLE: dict[int | tuple[int, int], Access] = {
     (0xA3, 0x0E): A,    # MAINTENANCE IN / REPORT PRIORITY
     (0xA3, 0x0F): A,    # MAINTENANCE IN / REPORT TIMESTAMP
     (0xAB, 0x01): A,    # SERVICE ACTION IN(12) / READ MEDIA SERIAL NUMBER
-    # --- 7.1 row 2: TEST UNIT READY (allowed; ALLOW COMMANDS 001b says so)
+    # --- TEST UNIT READY (allowed; ALLOW COMMANDS 001b says so)
     0x00: A,            # TEST UNIT READY
-    # --- 7.2 row 2: READ CAPACITY is allowed everywhere (SBC-3 table 13)
+    # --- READ CAPACITY is allowed everywhere (SBC-3 table 13)
     0x25: A,            # READ CAPACITY(10)
     (0x9E, 0x10): A,    # SERVICE ACTION IN(16) / READ CAPACITY(16)
-    # --- 7.1 row 3: allowed under Write Exclusive, conflict under Exclusive Access
+    # --- allowed under Write Exclusive, conflict under Exclusive Access
     0x1A: R,            # MODE SENSE(6)
     0x5A: R,            # MODE SENSE(10)
     0x3C: R,            # READ BUFFER(10)
@@ -82,7 +82,7 @@ ACCESS_TABLE: dict[int | tuple[int, int], Access] = {
     (0xA3, 0x0C): R,    # MAINTENANCE IN / REPORT SUPPORTED OPERATION CODES
     (0xA3, 0x0D): R,    # MAINTENANCE IN / REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS
     (0xA3, 0x10): R,    # MAINTENANCE IN / MANAGEMENT PROTOCOL IN
-    # --- 7.2 row 1: medium reads (SBC-3 table 13: allowed under WE, conflict under EA)
+    # --- medium reads (SBC-3 table 13: allowed under WE, conflict under EA)
     0x08: R,            # READ(6)
     0x28: R,            # READ(10)
     0xA8: R,            # READ(12)
@@ -98,7 +98,7 @@ ACCESS_TABLE: dict[int | tuple[int, int], Access] = {
     (0x9E, 0x13): R,    # SERVICE ACTION IN(16) / REPORT REFERRALS
     0x37: R,            # READ DEFECT DATA(10)
     0xB7: R,            # READ DEFECT DATA(12)
-    # --- 7.1 row 4: SPC commands that change state: conflict for every non-holder
+    # --- SPC commands that change state: conflict for every non-holder
     0x15: W,            # MODE SELECT(6)
     0x55: W,            # MODE SELECT(10)
     0x4C: W,            # LOG SELECT
@@ -110,7 +110,7 @@ ACCESS_TABLE: dict[int | tuple[int, int], Access] = {
     (0xA4, 0x06): W,    # MAINTENANCE OUT / SET IDENTIFYING INFORMATION
     0x83: W,            # EXTENDED COPY (every service action)
     0x84: W,            # RECEIVE COPY RESULTS (SPC-4; SCST allows it)
-    # --- 7.2 row 3: medium writes and everything that changes the medium or cache
+    # --- medium writes and everything that changes the medium or cache
     0x0A: W,            # WRITE(6)
     0x2A: W,            # WRITE(10)
     0xAA: W,            # WRITE(12)
@@ -136,17 +136,17 @@ ACCESS_TABLE: dict[int | tuple[int, int], Access] = {
     0x04: W,            # FORMAT UNIT
     0x07: W,            # REASSIGN BLOCKS
     0x48: W,            # SANITIZE
-    0x35: W,            # SYNCHRONIZE CACHE(10)   (2.17 item 8, CONTRACT 3: conflicts like WRITE)
+    0x35: W,            # SYNCHRONIZE CACHE(10)   (docs/behaviour.md 3: like WRITE)
     0x91: W,            # SYNCHRONIZE CACHE(16)
     0x85: W,            # ATA PASS-THROUGH(16)
     0xA1: W,            # ATA PASS-THROUGH(12)
-    # --- 7.2 rows 4-7: decided by CDB fields, see access_class(); listed for completeness
+    # --- decided by CDB fields, see access_class(); listed for completeness
     _START_STOP_UNIT: W,  # START STOP UNIT: ALWAYS when START=1 and POWER CONDITION=0h
     _PREVENT_ALLOW: W,    # PREVENT ALLOW MEDIUM REMOVAL: ALWAYS when PREVENT=00b
-    # --- 7.1 rows 5-6: handled by the engine's own PR / SPC-2 logic
-    0x5E: D,            # PERSISTENT RESERVE IN  (CONTRACT 3: conflicts under SPC-2 RESERVE)
-    0x5F: D,            # PERSISTENT RESERVE OUT (7.3 table, in the PR OUT handler)
-    0x16: D,            # RESERVE(6)   (2.12, CRH=1)
+    # --- handled by the engine's own PR / SPC-2 logic
+    0x5E: D,            # PERSISTENT RESERVE IN  (conflicts under SPC-2 RESERVE, SPC-2 5.5.1)
+    0x5F: D,            # PERSISTENT RESERVE OUT (SPC-4 5.14.1, in the PR OUT handler)
+    0x16: D,            # RESERVE(6)   (SPC-4 5.14.3, CRH=1)
     0x56: D,            # RESERVE(10)
     0x17: D,            # RELEASE(6)
     0x57: D,            # RELEASE(10)

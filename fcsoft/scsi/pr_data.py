@@ -1,4 +1,4 @@
-"""Persistent reservation layouts (SPC-4 6.15 and 6.16, scsi-target.md section 6): service
+"""Persistent reservation layouts (SPC-4 6.15 and 6.16): service
 action codes, the FC TransportID, and the PERSISTENT RESERVE IN parameter data. Pure
 functions of the state they are given; the engine decides what goes in.
 

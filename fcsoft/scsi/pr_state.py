@@ -17,13 +17,13 @@ APTPL state file (format "fcsoft-pr-aptpl", version 1): one UTF-8 JSON object,
                                            #     "holder": {"initiator": ..., "target": ...}}
     }                                      # ("holder" is null for types 7 and 8)
 
-PRGENERATION is not stored: SPC-4 resets it to 0 at power on, APTPL or not (CONTRACT 3).
+PRGENERATION is not stored: SPC-4 resets it to 0 at power on, APTPL or not (docs/behaviour.md 3).
 APTPL=0 is written as `"aptpl": false` with no registrations and no reservation ("no
 registrations", LIO's wording). Anything else that does not parse, or that contradicts
 itself (a holder that is not registered, a duplicate nexus, a zero key), raises
 `AptplStateError` naming the file: state is never silently dropped.
 
-Writes are atomic and durable (CONTRACT 6): a temporary file in the same directory is
+Writes are atomic and durable (docs/behaviour.md 3): a temporary file in the same directory is
 written, flushed and fsync'ed, renamed over the final path, then the directory is fsync'ed,
 all before the command that changed the state returns. A crash leaves either the old file
 or the new one at the final path, never a partial one.

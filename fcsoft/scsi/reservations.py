@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-One `ReservationEngine` per LU, shared by every target port of the array (CONTRACT 3: the LU
-reached through several ports is one LU). State is keyed by I_T nexus = (initiator WWPN,
+One `ReservationEngine` per LU, shared by every target port of the array (docs/behaviour.md 3:
+the LU reached through several ports is one LU). State is keyed by I_T nexus = (initiator WWPN,
 target port WWPN); the nexus's relative target port identifier always comes from `ports`
 (a `Nexus` whose relative_port disagrees is normalised, so the transport should build its
 nexuses from the same mapping, or unit attentions land on a nexus it never asks about).
@@ -24,8 +24,8 @@ A PERSISTENT RESERVE OUT runs in three phases, so that it is all-or-nothing:
    durably; if that fails the snapshot is restored and the command ends HARDWARE ERROR
    44/00. Only then are the side effects performed and GOOD returned.
 
-Where implementations differ we follow SPC-4 as SCST reads it (CONTRACT 3,
-../shared/reference/scsi-target.md 2.17). Other choices are marked "Choice:" below.
+Where implementations differ we follow SPC-4 as SCST reads it (docs/behaviour.md 3,
+docs/behaviour.md 3). Other choices are marked "Choice:" below.
 
 Fault switches (`fault=`) for the check suite of a later issue; None in production:
 - "no-ua": persistent-reservation unit attentions (2A/03, 2A/04, 2A/05, 2F/00) are dropped.
@@ -112,7 +112,7 @@ _PR_TYPES = frozenset(int(t) for t in PrType)
 _RESERVE_10, _RELEASE_10 = 0x56, 0x57
 _RESERVE_OPS, _RELEASE_OPS = (0x16, _RESERVE_10), (0x17, _RELEASE_10)
 # commands another nexus may still send while an SPC-2 reservation is held (SPC-2 5.5.1;
-# scsi-target.md 2.12: LIO allows INQUIRY and RELEASE, SPC-2 also names REQUEST SENSE and
+# SPC-4 5.14.3: LIO allows INQUIRY and RELEASE, SPC-2 also names REQUEST SENSE and
 # REPORT LUNS, which never conflict in SPC-4 either). RELEASE is decided in release().
 _SPC2_ALWAYS = frozenset({0x12, 0x03, 0xA0})
 _BASIC_LIST = 24  # length of the basic PROUT parameter list (SPC-4 6.15.3)
@@ -262,7 +262,7 @@ class ReservationEngine:
             return None
         return Result(Status.RESERVATION_CONFLICT)
 
-    # --- SPC-2 RESERVE / RELEASE (CRH=1, SPC-4 5.14.3; scsi-target.md 2.12) ------------
+    # --- SPC-2 RESERVE / RELEASE (CRH=1, SPC-4 5.14.3; SPC-4 5.14.3) ------------
 
     def _crh_good(self, nexus: Nexus) -> bool:
         """With registrations present: a RESERVE/RELEASE that completes GOOD, doing nothing."""
@@ -300,7 +300,7 @@ class ReservationEngine:
 
     def nexus_lost(self, nexus: Nexus) -> None:
         """I_T nexus loss: its SPC-2 reservation goes (SPC-2 5.5.1); persistent
-        registrations and reservations stay (SPC-4 5.14.1, CONTRACT 3)."""
+        registrations and reservations stay (SPC-4 5.14.1, docs/behaviour.md 3)."""
         if self._spc2 == self._canonical(nexus) and self.fault != "spc2-survives-nexus-loss":
             self._spc2 = None
 
@@ -313,7 +313,7 @@ class ReservationEngine:
 
     def persistent_reserve_in(self, cmd: Command) -> Result:
         """PERSISTENT RESERVE IN; the data is cut to the ALLOCATION LENGTH (never an error)."""
-        if self._spc2 is not None:  # CONTRACT 3 / SPC-2 5.5.1: holder included
+        if self._spc2 is not None:  # docs/behaviour.md 3 / SPC-2 5.5.1: holder included
             return Result(Status.RESERVATION_CONFLICT)
         cdb = bytes(cmd.cdb).ljust(10, b"\0")
         sa = cdb[1] & 0x1F
@@ -350,7 +350,7 @@ class ReservationEngine:
 
     def _prout(self, cmd: Command) -> None:
         nexus = self._canonical(cmd.nexus)
-        if self._spc2 is not None:  # CONTRACT 3 / SPC-2 5.5.1: holder included
+        if self._spc2 is not None:  # docs/behaviour.md 3 / SPC-2 5.5.1: holder included
             raise _Conflict
         cdb = bytes(cmd.cdb).ljust(10, b"\0")
         # phase 1: what is wrong with the command whoever sends it
@@ -372,7 +372,7 @@ class ReservationEngine:
                 raise invalid_field_in_parameter_list(20, 3)
             if not spec_i_pt and pll != _BASIC_LIST:
                 raise illegal_request(PARAMETER_LIST_LENGTH_ERROR)
-        if sa in _TYPED and scope != 0:  # CONTRACT 3 / 2.17 item 3: a CDB field
+        if sa in _TYPED and scope != 0:  # docs/behaviour.md 3: a CDB field
             raise invalid_field_in_cdb(2, 7)
         if sa in _TYPED and sa != ProutAction.RELEASE and rtype not in _PR_TYPES:
             raise invalid_field_in_cdb(2, 3)
@@ -382,7 +382,7 @@ class ReservationEngine:
             raise invalid_field_in_parameter_list(aptpl_byte, 0)
         rk, sark = struct.unpack_from(">QQ", param, 0)
         reg = self._regs.get(nexus)
-        # 2.17 item 1 / CONTRACT 3: only REGISTER and R&IEK may come from an unregistered
+        # docs/behaviour.md 3: only REGISTER and R&IEK may come from an unregistered
         # nexus; everything else conflicts, reservation or not (SCST)
         if sa not in _REGISTERS and reg is None:
             raise _Conflict
@@ -496,16 +496,16 @@ class ReservationEngine:
         else:
             self._unregister(group, nexus, effects)
             if self.fault != "wrong-generation":
-                self._bump()  # CONTRACT 3: unregistering increments PRGENERATION
+                self._bump()  # docs/behaviour.md 3: unregistering increments PRGENERATION
 
     def _spec_i_pt_nexuses(self, nexus: Nexus, all_tg_pt: bool, param: bytes,
                            taken: set[Nexus]) -> list[Nexus]:
-        """The nexuses a SPEC_I_PT list adds (SPC-4 6.15.3, scsi-target.md 2.8): validated
+        """The nexuses a SPEC_I_PT list adds (SPC-4 6.15.3, SPC-4 6.16.3): validated
         entirely before anything is registered; already-registered ones are skipped."""
         if len(param) < 28:
             raise invalid_field_in_parameter_list(24)
         tpdl = struct.unpack_from(">I", param, 24)[0]
-        if 28 + tpdl != len(param):  # LIO / scsi-target.md 2.8
+        if 28 + tpdl != len(param):  # LIO / SPC-4 6.16.3
             raise invalid_field_in_parameter_list(24)
         if tpdl % FC_TRANSPORT_ID_LENGTH:  # would cut a TransportID
             raise invalid_field_in_parameter_list(24)
@@ -544,7 +544,7 @@ class ReservationEngine:
                 self._res = None
         elif res.holder in nexuses:
             self._res = None
-            if res.type.registrants_only:  # 2.13: holder of 5/6 unregisters -> 2A/04
+            if res.type.registrants_only:  # SPC-4 5.14.11.3: holder of 5/6 unregisters -> 2A/04
                 self._ua_to(effects, (n for n in self._regs if n != caller),
                             RESERVATIONS_RELEASED)
 
@@ -569,7 +569,7 @@ class ReservationEngine:
             raise _Conflict
         if not self._is_holder(nexus):
             return  # a registered non-holder: GOOD, nothing happens
-        if res.type != rtype or res.scope != scope:  # CONTRACT 3 / 2.17 item 2
+        if res.type != rtype or res.scope != scope:  # docs/behaviour.md 3
             raise illegal_request(INVALID_RELEASE_OF_PERSISTENT_RESERVATION)
         if self.fault != "release-keeps-reservation":
             self._res = None
@@ -633,11 +633,11 @@ class ReservationEngine:
             effects.append(("abort", frozenset(matched), nexus))
         self._bump()
 
-    # --- REGISTER AND MOVE (SPC-4 5.14.8, scsi-target.md 2.7) -----------------------------
+    # --- REGISTER AND MOVE (SPC-4 5.14.8, SPC-4 5.14.8) -----------------------------
 
     def _register_and_move(self, nexus: Nexus, reg: Registration, rk: int, sark: int,
                            unreg: bool, param: bytes, pll: int) -> None:
-        # the order of the checks is the order of 2.7's rows
+        # the checks in the order LIO and SCST make them (SPC-4 5.14.8 gives none)
         if rk != reg.key:
             raise _Conflict
         if sark == 0:  # SPC-4 and LIO: a parameter-list field (SCST says CDB)
@@ -658,7 +658,7 @@ class ReservationEngine:
         if not self._initiator_allowed(initiator, port):
             raise invalid_field_in_parameter_list(24)
         res = self._res
-        if res is None:  # CONTRACT 3
+        if res is None:  # docs/behaviour.md 3
             raise illegal_request(INVALID_FIELD_IN_CDB)
         if not self._is_holder(nexus) or res.type.all_registrants:
             raise _Conflict

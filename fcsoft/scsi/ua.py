@@ -1,6 +1,6 @@
 """Unit attention conditions, queued per I_T nexus per logical unit (SAM-5 5.14, SPC-4 5.8).
 
-Rules kept here (../shared/reference/scsi-target.md 2.13, following SPC rather than LIO):
+Rules kept here (SPC-4 5.14, following SPC rather than LIO):
 - a condition is not queued twice (same ASC/ASCQ);
 - the highest-priority condition is reported first: 29h (power on / reset family) above
   2Ah (parameters / reservations changed) above everything else, oldest first in a class;

@@ -6,7 +6,7 @@ hands each good frame to the link's owner (`LinkHandler.frame_received`) synchro
 the protocol core answers by calling `Link.send`, which only queues. A writer task sends
 whatever is queued, joining frames that are ready at the same moment into one write. The
 send queue is bounded: when a peer stops reading and its queue is full, class 3 frames for
-it are discarded and counted, never blocking the sender (CONTRACT section 6).
+it are discarded and counted, never blocking the sender (docs/behaviour.md 2).
 
 A broken encapsulation header resets only this link; a bad CRC or delimiter drops only
 that frame. Both are logged with the link's identity and counted. Good frames are traced by
@@ -129,7 +129,7 @@ class Link:
 
     # -- receiving ---------------------------------------------------------------------
     def _deadline(self, connected_at: float, partial_since: float | None) -> float:
-        # CONTRACT section 6: a link that sends nothing for 2 x R_A_TOV after connecting,
+        # docs/behaviour.md 2: a link that sends nothing for 2 x R_A_TOV after connecting,
         # or holds a partial frame for longer than R_A_TOV, is reset.
         if self._decoder.frames_seen == 0 and self._decoder.pending == 0:
             return connected_at + 2 * self.r_a_tov

@@ -1,5 +1,5 @@
 """A storage array's target port: an N_Port that logs into the fabric and serves
-initiators over FCP (sans-IO). CONTRACT section 3.
+initiators over FCP (sans-IO). docs/behaviour.md 3.
 
 Theory of operation
 -------------------

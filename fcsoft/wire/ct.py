@@ -116,7 +116,7 @@ class CtRejectReason(IntEnum):
     COMMAND_NOT_SUPPORTED = 0x0B
     SERVER_NOT_AVAILABLE = 0x0D
     SESSION_NOT_ESTABLISHED = 0x0E
-    # FC-GS "vendor unique error", the vendor byte says more; not in fc-codes.md (unverified)
+    # FC-GS "vendor unique error", the vendor byte says more; not checked against FC-GS-8's table
     VENDOR_UNIQUE = 0xFF
 
 

@@ -292,7 +292,7 @@ class ServiceParameters:
                      receive_data_field_size: int = DEFAULT_RECEIVE_DATA_FIELD_SIZE,
                      e_d_tov: int = DEFAULT_E_D_TOV,
                      r_a_tov: int = DEFAULT_R_A_TOV) -> ServiceParameters:
-        """The LS_ACC a fabric F_Port returns to FLOGI or FDISC (CONTRACT.md section 2).
+        """The LS_ACC a fabric F_Port returns to FLOGI or FDISC (docs/behaviour.md 2).
 
         `port_name` is the F_Port's name, `fabric_name` goes in the node name field. Sets
         F_PORT and, with `npiv`, MULTIPLE_N_PORT_ID_ASSIGNMENT; class 3 valid; word 2 holds

@@ -1,6 +1,6 @@
 """FC frames over TCP: RFC 3643 encapsulation with the FCIP protocol number (RFC 3821).
 
-Layout of one encapsulated frame (CONTRACT.md section 1, RFC 3643 section 5):
+Layout of one encapsulated frame (docs/wire.md, RFC 3643 section 5):
 
     0   01 01 FE FE          protocol 1 (FCIP), version 1, and their complements
     4   01 01 FE FE          word 1 repeats word 0 for FCIP

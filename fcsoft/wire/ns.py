@@ -40,7 +40,7 @@ Theory of operation:
 - List accepts end at the entry whose control byte has bit 0x80 (Linux FC_NS_FID_LAST);
   anything after it is ignored, and a list that runs out without it is a DecodeError. A
   list accept cannot be empty: a query that matches nothing is answered with a CT reject,
-  not an empty accept (CONTRACT.md section 2), so constructing an empty one is a ValueError.
+  not an empty accept (docs/behaviour.md 2), so constructing an empty one is a ValueError.
 - Symbolic names stay bytes, exactly as registered (up to 255). The `*_text` properties give a
   str for logs and display: FC-GS does not fix an encoding and several HBAs count a
   terminating NUL in the length, so the text stops at the first NUL and is decoded as UTF-8

@@ -42,7 +42,7 @@ REUSED_SEQUENCE = "New fragment overlaps old data (retransmission?)"
 def tshark_problems(path, *, reused_sequence_ids: bool = False) -> list[str]:
     """Frames tshark flags (bad CRC, malformed, expert warnings), minus the known Wireshark
     4.0 limitations:
-    - an FDISC's LS_ACC from FFFFFE reported as 'No record of Exchange' (CONTRACT 5);
+    - an FDISC's LS_ACC from FFFFFE reported as 'No record of Exchange' (docs/behaviour.md 4);
     - with `reused_sequence_ids` (a trace of an initiator that reuses OX_IDs at once, as
       Linux does): Wireshark keys FC reassembly on (addresses, OX_ID, SEQ_ID, direction)
       and never forgets a finished one, so the second sequence with the same key is shown

@@ -1,4 +1,4 @@
-"""Storage arrays end to end over TCP through the fabric (CONTRACT section 3): LUN masking as
+"""Storage arrays end to end over TCP through the fabric (docs/behaviour.md 3): LUN masking as
 each initiator sees it, one LU through several ports and LUN numbers, run-time map changes,
 unit attentions of new and lost nexuses, sessions ended by RSCN, file-backed LUs across a
 restart, and a backing file two labs cannot share."""

@@ -88,7 +88,7 @@ async def test_rscn_on_login_and_on_dropped_connection(start_lab):
         pages = await h1.next_rscn()
         assert [p.affected_id for p in pages] == [gone]
         assert lab.fabric.port(H2) is None
-        # the N_Port_ID and WWPN are free again at once (CONTRACT section 6)
+        # the N_Port_ID and WWPN are free again at once (docs/behaviour.md 2)
         async with open_host(lab.address, H2) as again:
             assert lab.fabric.port(H2).fcid == again.fcid
 

@@ -1,5 +1,5 @@
 """Bad input of every kind never crashes a core or disturbs another link (DEVELOPERS.md,
-CONTRACT section 6): a logged-in host sends well-framed frames with random R_CTL, TYPE,
+docs/behaviour.md 2): a logged-in host sends well-framed frames with random R_CTL, TYPE,
 F_CTL and payloads to the fabric's well-known addresses and to an array port it has a
 session with; no core raises, and another host's I/O carries on."""
 

@@ -193,7 +193,7 @@ async def test_register_and_move_refusals(fcsoft_lab):
         await ready(dst)
         await register(src, 0x51)
         await register(dst, 0xD1)
-        # no reservation: ILLEGAL REQUEST 24/00 (CONTRACT 3)
+        # no reservation: ILLEGAL REQUEST 24/00 (docs/behaviour.md 3)
         r = await prout(src, REG_MOVE, parameters=register_and_move_list(0x51, 0xD2, 2, DST))
         assert r.status == CHECK and sense3(r) == (0x5, 0x24, 0x00)
         await prout_ok(src, RESERVE, 0x51, type=5)

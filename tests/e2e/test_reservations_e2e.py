@@ -1,5 +1,5 @@
 """Persistent reservations end to end over TCP through the fabric (issue "Persistent
-reservations", CONTRACT section 3): initiators on separate links and NPIV vports, through both
+reservations", docs/behaviour.md 3): initiators on separate links and NPIV vports, through both
 target ports of one array; what each party may do under each type, the unit attentions each
 receives, PREEMPT AND ABORT of an outstanding command, ALL_TG_PT against per-port nexuses,
 READ FULL STATUS, and APTPL across a restart."""
@@ -208,7 +208,7 @@ async def test_reservation_type_decides_access_and_release_unit_attentions(fcsof
         assert await access(registrant) == reg_access
         assert await access(stranger) == unreg_access
         assert await access(other_port) == unreg_access  # the registration is per nexus
-        # SYNCHRONIZE CACHE conflicts wherever WRITE does (CONTRACT 3)
+        # SYNCHRONIZE CACHE conflicts wherever WRITE does (docs/behaviour.md 3)
         for it, (_, write) in ((registrant, reg_access), (stranger, unreg_access)):
             r = await it.scsi(0, bytes([0x35]) + bytes(9))
             assert ("ok" if r.good else "conflict" if r.status == CONFLICT else r) == write

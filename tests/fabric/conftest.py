@@ -4,7 +4,7 @@ No sockets, no trio, no sleeps: the harness hands `Fabric` encapsulated frames b
 project's codecs, records what the fabric transmits as (link_id, bytes), decodes it again
 with `FrameDecoder` and the ELS / CT / name-server codecs, and keeps a fake clock (a float
 passed as `now`). `transmit` returns False for links listed in `queue_full`, as the trio
-shell does when a link's bounded send queue is full (CONTRACT section 6).
+shell does when a link's bounded send queue is full (docs/behaviour.md 2).
 
 Reading order for a test: `FabricHarness(toml)` builds the fabric from a config snippet;
 `h.port(link, wwpn)` brings a link up and logs a port in (FLOGI, or FDISC on a link that is
@@ -132,7 +132,7 @@ class Sent:
 
 
 def decode_one(raw: bytes) -> Frame:
-    """Decode exactly one encapsulated FC frame (CONTRACT section 1)."""
+    """Decode exactly one encapsulated FC frame (docs/wire.md)."""
     events = FrameDecoder().feed(raw)
     assert len(events) == 1 and isinstance(events[0], Frame), events
     return events[0]
@@ -337,7 +337,7 @@ class FabricHarness:
         return p
 
     def check_invariants(self) -> None:
-        """The bookkeeping invariants every sequence of inputs must keep (CONTRACT 2 and 6:
+        """The bookkeeping invariants every sequence of inputs must keep (docs/behaviour.md 2 and 6:
         IDs and WWPNs unique, a link's N_Port_IDs exactly its logged-in records, released
         IDs free at once)."""
         check_invariants(self.fabric)

@@ -1,7 +1,7 @@
 """F_Port logins of the fabric core: the login state table, FLOGI LS_ACC content, NPIV
 (FDISC), LOGO, link loss, duplicate WWPNs, N_Port_ID assignment.
 
-CONTRACT section 2 (FLOGI / FDISC / LOGO, duplicate WWPN policy), section 6 (a closed link's
+docs/behaviour.md 2 (FLOGI / FDISC / LOGO, duplicate WWPN policy), section 6 (a closed link's
 IDs are free at once); FC-LS-3 FLOGI, FDISC and LOGO clauses; FC-FS-4 11.2 (N_Port_IDs).
 """
 
@@ -105,7 +105,7 @@ def _drive(h: FabricHarness, state: LinkState, req: Request, link: int = 1):
                                                                              k[1].value)),
                          ids=lambda v: v.name)
 def test_login_table_entry(state, req):
-    """FC-LS-3 FLOGI/FDISC/LOGO clauses, CONTRACT section 2: each table entry gives the
+    """FC-LS-3 FLOGI/FDISC/LOGO clauses, docs/behaviour.md 2: each table entry gives the
     exact reply and the state after it."""
     h = FabricHarness()
     link = 1
@@ -157,7 +157,7 @@ def test_login_table_entry(state, req):
 
 
 def test_logo_of_the_flogi_port_ends_the_links_login(h):
-    """FC-LS-3 LOGO clause / CONTRACT 2: LOGO of the N_Port_ID assigned by FLOGI logs the
+    """FC-LS-3 LOGO clause / docs/behaviour.md 2: LOGO of the N_Port_ID assigned by FLOGI logs the
     link out, its NPIV vports included; afterwards FDISC needs a new FLOGI."""
     base = h.port(1, wwpn(1))
     v1 = h.port(1, wwpn(2))
@@ -174,7 +174,7 @@ def test_logo_of_the_flogi_port_ends_the_links_login(h):
 
 
 def test_flogi_accept_content():
-    """CONTRACT 2 / FC-LS-3 FLOGI LS_ACC: D_ID = assigned N_Port_ID DD AA PP with the
+    """docs/behaviour.md 2 / FC-LS-3 FLOGI LS_ACC: D_ID = assigned N_Port_ID DD AA PP with the
     configured domain, F_Port (0x1000) and multiple-N_Port_ID-assignment (0x2000) bits,
     class 3 valid, R_A_TOV / E_D_TOV and the fabric name from the config."""
     h = FabricHarness("""
@@ -231,7 +231,7 @@ def test_malformed_flogi_is_rejected(h):
 
 
 def test_domain_and_areas_per_link(h):
-    """FC-FS-4 11.2 / CONTRACT 2: N_Port_IDs are DD AA PP with DD the configured domain;
+    """FC-FS-4 11.2 / docs/behaviour.md 2: N_Port_IDs are DD AA PP with DD the configured domain;
     each link (F_Port) has its own area, never 00."""
     ports = [h.port(i, wwpn(i)) for i in range(1, 6)]
     areas = {(p.fcid >> 8) & 0xFF for p in ports}
@@ -244,7 +244,7 @@ def test_domain_and_areas_per_link(h):
 
 @pytest.mark.parametrize("what", ["fdisc", "logo", "plogi_ns", "scr", "plogi_f_port"])
 def test_requests_before_flogi_are_rejected(h, what):
-    """CONTRACT 2, FC-LS-3 LS_RJT: before FLOGI every ELS, FDISC included, is answered
+    """docs/behaviour.md 2, FC-LS-3 LS_RJT: before FLOGI every ELS, FDISC included, is answered
     LS_RJT logical error / N_Port login required (03/1E) and nothing is assigned."""
     h.link_up(1)
     if what == "fdisc":
@@ -263,7 +263,7 @@ def test_requests_before_flogi_are_rejected(h, what):
 
 
 def test_ct_before_flogi_is_discarded(h):
-    """CONTRACT 2 anti-spoofing: a CT_IU from an S_ID not assigned on the link (there is
+    """docs/behaviour.md 2 anti-spoofing: a CT_IU from an S_ID not assigned on the link (there is
     none before FLOGI) is dropped and counted, not answered."""
     h.link_up(1)
     assert h.ct(1, 0, 0x0171, bytes((0, 0, 0, 8))) == []
@@ -274,7 +274,7 @@ def test_ct_before_flogi_is_discarded(h):
 
 
 def test_fdisc_assigns_further_ids_on_the_same_link(h):
-    """CONTRACT 2 / FC-LS-3 FDISC: FDISC on a link that did FLOGI assigns a further
+    """docs/behaviour.md 2 / FC-LS-3 FDISC: FDISC on a link that did FLOGI assigns a further
     N_Port_ID (NPIV); the LS_ACC has the FLOGI LS_ACC shape, D_ID = the new ID."""
     base = h.port(1, wwpn(1))
     reply = h.fdisc(1, wwpn(2))
@@ -312,7 +312,7 @@ def test_npiv_limit_per_link():
 
 
 def test_vport_logo_releases_only_that_id(h):
-    """FC-LS-3 LOGO / CONTRACT 2: LOGO to FFFFFE from an NPIV vport releases that one
+    """FC-LS-3 LOGO / docs/behaviour.md 2: LOGO to FFFFFE from an NPIV vport releases that one
     N_Port_ID; the link and its other IDs stay logged in; an RSCN reports it."""
     watcher = h.port(9, wwpn(99), scr=3)
     base = h.port(1, wwpn(1))
@@ -331,7 +331,7 @@ def test_vport_logo_releases_only_that_id(h):
 
 
 def test_logo_of_flogi_port_releases_vports_with_rscn(h):
-    """CONTRACT 2: LOGO of the FLOGI port releases the link's vports too; one coalesced
+    """docs/behaviour.md 2: LOGO of the FLOGI port releases the link's vports too; one coalesced
     RSCN names every released ID."""
     watcher = h.port(9, wwpn(99), scr=3)
     base = h.port(1, wwpn(1))
@@ -349,7 +349,7 @@ def test_logo_of_flogi_port_releases_vports_with_rscn(h):
 
 
 def test_link_down_releases_everything(h):
-    """CONTRACT 2 and 6: losing the connection releases all the link's N_Port_IDs and
+    """docs/behaviour.md 2 and 6: losing the connection releases all the link's N_Port_IDs and
     WWPNs at once (the WWPN can log in again elsewhere immediately); RSCNs follow."""
     watcher = h.port(9, wwpn(99), scr=3)
     ids = [h.port(1, wwpn(n)).fcid for n in (1, 2, 3)]
@@ -390,7 +390,7 @@ def test_released_ids_are_not_reused_at_once(h):
 
 
 def test_re_flogi_is_implicit_logout(h):
-    """CONTRACT 2 / FC-LS-3 FLOGI clause: a second FLOGI on a logged-in link logs out the
+    """docs/behaviour.md 2 / FC-LS-3 FLOGI clause: a second FLOGI on a logged-in link logs out the
     link's old logins (old IDs released, RSCN for them), then logs in afresh."""
     watcher = h.port(9, wwpn(99), scr=3)
     base = h.port(1, wwpn(1))
@@ -411,7 +411,7 @@ def test_re_flogi_is_implicit_logout(h):
 
 
 def test_more_links_than_areas_share_areas():
-    """CONTRACT 4 max_links defaults to 4096: past 255 links (one area each) new links
+    """docs/config.md max_links defaults to 4096: past 255 links (one area each) new links
     share areas instead of being refused."""
     h = FabricHarness()
     for link in range(1, 301):
@@ -438,7 +438,7 @@ def test_fabric_ids_per_domain_run_out_cleanly():
 
 
 def test_duplicate_wwpn_reject_across_links(h):
-    """CONTRACT 2, duplicate_wwpn = "reject" (default): a second FLOGI with a WWPN logged in
+    """docs/behaviour.md 2, duplicate_wwpn = "reject" (default): a second FLOGI with a WWPN logged in
     on another link gets LS_RJT and the first login is kept."""
     first = h.port(1, wwpn(1))
     h.link_up(2)
@@ -451,7 +451,7 @@ def test_duplicate_wwpn_reject_across_links(h):
 
 
 def test_duplicate_wwpn_reject_fdisc_same_link(h):
-    """CONTRACT 2, "reject": an FDISC for a WWPN already logged in (same link, another
+    """docs/behaviour.md 2, "reject": an FDISC for a WWPN already logged in (same link, another
     N_Port_ID) gets LS_RJT; the first vport keeps its ID."""
     h.port(1, wwpn(1))
     v = h.port(1, wwpn(2))
@@ -463,7 +463,7 @@ def test_duplicate_wwpn_reject_fdisc_same_link(h):
 
 
 def test_duplicate_wwpn_reject_fdisc_across_links(h):
-    """CONTRACT 2, "reject": an FDISC on another link with a logged-in WWPN gets LS_RJT."""
+    """docs/behaviour.md 2, "reject": an FDISC on another link with a logged-in WWPN gets LS_RJT."""
     h.port(1, wwpn(1))
     h.port(2, wwpn(2))
     assert ls_rjt(h.fdisc(2, wwpn(1))) == DUPLICATE
@@ -484,7 +484,7 @@ def _logos(sent, fcid):
 
 
 def test_duplicate_wwpn_replace_across_links():
-    """CONTRACT 2, duplicate_wwpn = "replace": the first login is logged out (it is sent a
+    """docs/behaviour.md 2, duplicate_wwpn = "replace": the first login is logged out (it is sent a
     LOGO from FFFFFE, an RSCN reports it) and the second is accepted."""
     h = FabricHarness(REPLACE)
     watcher = h.port(9, wwpn(99), scr=3)
@@ -512,7 +512,7 @@ def test_duplicate_wwpn_replace_across_links():
 
 
 def test_duplicate_wwpn_replace_fdisc_same_link():
-    """CONTRACT 2, "replace", FDISC on the same link: the vport holding the WWPN is sent a
+    """docs/behaviour.md 2, "replace", FDISC on the same link: the vport holding the WWPN is sent a
     LOGO and released alone; the new FDISC is accepted with a new N_Port_ID."""
     h = FabricHarness(REPLACE)
     watcher = h.port(9, wwpn(99), scr=3)
@@ -578,7 +578,7 @@ def test_administrative_logout(h):
 
 
 def test_els_from_unassigned_s_id_after_login_is_discarded(h):
-    """CONTRACT 2: once the link is logged in, an ELS whose S_ID is not assigned on it is
+    """docs/behaviour.md 2: once the link is logged in, an ELS whose S_ID is not assigned on it is
     dropped (anti-spoofing), not answered."""
     h.port(1, wwpn(1))
     other = h.port(2, wwpn(2))
@@ -594,7 +594,7 @@ NAMES = st.integers(1, 6).map(wwpn)
 
 
 class LoginMachine(RuleBasedStateMachine):
-    """Random FLOGI / FDISC / LOGO / link-up / link-down sequences (CONTRACT 2 and 6).
+    """Random FLOGI / FDISC / LOGO / link-up / link-down sequences (docs/behaviour.md 2 and 6).
 
     After every step: each logged-in record's N_Port_ID is in its link's fcids and vice
     versa; no two records share a WWPN or N_Port_ID; the allocator's in-use set is the

@@ -1,6 +1,6 @@
 """The directory name server at FFFFFC, driven through the fabric core with CT frames.
 
-CONTRACT section 2 (name server: commands, zoning of answers, CT reject 0x09 with the key
+docs/behaviour.md 2 (name server: commands, zoning of answers, CT reject 0x09 with the key
 object's explanation, 0x0B for other codes) and section 6 (registration only for one's own
 N_Port_IDs: 0x09/0x10); FC-GS-8 4.3 (CT_IU, max/residual size) and 5.2 (name server
 objects, request and accept layouts); FC-FS-4 9 (sequences of several frames).
@@ -66,7 +66,7 @@ def two(h) -> tuple[Port, Port]:
 
 
 def test_every_registration_is_accepted_and_answered(h, two):
-    """CONTRACT 2 registrations RNN_ID, RSNN_NN, RSPN_ID, RFT_ID, RFF_ID (FC-GS-8 5.2.5):
+    """docs/behaviour.md 2 registrations RNN_ID, RSNN_NN, RSPN_ID, RFT_ID, RFF_ID (FC-GS-8 5.2.5):
     each accept carries no payload, and the matching query from another port returns the
     object (GNN_ID, GSNN_NN, GSPN_ID, GFT_ID, GFF_ID)."""
     a, b = two
@@ -89,7 +89,7 @@ def test_every_registration_is_accepted_and_answered(h, two):
     gff = b.ns_ok(C.GFF_ID, ns.GffIdRequest(a.fcid))
     assert gff.features_for(FCP) == ns.FcpFeatures.TARGET
     # raw accept shapes: GFT_ID 32 bytes, FCP = word 0 bit 8; GFF_ID 128 bytes, FCP = low
-    # nibble of byte 7 (fc-codes.md 5)
+    # nibble of byte 7 (FC-GS-8 5.2.5)
     raw = b.ct(C.GFT_ID, ns.GftIdRequest(a.fcid)).body
     assert len(raw) == 32 and raw[:8] == bytes.fromhex("00000100" "00000001")
     raw = b.ct(C.GFF_ID, ns.GffIdRequest(a.fcid)).body
@@ -110,7 +110,7 @@ def test_queries_by_port_id_and_name(h, two):
 
 
 def test_list_queries_mark_the_last_entry(h):
-    """GID_FT / GPN_FT / GNN_FT / GID_PT accepts (FC-GS-8 5.2.5, fc-codes.md 5): entries in
+    """GID_FT / GPN_FT / GNN_FT / GID_PT accepts (FC-GS-8 5.2.5): entries in
     ascending N_Port_ID order, control byte 0x80 on the last entry only."""
     ports = [h.port(n, wwpn(n)) for n in (1, 2, 3)]
     ports[0].register_fcp(ns.FcpFeatures.INITIATOR)
@@ -204,7 +204,7 @@ def test_da_id_deregisters(h, two):
     (C.GFF_ID, lambda f: ns.GffIdRequest(f)),
 ], ids=lambda v: getattr(v, "name", ""))
 def test_query_of_unknown_port_id(h, two, cmd, request_for):
-    """CONTRACT 2 / FC-GS-8 5.2.4: a query about an N_Port_ID nobody has gets CT reject
+    """docs/behaviour.md 2 / FC-GS-8 5.2.4: a query about an N_Port_ID nobody has gets CT reject
     0x09 'unable to perform', explanation 0x01 'port ID not registered'."""
     a, _b = two
     assert a.ns_reject(cmd, request_for(UNUSED_FCID)) == PORT_ID
@@ -219,7 +219,7 @@ def test_query_of_unknown_port_name(h, two):
 @pytest.mark.parametrize("cmd", [C.GID_FT, C.GPN_FT, C.GNN_FT], ids=lambda c: c.name)
 def test_query_of_unregistered_fc4_type(h, two, cmd):
     """GID_FT / GPN_FT / GNN_FT for an FC-4 type nobody registered: 0x09/0x07, not an
-    empty accept (CONTRACT 2)."""
+    empty accept (docs/behaviour.md 2)."""
     a, b = two
     a.register_fcp()
     b.register_fcp()
@@ -242,13 +242,13 @@ def test_rejects_for_objects_not_registered(h, two):
 @pytest.mark.parametrize("code", [C.GID_A, C.GCS_ID, C.GPT_ID, C.RPN_ID, C.RCS_ID, C.GID_NN,
                                   0x0999], ids=lambda c: getattr(c, "name", hex(c)))
 def test_unsupported_command_code(h, two, code):
-    """CONTRACT 2: name-server codes other than the listed ones get CT reject 0x0B."""
+    """docs/behaviour.md 2: name-server codes other than the listed ones get CT reject 0x0B."""
     a, _b = two
     assert a.ns_reject(code, a.fcid.to_bytes(4, "big") + bytes(12)) == NOT_SUPPORTED
 
 
 def test_ct_to_other_services(h, two):
-    """CONTRACT 2 / fc-codes.md 6-7: the management server (FFFFFA) answers CT 'not
+    """docs/behaviour.md 2 / FC-GS-8: the management server (FFFFFA) answers CT 'not
     supported' after PLOGI; a directory request with a subtype other than the name
     server's is rejected (invalid command code)."""
     a, _b = two
@@ -267,7 +267,7 @@ def test_ct_to_other_services(h, two):
     (C.DA_ID, lambda f: ns.DaIdRequest(f)),
 ], ids=lambda v: getattr(v, "name", ""))
 def test_registering_for_another_ports_id_is_denied(h, two, cmd, make):
-    """CONTRACT 6: a port may register or deregister objects only for its own N_Port_IDs;
+    """docs/behaviour.md 2: a port may register or deregister objects only for its own N_Port_IDs;
     for another link's port, or an ID nobody holds: CT reject 0x09/0x10 (access denied),
     and the other port's record is unchanged."""
     a, b = two
@@ -283,14 +283,14 @@ def test_registering_for_another_ports_id_is_denied(h, two, cmd, make):
 
 
 def test_rsnn_nn_for_another_node_is_denied(h, two):
-    """CONTRACT 6: RSNN_NN for a node name none of the requester's ports has: 0x09/0x10."""
+    """docs/behaviour.md 2: RSNN_NN for a node name none of the requester's ports has: 0x09/0x10."""
     a, b = two
     assert a.ns_reject(C.RSNN_NN, ns.RsnnNnRequest(b.wwnn, b"mine now")) == ACCESS_DENIED
     assert b.wwnn not in h.fabric.db.symbolic_node_names
 
 
 def test_npiv_host_registers_for_its_own_ids(h):
-    """CONTRACT 6 'its own N_Port_IDs': an NPIV host's N_Port_IDs all share its link, so
+    """docs/behaviour.md 2 'its own N_Port_IDs': an NPIV host's N_Port_IDs all share its link, so
     the FLOGI port may register objects for one of its vports."""
     base = h.port(1, wwpn(1))
     vport = h.port(1, wwpn(2))
@@ -311,7 +311,7 @@ def test_malformed_request_payload(h, two):
 
 
 def test_ct_before_plogi_gets_logo(h):
-    """CONTRACT 2 (name server reached after PLOGI to FFFFFC), FC-LS-3: a CT_IU from a port
+    """docs/behaviour.md 2 (name server reached after PLOGI to FFFFFC), FC-LS-3: a CT_IU from a port
     without a name-server login is answered with a LOGO from FFFFFC, not a CT response."""
     a = h.port(1, wwpn(1), ns_login=False)
     out = a.ct_frames(C.GID_FT, ft())
@@ -343,7 +343,7 @@ def test_plogi_to_name_server_accept(h):
 
 @pytest.mark.parametrize("how", ["logo", "da_id", "link_down", "vport_logo", "base_logo"])
 def test_records_vanish(h, how):
-    """CONTRACT 2: a port's name-server record vanishes at LOGO, DA_ID and link loss
+    """docs/behaviour.md 2: a port's name-server record vanishes at LOGO, DA_ID and link loss
     (for a vport, and for every vport when its FLOGI port logs out)."""
     watcher = h.port(9, wwpn(99))
     base = h.port(1, wwpn(1))
@@ -381,7 +381,7 @@ rscn_coalesce_ms = 10
 
 
 def test_query_results_contain_only_zoned_ports():
-    """CONTRACT 2 / fc-codes.md 7: query results only contain ports zoned with the
+    """docs/behaviour.md 2 / FC-GS-8 zoning: query results only contain ports zoned with the
     requester; ports outside its zones are 'not registered' as far as it can tell."""
     h = FabricHarness(ZONED)
     a, b, c, d = (h.port(n, wwpn(n)) for n in (1, 2, 3, 4))
@@ -412,7 +412,7 @@ def test_query_results_contain_only_zoned_ports():
 
 
 def test_port_in_no_zone_sees_nobody():
-    """CONTRACT 2: once a zone exists, a port in no zone sees nobody (maybe itself)."""
+    """docs/behaviour.md 2: once a zone exists, a port in no zone sees nobody (maybe itself)."""
     h = FabricHarness(ZONED)
     a = h.port(1, wwpn(1))
     e = h.port(5, wwpn(5))
@@ -423,7 +423,7 @@ def test_port_in_no_zone_sees_nobody():
 
 
 def test_default_zone_deny():
-    """CONTRACT 2: no zone and default_zone = "deny": nobody sees anybody."""
+    """docs/behaviour.md 2: no zone and default_zone = "deny": nobody sees anybody."""
     h = FabricHarness('[fabric]\ndefault_zone = "deny"\n')
     a, b = h.port(1, wwpn(1)), h.port(2, wwpn(2))
     a.register_fcp()
@@ -449,7 +449,7 @@ def _many_fcp_ports(n: int, receive_size: int = 2112) -> tuple[FabricHarness, Po
     base.register_fcp()
     for i in range(2, n + 1):
         v = h.port(1, wwpn(i), ns_login=False)
-        # an NPIV host registers for its vports (CONTRACT 6: its own IDs)
+        # an NPIV host registers for its vports (docs/behaviour.md 2: its own IDs)
         base.ns_ok(C.RFT_ID, ns.RftIdRequest(v.fcid, ns.Fc4Types({FCP})))
     return h, base
 

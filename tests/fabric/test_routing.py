@@ -1,6 +1,6 @@
 """Routing between N_Ports and the discards of a class 3 fabric.
 
-CONTRACT section 2 (frames routed by D_ID only between ports that share a zone; otherwise,
+docs/behaviour.md 2 (frames routed by D_ID only between ports that share a zone; otherwise,
 or to an unknown D_ID, discarded, logged and counted; a frame whose S_ID is not assigned on
 its link is dropped) and section 6 (a full destination queue discards class 3 frames, never
 blocking); section 1 (frames keep their bytes: the fabric forwards them unchanged);
@@ -32,7 +32,7 @@ def _discards(h, link: int) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def test_frames_are_forwarded_unchanged(h):
-    """CONTRACT 1-2: a frame between two zoned N_Ports goes to the destination's link
+    """docs/wire.md-2: a frame between two zoned N_Ports goes to the destination's link
     byte for byte (header, payload, CRC, delimiters, encapsulation timestamp)."""
     a = h.port(1, wwpn(1))
     b = h.port(2, wwpn(2))
@@ -50,7 +50,7 @@ def test_frames_are_forwarded_unchanged(h):
 
 
 def test_npiv_ports_route_like_any_other(h):
-    """CONTRACT 2: NPIV vports are N_Ports: frames from and to them are routed, also
+    """docs/behaviour.md 2: NPIV vports are N_Ports: frames from and to them are routed, also
     between two IDs of one link (back down the same link)."""
     base = h.port(1, wwpn(1))
     vport = h.port(1, wwpn(2))
@@ -64,7 +64,7 @@ def test_npiv_ports_route_like_any_other(h):
 
 
 def test_spoofed_s_id_is_discarded(h):
-    """CONTRACT 2 anti-spoofing: a frame whose S_ID is not an N_Port_ID assigned on the
+    """docs/behaviour.md 2 anti-spoofing: a frame whose S_ID is not an N_Port_ID assigned on the
     link it arrived on is dropped and counted, even when the S_ID exists elsewhere."""
     a = h.port(1, wwpn(1))
     b = h.port(2, wwpn(2))
@@ -79,7 +79,7 @@ def test_spoofed_s_id_is_discarded(h):
 
 
 def test_frames_before_flogi_are_discarded(h):
-    """CONTRACT 2: a link that has not logged in owns no N_Port_ID, so nothing it sends
+    """docs/behaviour.md 2: a link that has not logged in owns no N_Port_ID, so nothing it sends
     to an N_Port is routed."""
     b = h.port(2, wwpn(2))
     h.link_up(1)
@@ -89,7 +89,7 @@ def test_frames_before_flogi_are_discarded(h):
 
 
 def test_unknown_d_id_is_discarded(h):
-    """CONTRACT 2: a class 3 frame to an N_Port_ID nobody holds is discarded and counted
+    """docs/behaviour.md 2: a class 3 frame to an N_Port_ID nobody holds is discarded and counted
     (also a logged-out port's old ID, and a domain controller address)."""
     a = h.port(1, wwpn(1))
     b = h.port(2, wwpn(2))
@@ -103,7 +103,7 @@ def test_unknown_d_id_is_discarded(h):
 
 
 def test_not_zoned_is_discarded():
-    """CONTRACT 2 / fc-codes.md 7: frames between ports that share no zone are discarded
+    """docs/behaviour.md 2 / FC-GS-8 zoning: frames between ports that share no zone are discarded
     and counted; zone-mates are routed."""
     h = FabricHarness(ZONED)
     a, b, c = (h.port(n, wwpn(n)) for n in (1, 2, 3))
@@ -118,7 +118,7 @@ def test_not_zoned_is_discarded():
 
 
 def test_default_zone_deny_routes_nothing():
-    """CONTRACT 2: default_zone = "deny" with no zones: nobody reaches anybody."""
+    """docs/behaviour.md 2: default_zone = "deny" with no zones: nobody reaches anybody."""
     h = FabricHarness('[fabric]\ndefault_zone = "deny"\n')
     a, b = h.port(1, wwpn(1)), h.port(2, wwpn(2))
     assert a.send(b.fcid)[1] == []
@@ -126,7 +126,7 @@ def test_default_zone_deny_routes_nothing():
 
 
 def test_full_destination_queue_discards(h):
-    """CONTRACT 6: when the destination link's bounded send queue is full (transmit returns
+    """docs/behaviour.md 2: when the destination link's bounded send queue is full (transmit returns
     False), the class 3 frame is discarded and counted on the fabric and the sending link;
     other destinations are not affected."""
     a = h.port(1, wwpn(1))
@@ -145,7 +145,7 @@ def test_full_destination_queue_discards(h):
 
 @pytest.mark.parametrize("reason", ["s_id", "unknown", "zone", "full"])
 def test_discards_are_counted_per_reason(reason):
-    """CONTRACT 2 and 6: every discard reason has its own counter, on the fabric and on
+    """docs/behaviour.md 2 and 6: every discard reason has its own counter, on the fabric and on
     the link the frame came in on, and nothing else is counted."""
     h = FabricHarness(ZONED)
     a, b, c = (h.port(n, wwpn(n)) for n in (1, 2, 3))

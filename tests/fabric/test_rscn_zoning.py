@@ -1,7 +1,7 @@
 """SCR, RSCN delivery (coalescing, zone filtering, retry) and run-time zoning changes, with
 the fake clock.
 
-CONTRACT section 2 (SCR to FFFFFD; RSCN to every SCR-registered port zoned with the changed
+docs/behaviour.md 2 (SCR to FFFFFD; RSCN to every SCR-registered port zoned with the changed
 port on login, LOGO, link loss, DA_ID, FC-4 type/feature registration and zoning changes;
 changes inside rscn_coalesce_ms sent as one RSCN); FC-LS-3 SCR and RSCN clauses (functions
 1, 2, 3, 255; page layout; LS_ACC); FC-FS-4 E_D_TOV.
@@ -95,7 +95,7 @@ def test_scr_function_selects_the_events(h, function, fabric_detected, nport_det
 
 
 def test_logins_inside_the_window_make_one_multi_page_rscn():
-    """CONTRACT 2: changes inside rscn_coalesce_ms are sent as one RSCN: several logins in
+    """docs/behaviour.md 2: changes inside rscn_coalesce_ms are sent as one RSCN: several logins in
     the window give each registered port one RSCN listing them all, at the window's end
     and not before (FC-LS-3 RSCN: payload 61 04 len, one page per affected port)."""
     h = FabricHarness()
@@ -177,7 +177,7 @@ def _setup_event(h):
     ("link_down", RscnEventQualifier.NOT_SPECIFIED), ("da_id", NS_OBJECT),
     ("rft_id", NS_OBJECT), ("rff_id", NS_OBJECT)])
 def test_rscn_on_each_event(h, event, qualifier):
-    """CONTRACT 2: an RSCN about the port goes to SCR-registered zone-mates when it logs in,
+    """docs/behaviour.md 2: an RSCN about the port goes to SCR-registered zone-mates when it logs in,
     logs out (LOGO), loses its link, deregisters (DA_ID) or registers FC-4 types (RFT_ID)
     or features (RFF_ID)."""
     w, base, p = _setup_event(h)
@@ -223,7 +223,7 @@ rscn_coalesce_ms = 50
 
 
 def test_rscn_only_to_zone_mates():
-    """CONTRACT 2 / fc-codes.md 7: an SCR port not zoned with the changed port gets no
+    """docs/behaviour.md 2 / FC-GS-8 zoning: an SCR port not zoned with the changed port gets no
     RSCN about it."""
     h = FabricHarness(ZONED)
     a = h.port(1, wwpn(1), scr=3)
@@ -291,7 +291,7 @@ def test_ls_acc_to_the_retry_stops_the_give_up(h):
 
 
 def test_spoofed_ls_acc_from_another_link_does_not_stop_the_retry(h):
-    """CONTRACT 1 and 2 (nothing one link sends affects another; a frame whose S_ID is not
+    """docs/wire.md and 2 (nothing one link sends affects another; a frame whose S_ID is not
     assigned on its link is dropped): an LS_ACC forged on another link with the
     recipient's S_ID and OX_ID does not complete the RSCN exchange."""
     _w, first, t = _one_rscn(h)
@@ -314,7 +314,7 @@ rscn_coalesce_ms = 50
 
 
 def test_set_zoning_changes_answers_routing_and_sends_rscns():
-    """CONTRACT 2 (RSCN when zoning changes) / zoning.py: Fabric.set_zoning at run time
+    """docs/behaviour.md 2 (RSCN when zoning changes) / zoning.py: Fabric.set_zoning at run time
     changes name-server answers and routing at once, and the ports whose visibility
     changed, and only they, get an RSCN about each other."""
     h = FabricHarness(RUNTIME)
@@ -347,7 +347,7 @@ def test_set_zoning_changes_answers_routing_and_sends_rscns():
 
 
 def test_set_zoning_from_default_allow_to_zones():
-    """CONTRACT 2: defining the first zone ends default_zone; every registered port whose
+    """docs/behaviour.md 2: defining the first zone ends default_zone; every registered port whose
     view changed hears about the ports it lost."""
     h = FabricHarness()
     a, b, c = (h.port(n, wwpn(n), scr=3) for n in (1, 2, 3))

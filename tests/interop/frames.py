@@ -5,7 +5,7 @@ Wireshark decodes a reply only in the context of its request (an ELS LS_ACC, a C
 FCP_DATA / FCP_XFER_RDY / FCP_RSP of an FCP_CMND): it pairs them by exchange (S_ID/D_ID and
 OX_ID). So the catalogue is a conversation: each request gets a fresh OX_ID with RX_ID FFFF,
 and every frame of the responder carries S_ID/D_ID swapped, the same OX_ID, an RX_ID of its
-own and F_CTL EXCHANGE_CONTEXT (FC-FS-4 9.7). Class 3 delimiters as CONTRACT section 1 says:
+own and F_CTL EXCHANGE_CONTEXT (FC-FS-4 9.7). Class 3 delimiters as docs/wire.md says:
 SOFi3 on the first frame of a sequence, SOFn3 on the others, EOFt on the last frame of a
 sequence, EOFn on the others.
 

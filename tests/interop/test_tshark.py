@@ -1,11 +1,11 @@
 """Interoperability with a third-party decoder: tshark (Wireshark 4.0) must decode every frame
 the codecs build, a live TCP capture of a fabric session, and a `fcsoft serve --trace` file,
 with no bad CRC, no malformed packet and no expert warning, and must see the intended
-commands (CONTRACT sections 1 and 5).
+commands (docs/wire.md and 4).
 
 One Wireshark 4.0 limitation is filtered out, narrowly: the LS_ACC of an FDISC (from FFFFFE,
 R_CTL 23h, the OX_ID of an FDISC seen earlier) carries the note "No record of Exchange.
-Unable to decode ACC" (CONTRACT section 5). Nothing else is excused.
+Unable to decode ACC" (docs/behaviour.md 4). Nothing else is excused.
 
 Wireshark 4.0 facts the checks below respect (each checked against its dissector source):
 - packet-fcels.c has no payload dissector for ECHO and RTV: it names them in the Info column
@@ -24,11 +24,9 @@ Wireshark 4.0 facts the checks below respect (each checked against its dissector
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +41,7 @@ from fcsoft.wire.encap import trace_record
 from fcsoft.wire.header import RCtl
 from tests.conftest import require_tool
 from tests.interop.frames import SampleFrame, conversation
+from tests.interop.reframe import reframe
 from tests.server.test_cli import serve_process, session
 
 BAD = "fc.crc.status==0 || _ws.malformed || _ws.expert.severity >= warning"
@@ -89,7 +88,7 @@ def decode_problems(path: Path) -> list[str]:
         if (one["fc.s_id"] == "ff.ff.fe" and one["fc.r_ctl"] == "0x23"
                 and (one["fc.ox_id"], "00.00.00") in fdisc_exchanges
                 and row["_ws.expert.message"] == [FDISC_NOTE]):
-            continue  # Wireshark 4.0 cannot pair an FDISC's LS_ACC (CONTRACT section 5)
+            continue  # Wireshark 4.0 cannot pair an FDISC's LS_ACC (docs/behaviour.md 4)
         problems.append(" ".join(f"{k}={v}" for k, v in one.items()))
     return problems
 
@@ -249,19 +248,6 @@ def test_catalogue_decodes_cleanly_with_intended_commands(tmp_path):
 
 # -- a live capture of a TCP session -------------------------------------------------------------
 
-def _reframer() -> Path | None:
-    """The shared FCIP -> link type 225 reframer (CONTRACT section 5 names it)."""
-    here = Path(__file__).resolve()
-    candidates = [os.environ.get("FCSOFT_FCIP2FC225", ""),
-                  here.parents[2] / "tools" / "fcip2fc225.py",
-                  here.parents[3] / "shared" / "tools" / "fcip2fc225.py",
-                  Path("/work/shared/tools/fcip2fc225.py")]
-    for c in candidates:
-        if c and Path(c).is_file():
-            return Path(c)
-    return None
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -301,9 +287,6 @@ async def _start_capture(tshark: str, port: int, out: Path) -> trio.Process:
 
 async def test_live_tcp_capture_reframed_decodes_cleanly(tmp_path, nursery):
     tshark = require_tool("tshark")
-    reframer = _reframer()
-    if reframer is None:
-        pytest.skip("fcip2fc225.py (CONTRACT section 5) not found; set FCSOFT_FCIP2FC225")
     port = _free_port()
     capture = tmp_path / "live.pcapng"
     conf = parse_config("")
@@ -326,10 +309,8 @@ async def test_live_tcp_capture_reframed_decodes_cleanly(tmp_path, nursery):
         await proc.stderr.aclose()
 
     reframed = tmp_path / "live-fc225.pcap"
-    result = subprocess.run([sys.executable, str(reframer), str(capture), str(reframed),
-                             str(port)], capture_output=True, text=True, timeout=BOUND)
-    assert result.returncode == 0, result.stderr
-    assert "0 errors" in result.stderr
+    count, errors = reframe(capture, reframed, port)  # tests/interop/reframe.py
+    assert count > 0 and errors == 0
 
     assert decode_problems(reframed) == []
     rows = tshark_fields(reframed, ["fcels.opcode", "fcdns.opcode", "fcdns.rply.portid",

@@ -1,5 +1,5 @@
 """APTPL: persistent reservation state across a new engine instance (a restart), the file
-format, damaged files, and the atomic, durable write (CONTRACT 6)."""
+format, damaged files, and the atomic, durable write (docs/behaviour.md 3)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_registrations_and_reservation_survive_restart(path: Path) -> None:
     assert list(again.engine.registrations) == [A1, B1, C2, C1]  # READ KEYS order kept
     assert again.engine.holder == B1 and again.engine.reservation_type == EX_AC_RO
     assert again.read_reservation() == (0x22, 0, EX_AC_RO)
-    assert again.gen == 0  # CONTRACT 3: PRGENERATION restarts at 0
+    assert again.gen == 0  # docs/behaviour.md 3: PRGENERATION restarts at 0
     assert again.read_keys() == (0, [0x11, 0x22, 0x33, 0x33])
     assert ptpl_a(again)
     assert [d.all_tg_pt for d in again.full_status()] == [False, False, True, True]

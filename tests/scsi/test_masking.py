@@ -1,4 +1,4 @@
-"""LUN masking and dispatch by the array's SCSI front (fcsoft.scsi.array), CONTRACT section 3:
+"""LUN masking and dispatch by the array's SCSI front (fcsoft.scsi.array), docs/behaviour.md 3:
 REPORT LUNS, INQUIRY and REQUEST SENSE to unmapped LUN numbers, one LU across ports and
 hosts, run-time map changes and their unit attentions, nexus loss and resets."""
 

@@ -2,7 +2,7 @@
 holder / registered non-holder / unregistered nexus.
 
 Expectations are written here independently of fcsoft/scsi/pr_conflicts.py, as the five
-columns of ../shared/reference/scsi-target.md 7.1 and 7.2 (A = allowed, C = conflict):
+columns of SPC-4 5.14.1 table 42 (A = allowed, C = conflict):
 
     WE  EA  Reg(5-8)  Unreg WE-RO/AR (5/7)  Unreg EA-RO/AR (6/8)
 
@@ -67,7 +67,6 @@ def var(action: int) -> bytes:
 ALWAYS, READ, WRITE = "AAAAA", "ACAAC", "CCACC"
 
 ROWS: list[tuple[str, bytes, str]] = [
-    # 7.1 row 1
     ("INQUIRY", c(0x12, 6), ALWAYS),
     ("REPORT LUNS", c(0xA0, 12), ALWAYS),
     ("REQUEST SENSE", c(0x03, 6), ALWAYS),
@@ -80,9 +79,7 @@ ROWS: list[tuple[str, bytes, str]] = [
     ("READ MEDIA SERIAL NUMBER", sa(0xAB, 0x01), ALWAYS),
     ("ACCESS CONTROL IN", sa(0x86, 0x00, 16), ALWAYS),
     ("ACCESS CONTROL OUT", sa(0x87, 0x00, 16), ALWAYS),
-    # 7.1 row 2
     ("TEST UNIT READY", c(0x00, 6), ALWAYS),
-    # 7.1 row 3
     ("MODE SENSE(6)", c(0x1A, 6), READ),
     ("MODE SENSE(10)", c(0x5A), READ),
     ("READ BUFFER(10)", c(0x3C), READ),
@@ -93,7 +90,6 @@ ROWS: list[tuple[str, bytes, str]] = [
     ("REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS", sa(0xA3, 0x0D), READ),
     ("SECURITY PROTOCOL IN", c(0xA2, 12), READ),
     ("MANAGEMENT PROTOCOL IN", sa(0xA3, 0x10), READ),
-    # 7.1 row 4
     ("MODE SELECT(6)", c(0x15, 6), WRITE),
     ("MODE SELECT(10)", c(0x55), WRITE),
     ("LOG SELECT", c(0x4C), WRITE),
@@ -105,7 +101,6 @@ ROWS: list[tuple[str, bytes, str]] = [
     ("SET IDENTIFYING INFORMATION", sa(0xA4, 0x06), WRITE),
     ("EXTENDED COPY", c(0x83, 16), WRITE),
     ("RECEIVE COPY RESULTS", c(0x84, 16), WRITE),
-    # 7.2 row 1
     ("READ(6)", c(0x08, 6), READ),
     ("READ(10)", c(0x28), READ),
     ("READ(12)", c(0xA8, 12), READ),
@@ -121,10 +116,8 @@ ROWS: list[tuple[str, bytes, str]] = [
     ("REPORT REFERRALS", sa(0x9E, 0x13, 16), READ),
     ("READ DEFECT DATA(10)", c(0x37), READ),
     ("READ DEFECT DATA(12)", c(0xB7, 12), READ),
-    # 7.2 row 2
     ("READ CAPACITY(10)", c(0x25), ALWAYS),
     ("READ CAPACITY(16)", sa(0x9E, 0x10, 16), ALWAYS),
-    # 7.2 row 3
     ("WRITE(6)", c(0x0A, 6), WRITE),
     ("WRITE(10)", c(0x2A), WRITE),
     ("WRITE(12)", c(0xAA, 12), WRITE),
@@ -150,18 +143,18 @@ ROWS: list[tuple[str, bytes, str]] = [
     ("FORMAT UNIT", c(0x04, 6), WRITE),
     ("REASSIGN BLOCKS", c(0x07, 6), WRITE),
     ("SANITIZE", c(0x48), WRITE),
-    ("SYNCHRONIZE CACHE(10)", c(0x35), WRITE),        # CONTRACT 3, 2.17 item 8
+    ("SYNCHRONIZE CACHE(10)", c(0x35), WRITE),        # docs/behaviour.md 3
     ("SYNCHRONIZE CACHE(16)", c(0x91, 16), WRITE),
     ("ATA PASS-THROUGH(12)", c(0xA1, 12), WRITE),
     ("ATA PASS-THROUGH(16)", c(0x85, 16), WRITE),
-    # 7.2 rows 4-5: START STOP UNIT by its fields
+    # START STOP UNIT by its fields
     ("START STOP UNIT START=1", c(0x1B, 6, b4=0x01), ALWAYS),
     ("START STOP UNIT START=1 LOEJ=1", c(0x1B, 6, b4=0x03), ALWAYS),
     ("START STOP UNIT START=0", c(0x1B, 6, b4=0x00), WRITE),
     ("START STOP UNIT LOEJ=1 START=0", c(0x1B, 6, b4=0x02), WRITE),
     ("START STOP UNIT START=1 POWER CONDITION=1", c(0x1B, 6, b4=0x11), WRITE),
     ("START STOP UNIT POWER CONDITION=3", c(0x1B, 6, b4=0x30), WRITE),
-    # 7.2 rows 6-7: PREVENT ALLOW MEDIUM REMOVAL by PREVENT
+    # PREVENT ALLOW MEDIUM REMOVAL by PREVENT
     ("PREVENT ALLOW PREVENT=0", c(0x1E, 6, b4=0x00), ALWAYS),
     ("PREVENT ALLOW PREVENT=1", c(0x1E, 6, b4=0x01), WRITE),
     ("PREVENT ALLOW PREVENT=2", c(0x1E, 6, b4=0x02), WRITE),
@@ -176,7 +169,7 @@ ROWS: list[tuple[str, bytes, str]] = [
 
 
 def expected(row: str, t: int, role: str) -> bool:
-    """Allowed? Column by type and role (scsi-target.md 7 column definitions)."""
+    """Allowed? Column by type and role (SPC-4 5.14.1, SBC-3 4.17 column definitions)."""
     if role == "holder":
         return True
     we, ea, reg, unreg_we, unreg_ea = (ch == "A" for ch in row)
@@ -252,7 +245,7 @@ def test_pr_in_allowed_for_everyone_under_every_type() -> None:
 
 
 def prout_outcome(t: int, sa_: int, role: str) -> str:
-    """"A" allowed (GOOD) or "C" conflict, from scsi-target.md 7.3 (with CONTRACT 3)."""
+    """"A" allowed (GOOD) or "C" conflict, from SPC-4 5.14.3 (with docs/behaviour.md 3)."""
     if sa_ in (REGISTER, R_IEK):
         return "A"
     if role == "unregistered":

@@ -1,10 +1,10 @@
 """Persistent reservations (SPC-4) and SPC-2 RESERVE/RELEASE: every service action's success
 and error paths with exact status and sense, PRGENERATION arithmetic, unit attentions,
-PREEMPT AND ABORT, REGISTER AND MOVE (scsi-target.md 2.7), SPEC_I_PT, ALL_TG_PT, SPC-2 and
+PREEMPT AND ABORT, REGISTER AND MOVE (SPC-4 5.14.8), SPEC_I_PT, ALL_TG_PT, SPC-2 and
 CRH, fault switches.
 
 The helpers at the top build CDBs and parameter lists from the SPC-4 layouts
-(scsi-target.md section 6) and are shared by the other reservation test modules.
+(SPC-4 6.15, 6.16) and are shared by the other reservation test modules.
 """
 
 from __future__ import annotations
@@ -428,7 +428,7 @@ def test_aptpl_not_supported_without_a_path(lu: Lu) -> None:
 
 @pytest.mark.parametrize("sa", [RESERVE, RELEASE, CLEAR, PREEMPT, PREEMPT_AND_ABORT])
 def test_unregistered_nexus_conflicts_even_without_reservation(lu: Lu, sa: int) -> None:
-    # CONTRACT 3 / 2.17 item 1 (SCST), also for PREEMPT
+    # docs/behaviour.md 3 (SCST), also for PREEMPT
     lu.register(B1, 2)
     r = lu.prout(A1, sa, 0, 2, WR_EX)
     assert_conflict(r)
@@ -497,7 +497,7 @@ def test_register_and_ignore_existing_key(lu: Lu) -> None:
 def test_unregister_increments_generation(lu: Lu) -> None:
     lu.register(A1, 7)
     assert_good(lu.prout(A1, REGISTER, 7, 0))
-    assert lu.engine.registrations == {} and lu.gen == 2  # CONTRACT 3
+    assert lu.engine.registrations == {} and lu.gen == 2  # docs/behaviour.md 3
 
 
 def test_registration_is_per_nexus(lu: Lu) -> None:
@@ -640,7 +640,7 @@ def test_release_wrong_type_is_invalid_release(lu: Lu, t: int) -> None:
     lu.register(A1, 1)
     lu.reserve(A1, 1, t)
     other = WR_EX if t != WR_EX else EX_AC
-    assert_illegal(lu.release(A1, 1, other), 0x26, 0x04)  # CONTRACT 3
+    assert_illegal(lu.release(A1, 1, other), 0x26, 0x04)  # docs/behaviour.md 3
     assert lu.engine.reservation_type == t
 
 
@@ -883,7 +883,7 @@ def test_preempt_and_abort_failure_aborts_nothing(lu: Lu) -> None:
 
 
 # =========================================================================================
-# REGISTER AND MOVE: every row of scsi-target.md 2.7 (with CONTRACT 3)
+# REGISTER AND MOVE: every row of SPC-4 5.14.8 (with docs/behaviour.md 3)
 # =========================================================================================
 
 
@@ -941,7 +941,7 @@ def test_move_row_destination_masked(held: Lu) -> None:
 def test_move_row_no_reservation(held: Lu) -> None:
     assert_good(held.release(A1, 1, WR_EX_RO))
     g = held.gen
-    assert_illegal(held.move(A1, 1, 5, 2, I3), 0x24)  # CONTRACT 3
+    assert_illegal(held.move(A1, 1, 5, 2, I3), 0x24)  # docs/behaviour.md 3
     assert held.gen == g
 
 
@@ -1116,7 +1116,7 @@ def test_nexus_loss_and_reset_keep_persistent_state(lu: Lu) -> None:
 
 
 # =========================================================================================
-# SPC-2 RESERVE / RELEASE and CRH (scsi-target.md 2.12, CONTRACT 3)
+# SPC-2 RESERVE / RELEASE and CRH (SPC-4 5.14.3, docs/behaviour.md 3)
 # =========================================================================================
 
 RESERVE6, RESERVE10 = bytes(6).replace(b"\0", b"\x16", 1), bytes((0x56,)) + bytes(9)

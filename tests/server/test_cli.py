@@ -1,4 +1,4 @@
-"""`fcsoft serve` as a user runs it (CONTRACT sections 4 and 5): a subprocess started with
+"""`fcsoft serve` as a user runs it (docs/config.md and 4): a subprocess started with
 `python -m fcsoft`, its exit status, its stderr, its JSON log lines and its trace file.
 
 Config and usage errors must end the program with one line on stderr that names the file, the

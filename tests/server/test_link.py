@@ -1,4 +1,4 @@
-"""Links of the fabric server (CONTRACT sections 1 and 6): real TCP on 127.0.0.1 with the real
+"""Links of the fabric server (docs/wire.md and 2): real TCP on 127.0.0.1 with the real
 Fabric, and a few memory-stream runs where a deterministic clock or back-pressure is simpler.
 
 What is checked is outcome only (a connection closed or not, a frame answered or not, a
@@ -407,7 +407,7 @@ async def test_memory_stream_stalled_reader_discards(nursery):
 
 async def test_memory_stream_busy_link_never_on_a_frame_boundary_kept(autojump_clock):
     # every read ends inside a frame, but each one completes frames: the link is making
-    # progress, so no partial frame is ever held for R_A_TOV (CONTRACT section 6)
+    # progress, so no partial frame is ever held for R_A_TOV (docs/behaviour.md 2)
     conf = parse_config("")
     server = FabricServer(Fabric(conf.fabric, conf.zones), r_a_tov=1.0)
     client, fabric_side = trio.testing.memory_stream_pair()

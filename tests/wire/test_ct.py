@@ -38,12 +38,12 @@ h = bytes.fromhex
 # struct fc_ns_gid_ft {rsvd, domain scope, area scope, fc4 type = FC_TYPE_FCP 8}.
 GPN_FT_REQUEST = h("01000000" "fc020000" "01720000" "00000000") + h("00000008")
 
-# The matching accept with one entry (fc-codes.md 5: GPN_FT ACC = [ctl|pid, rsvd(4), WWPN],
+# The matching accept with one entry (FC-GS-8 5.2.5: GPN_FT ACC = [ctl|pid, rsvd(4), WWPN],
 # ctl 0x80 on the last entry): FC_FS_ACC 0x8002.
 GPN_FT_ACCEPT = (h("01000000" "fc020000" "80020000" "00000000")
                  + h("80010200" "00000000" "2100001b32000001"))
 
-# The reject a switch gives a GID_FT that matches nothing (CONTRACT.md 2): FC_FS_RJT 0x8001,
+# The reject a switch gives a GID_FT that matches nothing (docs/behaviour.md 2): FC_FS_RJT 0x8001,
 # reason 09h unable to perform, explanation 07h FC-4 types not registered (packet-fcct.h
 # FCCT_RJT_GENFAIL 0x9, packet-fcdns.h FCDNS_RJT_FC4NOTREG 0x07).
 GID_FT_REJECT = h("01000000" "fc020000" "80010000" "00090700")
@@ -160,7 +160,7 @@ def test_subtypes_depend_on_type() -> None:
     assert GsSubtype.MANAGEMENT.FABRIC_CONFIGURATION == 0x01
 
 
-# Every code of fc-codes.md sections 4 and 5 (from Wireshark packet-fcct.h / packet-fcdns.h),
+# Every CT and name-server code of FC-GS-8 (as Wireshark's packet-fcct.h / packet-fcdns.h),
 # written out here so that the enums are checked against the table, not against themselves.
 NS_COMMANDS = {
     "GA_NXT": 0x0100, "GID_A": 0x0101, "GPN_ID": 0x0112, "GNN_ID": 0x0113, "GCS_ID": 0x0114,

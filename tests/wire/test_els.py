@@ -3,7 +3,7 @@
 Each vector is written out byte by byte with its source beside it. Layout facts come from
 Linux include/uapi/scsi/fc/fc_els.h (structs named per test) and Wireshark packet-fcels.c
 (field offsets); field values from Linux include/scsi/fc_encode.h (libfc's *_fill helpers),
-drivers/scsi/fcoe/fcoe.c (service_params), CONTRACT.md section 2 (the fabric's FLOGI LS_ACC).
+drivers/scsi/fcoe/fcoe.c (service_params), docs/behaviour.md 2 (the fabric's FLOGI LS_ACC).
 The WWNs are illustrative (Emulex OUI 00:00:c9 for the host, Brocade 00:05:1e for the fabric).
 """
 
@@ -92,7 +92,7 @@ FDISC = h("""
     00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
 """)
 
-# The fabric's FLOGI LS_ACC, CONTRACT.md section 2 / fc-codes.md section 3: F_Port 0x1000 and
+# The fabric's FLOGI LS_ACC, docs/behaviour.md 2 / FC-LS-4 FLOGI: F_Port 0x1000 and
 # multiple N_Port_ID assignment 0x2000, word 2 = R_A_TOV 10000 (fc_els.h sp_r_a_tov),
 # E_D_TOV 2000, class 3 valid + sequential delivery with receive size 2112.
 FLOGI_ACC = h("""
@@ -231,13 +231,13 @@ RTV_ACC_NS = h("02 00 00 00  00 00 27 10  00 0f 42 40  04 00 00 00")
 # SCR as libfc fc_scr_fill builds it: full registration (fc_els.h ELS_SCRF_FULL = 3).
 SCR = h("62 00 00 00  00 00 00 03")
 
-# ECHO: command word + data, echoed back in the LS_ACC (fc-codes.md section 3).
+# ECHO: command word + data, echoed back in the LS_ACC (FC-LS-4 ECHO).
 ECHO = h("10 00 00 00  66 63 73 6f 66 74 21 00")
 ECHO_ACC = h("02 00 00 00  66 63 73 6f 66 74 21 00")
 
 # fc_els.h struct fc_els_ls_acc and struct fc_els_ls_rjt.
 LS_ACC = h("02 00 00 00")
-# logical error / N_Port login required: the reject CONTRACT.md section 3 names, and what
+# logical error / N_Port login required: the reject docs/behaviour.md 3 names, and what
 # the Linux fnic driver sends for an ADISC it cannot match (reason 0x03, explanation 0x1E).
 LS_RJT_PLOGI_REQUIRED = h("01 00 00 00  00 03 1e 00")
 LS_RJT_NOT_SUPPORTED = h("01 00 00 00  00 0b 00 00")
@@ -332,7 +332,7 @@ def test_reject_code_values() -> None:
     assert odd.encode() == h("01 00 00 00  00 0d 99 00")
 
 
-# every code of fc-codes.md section 3 (Linux fc_els.h enum fc_els_cmd), written out here
+# every ELS code of FC-LS-4 (Linux fc_els.h enum fc_els_cmd), written out here
 ELS_CODES = {
     "LS_RJT": 0x01, "LS_ACC": 0x02, "PLOGI": 0x03, "FLOGI": 0x04, "LOGO": 0x05, "ABTX": 0x06,
     "RCS": 0x07, "RES": 0x08, "RSS": 0x09, "RSI": 0x0A, "ESTS": 0x0B, "ESTC": 0x0C,

@@ -30,7 +30,7 @@ from fcsoft.wire.header import FCtl, FcHeader, RCtl, decode_header, make_header
 # RX_ID FFFF), FC-LS-3 4.2.7 (FLOGI payload: command 04, then 112 bytes of service
 # parameters, here all zero except the word naming the command), SOFi3 2E / EOFt 42
 # (Linux fc_encaps.h). The CRC (little-endian IEEE CRC-32 over header+payload, as
-# CONTRACT section 1 states) was checked independently: tshark's fcsof dissector reports
+# docs/wire.md states) was checked independently: tshark's fcsof dissector reports
 # fc.crc.status == 1 (good) for this frame written as link type 225.
 FLOGI_PAYLOAD = bytes([0x04, 0, 0, 0]) + bytes(112)
 FLOGI_FRAME = bytes.fromhex(

@@ -6,11 +6,13 @@ are the --initiators in order, O the --outsider; each registers its own key (run
 Every case starts on a clean LU: nothing registered, nothing reserved, no unit attention
 pending.
 
-What is expected comes from CONTRACT section 3 and ../shared/reference/scsi-target.md:
-section 2 (service actions, PRGENERATION 2.9, SPC-2 and CRH 2.12, unit attentions 2.13,
-where to follow SPC/SCST 2.17), section 6 (layouts) and section 7 (conflict tables). The
-section is named beside each rule below. Where implementations differ and neither the
-contract nor the reference settles it, the case accepts either answer (and says so).
+What is expected comes from SPC-4 and SBC-4 (reservations 5.14: registering 5.14.7, REGISTER
+AND MOVE 5.14.8, reserving 5.14.9, releasing 5.14.11.2, preempting 5.14.11.4, clearing
+5.14.11.6, SPC-2 reservations and CRH 5.14.3, the access table of 5.14.1 with SBC-4's;
+PERSISTENT RESERVE IN 6.15, PERSISTENT RESERVE OUT 6.16; unit attentions SAM-5 5.14) and,
+where implementations of SPC-4 differ, from docs/behaviour.md section 3. The section is named
+beside each rule below. Where implementations differ and neither settles it, the case
+accepts either answer (and says so).
 
 Groups: pr-in, pr-out, access, ownership, prgeneration, ua, spc2, masking.
 

@@ -1,5 +1,5 @@
-"""What each nexus may do under each reservation type (scsi-target.md section 7), who
-holds a reservation and for how long (7.4), and PRGENERATION arithmetic (2.9)."""
+"""What each nexus may do under each reservation type (SPC-4 5.14.1, SBC-3 4.17), who
+holds a reservation and for how long (SPC-4 5.14), and PRGENERATION arithmetic (6.15.2)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from .base import (
 )
 
 # =============================================================================================
-# The access matrix (scsi-target.md 7.1 / 7.2, CONTRACT 3: SYNCHRONIZE CACHE like WRITE)
+# The access matrix (SPC-4 5.14.1 / 7.2, docs/behaviour.md 3: SYNCHRONIZE CACHE like WRITE)
 # =============================================================================================
 
 ALWAYS, READ, WRITE = "always", "read", "write"
@@ -109,7 +109,7 @@ for _t in PR_TYPES:
 
 
 # =============================================================================================
-# Ownership: who holds a reservation and how long it lives (scsi-target.md 7.4, CONTRACT 3)
+# Ownership: who holds a reservation and how long it lives (SPC-4 5.14, docs/behaviour.md 3)
 # =============================================================================================
 
 
@@ -153,7 +153,7 @@ async def _key_change(ctx: Context) -> None:
 
 @case("ownership.survives-logout", initiators=2)
 async def _survives_logout(ctx: Context) -> None:
-    """Registrations and the reservation survive the holder's logout (CONTRACT 3)."""
+    """Registrations and the reservation survive the holder's logout (docs/behaviour.md 3)."""
     await ctx.setup(ctx.a, PrType.WR_EX, [ctx.b])
     await ctx.a.logout_and_login()
     await ctx.a.drain_uas()
@@ -165,7 +165,7 @@ async def _survives_logout(ctx: Context) -> None:
 
 
 # =============================================================================================
-# PRGENERATION arithmetic (scsi-target.md 2.9 acceptance)
+# PRGENERATION arithmetic (SPC-4 6.15.2 acceptance)
 # =============================================================================================
 
 

@@ -1,4 +1,4 @@
-"""LUN masking as an initiator the LUN is not mapped to sees it (CONTRACT 3)."""
+"""LUN masking as an initiator the LUN is not mapped to sees it (docs/behaviour.md 3)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from .base import (
 )
 
 # =============================================================================================
-# LUN masking (CONTRACT 3)
+# LUN masking (docs/behaviour.md 3)
 # =============================================================================================
 
 

@@ -1,5 +1,5 @@
 """PERSISTENT RESERVE IN: the four service actions and their layouts (SPC-4 6.16,
-scsi-target.md 2.10 and 6), and PRGENERATION agreeing across them."""
+SPC-4 6.15), and PRGENERATION agreeing across them."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from .base import (
 )
 
 # =============================================================================================
-# PERSISTENT RESERVE IN (SPC-4 6.16, scsi-target.md 2.10 and 6)
+# PERSISTENT RESERVE IN (SPC-4 6.15)
 # =============================================================================================
 
 
@@ -45,7 +45,7 @@ async def _read_keys_lists(ctx: Context) -> None:
 
 @case("pr-in.read-keys.truncated", initiators=2)
 async def _read_keys_truncated(ctx: Context) -> None:
-    """READ KEYS cut by ALLOCATION LENGTH 8 still reports the full ADDITIONAL LENGTH (2.10)."""
+    """READ KEYS cut to ALLOCATION LENGTH 8 still reports the full ADDITIONAL LENGTH (6.15.2)."""
     await ctx.register(ctx.a, ctx.b)
     r = expect(await ctx.a.prin(PrIn.READ_KEYS, 8), step="READ KEYS, ALLOCATION LENGTH 8")
     expect_equal("data returned with ALLOCATION LENGTH 8", 8, len(r.data))
@@ -55,7 +55,7 @@ async def _read_keys_truncated(ctx: Context) -> None:
 
 @case("pr-in.short-allocation")
 async def _short_allocation(ctx: Context) -> None:
-    """An ALLOCATION LENGTH below 8 truncates, it is not an error (2.17 item 4)."""
+    """An ALLOCATION LENGTH below 8 truncates, it is not an error (SPC-4 4.2.5.6)."""
     r = expect(await ctx.a.prin(PrIn.READ_KEYS, 4), step="READ KEYS, ALLOCATION LENGTH 4")
     if len(r.data) > 4:
         raise CaseFailed("READ KEYS, ALLOCATION LENGTH 4", "at most 4 bytes",

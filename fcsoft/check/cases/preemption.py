@@ -1,4 +1,4 @@
-"""PREEMPT, PREEMPT AND ABORT and REGISTER AND MOVE (scsi-target.md 2.6, 2.7)."""
+"""PREEMPT, PREEMPT AND ABORT and REGISTER AND MOVE (SPC-4 5.14.11.4, 5.14.8)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from .base import (
 )
 
 # =============================================================================================
-# PREEMPT and PREEMPT AND ABORT (scsi-target.md 2.6)
+# PREEMPT and PREEMPT AND ABORT (SPC-4 5.14.11.4)
 # =============================================================================================
 
 
@@ -180,7 +180,7 @@ async def _preempt_wrong_key(ctx: Context) -> None:
 
 
 # =============================================================================================
-# REGISTER AND MOVE (scsi-target.md 2.7)
+# REGISTER AND MOVE (SPC-4 5.14.8)
 # =============================================================================================
 
 
@@ -222,7 +222,7 @@ async def _move_unreg(ctx: Context) -> None:
 
 @case("pr-out.register-and-move.no-reservation", initiators=2)
 async def _move_none(ctx: Context) -> None:
-    """REGISTER AND MOVE with nothing reserved: ILLEGAL REQUEST 24/00 (CONTRACT 3)."""
+    """REGISTER AND MOVE with nothing reserved: ILLEGAL REQUEST 24/00 (docs/behaviour.md 3)."""
     await ctx.register(ctx.a)
     expect(await _move(ctx, ctx.a, ctx.b.wwpn), CHECK,
            INVALID_FIELD_IN_CDB, step="REGISTER AND MOVE from registered A, nothing reserved")
@@ -270,7 +270,7 @@ async def _move_zero_key(ctx: Context) -> None:
 
 @case("pr-out.register-and-move.unregistered", initiators=2)
 async def _move_unregistered(ctx: Context) -> None:
-    """REGISTER AND MOVE from an unregistered nexus: RESERVATION CONFLICT (2.17 item 1)."""
+    """REGISTER AND MOVE from an unregistered nexus: RESERVATION CONFLICT (SPC-4 5.14.8)."""
     await ctx.setup(ctx.a, PrType.WR_EX)
     rtpi = await ctx.relative_port()
     params = c.move_parameters(0, ctx.b.key, rtpi, ctx.a.wwpn)

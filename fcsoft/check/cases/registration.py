@@ -1,5 +1,5 @@
 """PERSISTENT RESERVE OUT: checks of the command itself, REGISTER and REGISTER AND IGNORE
-EXISTING KEY with their SPEC_I_PT and ALL_TG_PT options (scsi-target.md 2.1, 2.2, 2.8)."""
+EXISTING KEY with their SPEC_I_PT and ALL_TG_PT options (SPC-4 5.14.7, 6.16.3)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from .base import (
 )
 
 # =============================================================================================
-# PERSISTENT RESERVE OUT: checks of the command itself (scsi-target.md 2.1, 6)
+# PERSISTENT RESERVE OUT: checks of the command itself (SPC-4 6.16)
 # =============================================================================================
 
 
@@ -37,7 +37,7 @@ async def _prout_bad_sa(ctx: Context) -> None:
 
 @case("pr-out.parameter-list-length")
 async def _prout_length(ctx: Context) -> None:
-    """A basic parameter list of other than 24 bytes: ILLEGAL REQUEST 1A/00 (2.1 item 5)."""
+    """A basic parameter list of other than 24 bytes: ILLEGAL REQUEST 1A/00 (SPC-4 6.16)."""
     await ctx.register(ctx.a)
     for size in (20, 32):
         params = c.basic_parameters(ctx.a.key, ctx.a.key + 1).ljust(size, b"\0")[:size]
@@ -49,7 +49,7 @@ async def _prout_length(ctx: Context) -> None:
 
 @case("pr-out.scope-must-be-lu")
 async def _prout_scope(ctx: Context) -> None:
-    """RESERVE with SCOPE 1h: ILLEGAL REQUEST 24/00 (2.17 item 3)."""
+    """RESERVE with SCOPE 1h: ILLEGAL REQUEST 24/00 (SPC-4 6.16)."""
     await ctx.register(ctx.a)
     expect(await ctx.a.prout(PrOut.RESERVE, key=ctx.a.key, type=PrType.WR_EX, scope=1),
            CHECK, INVALID_FIELD_IN_CDB, step="RESERVE type 1 with SCOPE 1h")
@@ -58,7 +58,7 @@ async def _prout_scope(ctx: Context) -> None:
 
 @case("pr-out.reserve.invalid-type")
 async def _reserve_bad_type(ctx: Context) -> None:
-    """RESERVE with TYPE 0h, 2h, 4h or 9h: ILLEGAL REQUEST 24/00 (2.3)."""
+    """RESERVE with TYPE 0h, 2h, 4h or 9h: ILLEGAL REQUEST 24/00 (SPC-4 6.16)."""
     await ctx.register(ctx.a)
     for t in (0x0, 0x2, 0x4, 0x9):
         expect(await ctx.a.prout(PrOut.RESERVE, key=ctx.a.key, type=t), CHECK,
@@ -88,7 +88,7 @@ async def _aptpl(ctx: Context) -> None:
 
 
 # =============================================================================================
-# REGISTER and REGISTER AND IGNORE EXISTING KEY (scsi-target.md 2.2, 2.9)
+# REGISTER and REGISTER AND IGNORE EXISTING KEY (SPC-4 5.14.7, 6.15.2)
 # =============================================================================================
 
 
@@ -136,7 +136,7 @@ async def _register_wrong(ctx: Context) -> None:
 
 @case("pr-out.register.unregister")
 async def _register_unregister(ctx: Context) -> None:
-    """REGISTER with SERVICE ACTION RESERVATION KEY 0 unregisters; PRGENERATION +1 (CONTRACT 3)."""
+    """REGISTER with SERVICE ACTION RESERVATION KEY 0 unregisters; PRGENERATION +1 (6.15.2)."""
     await ctx.register(ctx.a)
     g = await ctx.generation()
     expect(await ctx.a.prout(PrOut.REGISTER, key=ctx.a.key, sa_key=0),
@@ -147,7 +147,7 @@ async def _register_unregister(ctx: Context) -> None:
 
 @case("pr-out.register.unregistered-zero-key")
 async def _register_zero(ctx: Context) -> None:
-    """REGISTER of key 0 from an unregistered nexus: GOOD, nothing registered (2.2)."""
+    """REGISTER of key 0 from an unregistered nexus: GOOD, nothing registered (SPC-4 5.14.7)."""
     expect(await ctx.a.prout(PrOut.REGISTER, sa_key=0), step="REGISTER key 0 from A")
     await ctx.expect_keys("READ KEYS after it", [])
 
@@ -200,7 +200,7 @@ def _spec_i_pt_parameters(key: int, sa_key: int, *initiators: WWN) -> bytes:
 
 @case("pr-out.register.spec-i-pt", initiators=2)
 async def _spec_i_pt(ctx: Context) -> None:
-    """REGISTER with SPEC_I_PT=1 also registers the listed initiator with the key (2.8)."""
+    """REGISTER with SPEC_I_PT=1 also registers the listed initiator with the key (SPC-4 6.16)."""
     if not (await ctx.capabilities()).sip_c:
         raise CaseSkipped("REPORT CAPABILITIES says SIP_C=0")
     expect(await ctx.a.prout(PrOut.REGISTER, parameters=_spec_i_pt_parameters(
@@ -225,7 +225,7 @@ async def _spec_i_pt_atomic(ctx: Context) -> None:
 
 @case("pr-out.spec-i-pt.other-service-action")
 async def _spec_i_pt_other(ctx: Context) -> None:
-    """SPEC_I_PT=1 with other than REGISTER: ILLEGAL REQUEST 26/00 (2.1 item 4)."""
+    """SPEC_I_PT=1 with other than REGISTER: ILLEGAL REQUEST 26/00 (SPC-4 6.16)."""
     expect(await ctx.a.prout(PrOut.REGISTER_AND_IGNORE_EXISTING_KEY, sa_key=ctx.a.key,
                              flags=c.SPEC_I_PT), CHECK, INVALID_FIELD_IN_PARAMETER_LIST,
            step="REGISTER AND IGNORE EXISTING KEY with SPEC_I_PT=1")
@@ -234,7 +234,7 @@ async def _spec_i_pt_other(ctx: Context) -> None:
 
 @case("pr-out.register.all-tg-pt")
 async def _all_tg_pt(ctx: Context) -> None:
-    """REGISTER with ALL_TG_PT=1: every descriptor of the initiator says ALL_TG_PT (2.8)."""
+    """REGISTER with ALL_TG_PT=1: each descriptor of the initiator says ALL_TG_PT (SPC-4 6.15.5)."""
     if not (await ctx.capabilities()).atp_c:
         raise CaseSkipped("REPORT CAPABILITIES says ATP_C=0")
     a = ctx.a

@@ -1,4 +1,4 @@
-"""RESERVE, RELEASE and CLEAR (scsi-target.md 2.3-2.5, 7.3)."""
+"""RESERVE, RELEASE and CLEAR (SPC-4 5.14.9, 5.14.11.2, 5.14.11.6)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .base import (
 )
 
 # =============================================================================================
-# RESERVE (scsi-target.md 2.3, 7.3)
+# RESERVE (SPC-4 5.14.9, 5.14.11.2, 5.14.11.6)
 # =============================================================================================
 
 
@@ -30,7 +30,7 @@ async def _reserve_type(ctx: Context, pr_type: PrType) -> None:
            step=f"RESERVE {tname(pr_type)} from registered A")
     await ctx.expect_held("READ RESERVATION after RESERVE", pr_type,
                           0 if pr_type.all_registrants else ctx.a.key)
-    await ctx.expect_generation("PRGENERATION after RESERVE (2.9: unchanged)", g, 0)
+    await ctx.expect_generation("PRGENERATION after RESERVE (SPC-4 6.15.2: unchanged)", g, 0)
 
 
 for _t in PR_TYPES:
@@ -40,7 +40,7 @@ for _t in PR_TYPES:
 
 @case("pr-out.reserve.unregistered")
 async def _reserve_unregistered(ctx: Context) -> None:
-    """RESERVE from an unregistered nexus, no reservation present: CONFLICT (CONTRACT 3)."""
+    """RESERVE from an unregistered nexus, nothing reserved: CONFLICT (docs/behaviour.md 3)."""
     expect(await ctx.a.prout(PrOut.RESERVE, type=PrType.WR_EX), CONFLICT,
            step="RESERVE from unregistered A")
     await ctx.expect_held("READ RESERVATION after it", None)
@@ -94,7 +94,7 @@ async def _reserve_ar(ctx: Context) -> None:
 
 
 # =============================================================================================
-# RELEASE (scsi-target.md 2.4)
+# RELEASE (SPC-4 5.14.11.2)
 # =============================================================================================
 
 
@@ -124,7 +124,7 @@ async def _release_none(ctx: Context) -> None:
 
 @case("pr-out.release.unregistered")
 async def _release_unregistered(ctx: Context) -> None:
-    """RELEASE from an unregistered nexus: RESERVATION CONFLICT even unreserved (CONTRACT 3)."""
+    """RELEASE from an unregistered nexus: CONFLICT, even unreserved (docs/behaviour.md 3)."""
     expect(await ctx.a.prout(PrOut.RELEASE, type=PrType.WR_EX), CONFLICT,
            step="RELEASE from unregistered A, nothing reserved")
 
@@ -140,7 +140,7 @@ async def _release_non_holder(ctx: Context) -> None:
 
 @case("pr-out.release.wrong-type")
 async def _release_wrong_type(ctx: Context) -> None:
-    """RELEASE by the holder with the wrong TYPE: ILLEGAL REQUEST 26/04 (CONTRACT 3)."""
+    """RELEASE by the holder with the wrong TYPE: ILLEGAL REQUEST 26/04 (docs/behaviour.md 3)."""
     await ctx.setup(ctx.a, PrType.WR_EX)
     expect(await ctx.a.prout(PrOut.RELEASE, key=ctx.a.key, type=PrType.EX_AC), CHECK,
            INVALID_RELEASE, step="RELEASE EX AC by the WR EX holder")
@@ -166,7 +166,7 @@ async def _release_ar(ctx: Context) -> None:
 
 
 # =============================================================================================
-# CLEAR (scsi-target.md 2.5)
+# CLEAR (SPC-4 5.14.11.6)
 # =============================================================================================
 
 
@@ -192,7 +192,7 @@ async def _clear_non_holder(ctx: Context) -> None:
 
 @case("pr-out.clear.unregistered", initiators=2)
 async def _clear_unregistered(ctx: Context) -> None:
-    """CLEAR from an unregistered nexus: RESERVATION CONFLICT (CONTRACT 3)."""
+    """CLEAR from an unregistered nexus: RESERVATION CONFLICT (docs/behaviour.md 3)."""
     await ctx.register(ctx.a)
     expect(await ctx.b.prout(PrOut.CLEAR), CONFLICT, step="CLEAR from unregistered B")
     await ctx.expect_keys("READ KEYS after it", [ctx.a.key])

@@ -1,5 +1,5 @@
 """SPC-2 RESERVE / RELEASE on their own and beside persistent reservations, CRH=1
-(scsi-target.md 2.12, CONTRACT 3)."""
+(SPC-4 5.14.3, docs/behaviour.md 3)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from .base import (
 )
 
 # =============================================================================================
-# SPC-2 RESERVE / RELEASE, and with persistent reservations (scsi-target.md 2.12, CONTRACT 3)
+# SPC-2 RESERVE / RELEASE, and with persistent reservations (SPC-4 5.14.3, docs/behaviour.md 3)
 # =============================================================================================
 
 
@@ -67,7 +67,7 @@ async def _spc2_release_other(ctx: Context) -> None:
 
 @case("spc2.blocks-persistent-reservations", initiators=2)
 async def _spc2_blocks_pr(ctx: Context) -> None:
-    """Under RESERVE(6), PR IN and PR OUT conflict for everyone, holder too (CONTRACT 3)."""
+    """Under RESERVE(6), PR IN and PR OUT conflict for everyone, holder too (SPC-2 5.5.1)."""
     expect(await ctx.a.scsi(c.reserve_6()), step="RESERVE(6) from A")
     for port in (ctx.a, ctx.b):
         expect(await port.prin(PrIn.READ_KEYS), CONFLICT,
@@ -78,7 +78,7 @@ async def _spc2_blocks_pr(ctx: Context) -> None:
 
 @case("spc2.released-on-logout", initiators=2)
 async def _spc2_logout(ctx: Context) -> None:
-    """An I_T nexus loss (LOGO) releases that nexus's RESERVE(6) (CONTRACT 3)."""
+    """An I_T nexus loss (LOGO) releases that nexus's RESERVE(6) (docs/behaviour.md 3)."""
     expect(await ctx.a.scsi(c.reserve_6()), step="RESERVE(6) from A")
     await ctx.a.logout_and_login()
     expect(await ctx.write_block(ctx.b), step="WRITE(10) from B after A logged out")

@@ -1,5 +1,5 @@
 """Unit attentions: who hears of CLEAR, RELEASE, PREEMPT and unregistering, and how they
-are reported (scsi-target.md 2.13, 2.17 item 6, 7.4)."""
+are reported (SPC-4 5.14, docs/behaviour.md 3)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from .base import (
 )
 
 # =============================================================================================
-# Unit attentions: who hears of what (scsi-target.md 2.13, 7.4)
+# Unit attentions: who hears of what (SPC-4 5.14)
 # =============================================================================================
 
 
@@ -119,7 +119,7 @@ async def _ua_none(ctx: Context) -> None:
 
 @case("ua.inquiry-not-blocked", initiators=2)
 async def _ua_inquiry(ctx: Context) -> None:
-    """A pending UA does not block INQUIRY or REPORT LUNS, nor do they clear it (2.13)."""
+    """A pending UA does not block INQUIRY or REPORT LUNS, nor do they clear it (SAM-5 5.14)."""
     await ctx.setup(ctx.a, PrType.WR_EX_RO, [ctx.b])
     expect(await ctx.a.prout(PrOut.CLEAR, key=ctx.a.key), step="CLEAR from A")
     expect(await ctx.b.scsi(c.inquiry(96), data_in=96), step="INQUIRY from B (2A/03 pending)")
@@ -131,7 +131,7 @@ async def _ua_inquiry(ctx: Context) -> None:
 
 @case("ua.reported-one-at-a-time", initiators=2)
 async def _ua_one_at_a_time(ctx: Context) -> None:
-    """Reporting a UA clears only that one: 2A/04 then 2A/03 (2.17 item 6)."""
+    """Reporting a UA clears only that one: 2A/04 then 2A/03 (SAM-5 5.14)."""
     await ctx.setup(ctx.a, PrType.WR_EX_RO, [ctx.b])
     expect(await ctx.a.prout(PrOut.RELEASE, key=ctx.a.key, type=PrType.WR_EX_RO),
            step="RELEASE WR EX RO from A")
