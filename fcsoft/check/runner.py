@@ -275,6 +275,7 @@ class Case:
     initiators: int = 1  #: how many of --initiators it needs
     outsider: bool = False  #: needs --outsider
     summary: str = ""
+    second_port: bool = False  #: needs --target2 (A2, B2: A and B through another port)
 
     @property
     def group(self) -> str:
@@ -286,10 +287,14 @@ class Context:
     the LU's geometry, and helpers that query the reservation state and set it up."""
 
     def __init__(self, ports: Sequence[Port], outsider: Port | None,
-                 outsider_error: str | None = None) -> None:
+                 outsider_error: str | None = None,
+                 second: Sequence[Port] = ()) -> None:
         self.ports = list(ports)
         self._outsider = outsider
         self.outsider_error = outsider_error
+        #: the initiators' nexuses with the second target port (--target2), A2 and B2
+        self.second = list(second)
+        self._rtpi2: int | None = None
         self.block_size = 512
         self.blocks = 0
         self._rtpi: int | None = None
@@ -307,6 +312,16 @@ class Context:
     @property
     def c(self) -> Port:
         return self.ports[2]
+
+    @property
+    def a2(self) -> Port:
+        """Initiator A through the second target port."""
+        return self.second[0]
+
+    @property
+    def b2(self) -> Port:
+        """Initiator B through the second target port."""
+        return self.second[1]
 
     @property
     def o(self) -> Port:
@@ -358,17 +373,22 @@ class Context:
                                              commands.decode_report_capabilities, None)
         return self._caps
 
-    async def relative_port(self) -> int:
-        """The target port's RELATIVE TARGET PORT IDENTIFIER (VPD 83h, else READ FULL
-        STATUS of a registration made through it)."""
-        if self._rtpi is None:
-            result = await self.a.settled(commands.inquiry(252, page=0x83), data_in=252)
-            rtpi = commands.relative_port_from_vpd83(result.data) if result.good else None
-            if rtpi is None:
-                raise CaseFailed("INQUIRY VPD page 83h from A",
+    async def relative_port(self, second: bool = False) -> int:
+        """The RELATIVE TARGET PORT IDENTIFIER (VPD 83h) of the target port, or with
+        `second` of the second target port."""
+        cached = self._rtpi2 if second else self._rtpi
+        if cached is None:
+            via = self.a2 if second else self.a
+            result = await via.settled(commands.inquiry(252, page=0x83), data_in=252)
+            cached = commands.relative_port_from_vpd83(result.data) if result.good else None
+            if cached is None:
+                raise CaseFailed(f"INQUIRY VPD page 83h from {via.label}",
                                  "a relative target port designator", "none")
-            self._rtpi = rtpi
-        return self._rtpi
+            if second:
+                self._rtpi2 = cached
+            else:
+                self._rtpi = cached
+        return cached
 
     # -- expectations about state ---------------------------------------------------------
     async def expect_keys(self, step: str, expected: Iterable[int]) -> None:
@@ -447,7 +467,7 @@ class Context:
     async def reset(self, *, force: bool = False) -> None:
         """No registrations, no reservation, no SPC-2 reservation, no pending unit
         attentions (module docstring). `force`: CLEAR even when nothing is registered."""
-        for p in self.ports:
+        for p in self._every_port():
             await p.drain_uas()
         a = self.a
         read_keys = commands.persistent_reserve_in(PrIn.READ_KEYS, 8192)
@@ -464,8 +484,12 @@ class Context:
             expect(await a.settled(commands.persistent_reserve_out(PrOut.CLEAR, 24),
                                    data_out=commands.basic_parameters(a.key)),
                    step="reset: CLEAR from A")
-            for p in self.ports:
+            for p in self._every_port():
                 await p.drain_uas()
+
+    def _every_port(self) -> list[Port]:
+        """Every nexus of the run: A, B, C, their second-port nexuses and the outsider."""
+        return self.ports + self.second + ([self._outsider] if self._outsider else [])
 
 
 # --- running the suite -----------------------------------------------------------------------
@@ -484,6 +508,7 @@ class CheckOptions:
     lun: int
     initiators: tuple[WWN, ...]
     outsider: WWN | None = None
+    target2: WWN | None = None  #: another target port of the array (multiport cases)
     vports: frozenset[WWN] = frozenset()  #: log these in with FDISC on the first link
     timeout: float = 10.0
     patterns: tuple[str, ...] = ()  #: fnmatch patterns of case names; () = every case
@@ -535,6 +560,8 @@ def _skip_reason(case: Case, options: CheckOptions) -> str | None:
         return f"needs {case.initiators} initiators, {have} given with --initiators"
     if case.outsider and options.outsider is None:
         return "needs --outsider (an initiator the LUN is not mapped to)"
+    if case.second_port and options.target2 is None:
+        return "needs --target2 (another target port of the same array)"
     return None
 
 
@@ -622,11 +649,15 @@ async def _run_check(options: CheckOptions, chosen: Sequence[Case], out: TextIO,
             first = first or host
             return host
 
-        async def nexus(wwpn: WWN) -> ITNexus:
-            """Fabric login, then PLOGI + PRLI to the target (kept for the whole run)."""
-            nport = await login(wwpn)
+        nports: dict[WWN, NPort] = {}
+
+        async def nexus(wwpn: WWN, target: WWN | None = None) -> ITNexus:
+            """Fabric login (once per initiator), then PLOGI + PRLI to the target (kept for
+            the whole run)."""
+            if wwpn not in nports:
+                nports[wwpn] = await login(wwpn)
             return await stack.enter_async_context(  # type: ignore[no-any-return]
-                nport.connect(options.target, timeout=options.timeout))
+                nports[wwpn].connect(target or options.target, timeout=options.timeout))
 
         ports = []
         for i, wwpn in enumerate(initiators):
@@ -639,6 +670,15 @@ async def _run_check(options: CheckOptions, chosen: Sequence[Case], out: TextIO,
                 raise CannotRun(f"initiator {wwpn} cannot log in to target "
                                 f"{options.target}: {exc}") from None
             ports.append(Port("ABC"[i], wwpn, KEYS[i], it, options.lun))
+        second = []
+        if options.target2 is not None:
+            for i, wwpn in enumerate(initiators[:2]):
+                try:
+                    it = await nexus(wwpn, options.target2)
+                except Exception as exc:  # noqa: BLE001 - LookupError, ElsRejected, timeouts
+                    raise CannotRun(f"initiator {wwpn} cannot log in to --target2 "
+                                    f"{options.target2}: {exc}") from None
+                second.append(Port("AB"[i] + "2", wwpn, KEYS[i], it, options.lun))
         outsider = None
         outsider_error = None
         if options.outsider is not None:
@@ -647,9 +687,11 @@ async def _run_check(options: CheckOptions, chosen: Sequence[Case], out: TextIO,
                                 options.lun)
             except Exception as exc:  # noqa: BLE001 - reported by the outsider's cases
                 outsider_error = f"{type(exc).__name__}: {exc}"
-        ctx = Context(ports, outsider, outsider_error)
+        ctx = Context(ports, outsider, outsider_error, second)
         try:
             await _prepare(ctx, options)
+        except CannotRun:
+            raise
         except CaseFailed as exc:
             raise CannotRun(f"{exc.step}: expected {exc.expected}, observed "
                             f"{exc.observed}") from None
@@ -672,14 +714,22 @@ async def _run_check(options: CheckOptions, chosen: Sequence[Case], out: TextIO,
 
 
 async def _prepare(ctx: Context, options: CheckOptions) -> None:
-    """Every initiator sees the LU; learn its geometry; the clean-up at the start."""
-    for p in ctx.ports:
+    """Every initiator sees the LU (through each target port), the outsider does not; learn
+    the LU's geometry; the clean-up at the start."""
+    for p in ctx.ports + ctx.second:
         result = expect(await p.settled(commands.inquiry(96), data_in=96),
                         step=f"INQUIRY to LUN {options.lun} from {p.label} ({p.wwpn})")
         if not result.data or result.data[0] >> 5 != 0:
             raise CaseFailed(f"INQUIRY to LUN {options.lun} from {p.label} ({p.wwpn})",
                              "peripheral qualifier 0 (the LUN is mapped to this initiator)",
                              f"byte 0 = {result.data[0]:#04x}" if result.data else "no data")
+    if ctx.outsider_error is None and options.outsider is not None:
+        o = ctx.o
+        result = await o.settled(commands.inquiry(96), data_in=96)
+        if result.good and result.data and result.data[0] >> 5 == 0:
+            raise CannotRun(f"--outsider {o.wwpn} reaches LUN {options.lun} (INQUIRY "
+                            "answers peripheral qualifier 0): the LUN is mapped to it; give "
+                            "an initiator the LUN is not mapped to")
     result = expect(await ctx.a.settled(commands.read_capacity_16(), data_in=32),
                     step="READ CAPACITY(16) from A")
     if len(result.data) < 12:

@@ -1,11 +1,15 @@
 """`fcsoft check`: run the conformance suite (fcsoft.check) against an array port.
 
     fcsoft check --fabric HOST:PORT --target WWPN --lun N --initiators WWPN1,WWPN2,WWPN3
-                 [--outsider WWPN] [--vport WWPN ...] [--junit FILE] [--case PATTERN ...]
+                 [--target2 WWPN] [--outsider WWPN] [--vport WWPN ...] [--junit FILE]
+                 [--case PATTERN ...]
     fcsoft check --list
 
-Exit status: 0 every case passed (or was skipped), 1 a case failed or the clean-up at the
-end did, 2 bad usage, 3 the suite could not run at all (fabric, target or LUN out of reach).
+Exit status (sg3_utils' convention, as every fcsoft tool): 0 every case passed (or was
+skipped), 1 bad usage (every missing option named at once), 14 a case failed or the clean-up
+at the end did (sg3_utils' "miscompare": the target's answers differ from SPC-4's), 15 the
+suite could not run at all (fabric, target or LUN out of reach, or a precondition unmet such
+as an --outsider the LUN is mapped to).
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ import logging
 import sys
 from typing import Any
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_CANNOT_RUN = 3
+EXIT_USAGE = 1  # sg3_utils' SG_LIB_SYNTAX_ERROR
+EXIT_FAILED = 14  # sg3_utils' SG_LIB_CAT_MISCOMPARE
+EXIT_CANNOT_RUN = 15  # sg3_utils' SG_LIB_FILE_ERROR: cannot reach the device
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "one LUN. DESTRUCTIVE: it writes data to the LUN and clears its reservations.")
     p.add_argument("--fabric", metavar="HOST:PORT", help="the fabric to log into")
     p.add_argument("--target", metavar="WWPN", help="the array's target port")
+    p.add_argument("--target2", metavar="WWPN",
+                   help="another target port of the same array: the multiport.* cases run "
+                        "reservations across the two")
     p.add_argument("--lun", type=int, metavar="N", help="the LUN to check")
     p.add_argument("--initiators", metavar="WWPN1,WWPN2,WWPN3",
                    help="1 to 3 initiators the LUN is mapped to (cases that need more are "
@@ -43,6 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                    help="per-command and per-login timeout (default 10)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
+    from .common import exit_on_syntax_error
+
+    exit_on_syntax_error(p, EXIT_USAGE)
     p.set_defaults(run=run)
 
 
@@ -58,9 +68,10 @@ def options_from(args: argparse.Namespace) -> Any:
     from fcsoft.config import MAX_LUN_NUMBER, parse_listen
     from fcsoft.wire.wwn import WWN
 
-    for name in ("fabric", "target", "lun", "initiators"):
-        if getattr(args, name) is None:
-            raise _usage(f"check: --{name} is required")
+    missing = [f"--{name}" for name in ("fabric", "target", "lun", "initiators")
+               if getattr(args, name) is None]
+    if missing:
+        raise _usage(f"check: missing {', '.join(missing)} (all required; see --help)")
 
     def wwn(option: str, text: str) -> WWN:
         try:
@@ -85,6 +96,10 @@ def options_from(args: argparse.Namespace) -> Any:
     target = wwn("--target", args.target)
     if target in initiators or target == outsider:
         raise _usage(f"--target: {target} is also an initiator")
+    target2 = wwn("--target2", args.target2) if args.target2 else None
+    if target2 is not None and (target2 == target or target2 in initiators
+                                or target2 == outsider):
+        raise _usage(f"--target2: {target2} is --target or an initiator")
     vports = frozenset(wwn("--vport", t) for v in args.vport for t in v.split(",") if t.strip())
     for v in vports:
         if v not in initiators[1:] and v != outsider:
@@ -93,8 +108,8 @@ def options_from(args: argparse.Namespace) -> Any:
     if args.timeout <= 0:
         raise _usage("--timeout: must be positive")
     return CheckOptions(fabric=fabric, target=target, lun=args.lun, initiators=initiators,
-                        outsider=outsider, vports=vports, timeout=args.timeout,
-                        patterns=tuple(args.case))
+                        outsider=outsider, target2=target2, vports=vports,
+                        timeout=args.timeout, patterns=tuple(args.case))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
             write_junit(args.junit, summary, {
                 "fabric": args.fabric, "target": str(options.target), "lun": str(options.lun),
                 "initiators": ",".join(map(str, options.initiators)),
-                "outsider": str(options.outsider or "")})
+                "outsider": str(options.outsider or ""),
+                "target2": str(options.target2 or "")})
         except OSError as exc:
             print(f"fcsoft: check: --junit: cannot write {args.junit}: {exc.strerror}",
                   file=sys.stderr)

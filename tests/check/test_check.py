@@ -26,6 +26,7 @@ from fcsoft.server.process import run_process
 from fcsoft.wire.wwn import WWN
 
 TARGET = "50:01:43:80:00:00:00:01"
+TARGET2 = "50:01:43:80:00:00:00:02"
 INITIATORS = ("10:00:00:00:c9:00:00:01", "10:00:00:00:c9:00:00:02", "10:00:00:00:c9:00:00:03")
 OUTSIDER = "10:00:00:00:c9:00:00:09"  # logs in to the fabric, in no host entry
 
@@ -36,7 +37,7 @@ rscn_coalesce_ms = 10
 [[array]]
 name = "a1"
 node_wwn = "50:01:43:80:00:00:00:00"
-ports = ["{TARGET}", "50:01:43:80:00:00:00:02"]
+ports = ["{TARGET}", "{TARGET2}"]
 
 [[array.lun]]
 name = "data"
@@ -59,6 +60,7 @@ FAULT_FAILURES: dict[str, set[str]] = {
         "ua.preempt.registration-only", "ua.preempt.all-registrants",
         "ua.holder-unregisters.type-5", "ua.holder-unregisters.type-6",
         "ua.inquiry-not-blocked", "ua.reported-one-at-a-time",
+        "multiport.preempt", "multiport.release", "multiport.clear",
     },
     "wrong-generation": {
         "pr-out.register.unregister", "pr-out.register-ignore.unregister",
@@ -67,7 +69,7 @@ FAULT_FAILURES: dict[str, set[str]] = {
     "release-keeps-reservation": {
         "pr-out.release.type-1", "pr-out.release.type-3", "pr-out.release.type-5",
         "pr-out.release.type-6", "pr-out.release.type-7", "pr-out.release.type-8",
-        "pr-out.release.all-registrants-any-registrant",
+        "pr-out.release.all-registrants-any-registrant", "multiport.release",
     },
     "preempt-ignores-key": {
         "pr-out.preempt.registration-only", "pr-out.preempt-and-abort.registration-only",
@@ -81,6 +83,7 @@ FAULT_FAILURES: dict[str, set[str]] = {
         "access.type-5.unregistered", "access.type-6.unregistered",
         "access.type-7.unregistered", "access.type-8.unregistered",
         "ownership.survives-logout",
+        "multiport.reservation-is-shared", "multiport.holder-is-a-nexus",
     },
     "spc2-survives-nexus-loss": {"spc2.released-on-logout"},
     "read-keys-short-length": {"pr-in.read-keys.truncated"},
@@ -98,10 +101,11 @@ def start_lab(nursery):
 
 
 def options(lab, initiators=INITIATORS, outsider: str | None = OUTSIDER,
-            patterns=(), **kw) -> CheckOptions:
+            patterns=(), target2: str | None = TARGET2, **kw) -> CheckOptions:
     return CheckOptions(fabric=lab.address, target=WWN(TARGET), lun=0,
                         initiators=tuple(WWN(w) for w in initiators),
                         outsider=WWN(outsider) if outsider else None,
+                        target2=WWN(target2) if target2 else None,
                         patterns=tuple(patterns), **kw)
 
 
@@ -134,13 +138,18 @@ async def test_the_suite_passes_against_fcsoft(start_lab):
     assert lines[-1] == f"{len(ALL_CASES)} passed, 0 failed, 0 skipped"
     assert err.startswith("WARNING: fcsoft check is destructive")
     assert engine_state(lab) == ({}, None, None)  # cleaned up at the end
+    # and no unit attention of the run is left pending; only the 29h (I_T nexus loss) that
+    # every nexus of the run gets when it logs out, and any new login would get anyway
+    uas = lab.array("a1").scsi.units["data"].unit_attentions
+    left = {n: uas.pending(n) for n in list(uas._pending)}
+    assert {n: codes for n, codes in left.items() if any(c[0] != 0x29 for c in codes)} == {}
 
 
 def test_case_names_are_unique_and_cover_every_area():
     assert len(ALL_CASES) == len(set(ALL_CASES)) > 100
     groups = {name.split(".")[0] for name in ALL_CASES}
     assert groups == {"pr-in", "pr-out", "access", "ownership", "prgeneration", "ua", "spc2",
-                      "masking"}
+                      "masking", "multiport"}
     for t in (1, 3, 5, 6, 7, 8):
         for kind in ("pr-out.reserve", "pr-out.release", "ua.release",
                      "ownership.holder-unregisters", "ua.holder-unregisters"):
@@ -189,14 +198,20 @@ async def test_a_fault_fails_exactly_its_cases(start_lab, fault):
                                                                    "observed"]
 
 
-async def test_masking_cases_fail_when_the_outsider_is_mapped(start_lab):
+async def test_a_mapped_outsider_is_a_precondition_error(start_lab):
+    """An --outsider the LUN is mapped to cannot show masking: the run stops before any case
+    (one line, exit status 15 on the command line), instead of failing the masking cases."""
+    from fcsoft.check import CannotRun
+
     lab = await start_lab()
-    summary, out, _ = await check(lab, initiators=INITIATORS[:1], outsider=INITIATORS[2],
-                                  patterns=["masking.*"])
-    assert names(summary, "fail") == {"masking.report-luns.outsider", "masking.inquiry.outsider",
-                                      "masking.request-sense.outsider",
-                                      "masking.commands.outsider"}, out
-    assert names(summary, "pass") == {"masking.report-luns.mapped"}
+    with pytest.raises(CannotRun, match=f"--outsider {INITIATORS[2]} reaches LUN 0"):
+        await check(lab, initiators=INITIATORS[:1], outsider=INITIATORS[2],
+                    patterns=["masking.*"])
+    proc = await fcsoft("check", "--fabric", address(lab), "--target", TARGET, "--lun", "0",
+                        "--initiators", INITIATORS[0], "--outsider", INITIATORS[2])
+    err = proc.stderr.decode().splitlines()
+    assert proc.returncode == 15 and proc.stdout == b""
+    assert err[1].startswith(f"fcsoft: check: --outsider {INITIATORS[2]} reaches LUN 0")
 
 
 async def test_an_outsider_that_cannot_reach_the_target_fails_only_its_cases(start_lab):
@@ -207,7 +222,8 @@ members = {[TARGET, *INITIATORS]!r}
 
 [[array]]""".replace("'", '"'), 1)
     lab = await start_lab(toml=zoned)
-    summary, out, _ = await check(lab, patterns=["masking.*", "pr-out.register.new"])
+    summary, out, _ = await check(lab, patterns=["masking.*", "pr-out.register.new"],
+                                  target2=None)
     assert names(summary, "pass") == {"masking.report-luns.mapped", "pr-out.register.new"}, out
     failed = [r for r in summary.results if r.outcome == "fail"]
     assert {r.name for r in failed} == {"masking.report-luns.outsider",
@@ -255,7 +271,7 @@ async def test_cli_failure_junit_and_exit_status(start_lab, tmp_path: Path):
     proc = await fcsoft("check", "--fabric", address(lab), "--target", TARGET, "--lun", "0",
                         "--initiators", ",".join(INITIATORS[:2]), "--junit", str(junit))
     out, err = proc.stdout.decode(), proc.stderr.decode()
-    assert proc.returncode == 1, err
+    assert proc.returncode == 14, err
     assert err.startswith("WARNING: fcsoft check is destructive")
     lines = out.splitlines()
     fail_at = lines.index("FAIL  pr-in.read-keys.truncated")
@@ -296,7 +312,8 @@ async def test_cli_exit_zero_with_vports(start_lab, tmp_path: Path):
     junit = tmp_path / "check.xml"
     proc = await fcsoft("check", "--fabric", address(lab), "--target", TARGET, "--lun", "0",
                         "--initiators", ",".join(INITIATORS), "--outsider", OUTSIDER,
-                        "--vport", INITIATORS[1], "--vport", OUTSIDER, "--junit", str(junit))
+                        "--target2", TARGET2, "--vport", INITIATORS[1], "--vport", OUTSIDER,
+                        "--junit", str(junit))
     out = proc.stdout.decode()
     assert proc.returncode == 0, out + proc.stderr.decode()
     assert out.splitlines()[-1] == f"{len(ALL_CASES)} passed, 0 failed, 0 skipped"
@@ -314,26 +331,35 @@ async def test_cli_exit_zero_with_vports(start_lab, tmp_path: Path):
     (["--initiators", INITIATORS[0], "--lun", "20000"], "--lun: must be"),
     (["--initiators", INITIATORS[0], "--fabric", "nowhere"], "--fabric: bad listen address"),
     (["--initiators", INITIATORS[0], "--case", "no-such-case*"], "--case: no case matches"),
-    (["--lun", "0"], "--initiators is required"),
+    (["--lun", "0"], "check: missing --initiators (all required; see --help)"),
 ])
-def test_cli_usage_errors_exit_2(capsys, args, message):
+def test_cli_usage_errors_exit_1(capsys, args, message):
     base = {"--fabric": "127.0.0.1:3225", "--target": TARGET, "--lun": "0"}
     for i in range(0, len(args), 2):
         base.pop(args[i], None)
     argv = ["check", *[x for kv in base.items() for x in kv], *args]
-    assert cli.main(argv) == 2
+    assert cli.main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
 
 
-async def test_cli_unreachable_fabric_exits_3():
+def test_every_missing_option_is_reported_at_once(capsys):
+    assert cli.main(["check", "--initiators", INITIATORS[0]]) == 1
+    assert capsys.readouterr().err == ("fcsoft: check: missing --fabric, --target, --lun (all "
+                                       "required; see --help)\n")
+    with pytest.raises(SystemExit) as info:  # argparse's own errors: sg3_utils' status 1
+        cli.main(["check", "--lun", "zero"])
+    assert info.value.code == 1
+
+
+async def test_cli_unreachable_fabric_exits_15():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # a subprocess: the command configures process-wide logging, which must not outlive it
     proc = await fcsoft("check", "--fabric", f"127.0.0.1:{port}", "--target", TARGET, "--lun",
                         "0", "--initiators", INITIATORS[0])
-    assert proc.returncode == 3
+    assert proc.returncode == 15
     err = proc.stderr.decode().splitlines()
     assert err[0].startswith("WARNING:")
     assert err[1].startswith("fcsoft: check: cannot log in to the fabric at 127.0.0.1:")
@@ -376,3 +402,18 @@ def test_junit_writer_counts(tmp_path: Path):
     assert tcs[1].find("failure").get("message") == (
         "RELEASE: expected GOOD, observed RESERVATION CONFLICT")
     assert tcs[2].find("skipped").get("message") == "needs 3 initiators"
+
+
+async def test_nothing_is_skipped_against_the_builtin_lab(fcsoft_lab):
+    """The README's command line for the built-in lab (three mapped initiators, the second
+    target port, an unmapped outsider) runs every case."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    line = readme.split("Against the built-in lab nothing is skipped with", 1)[1]
+    command = line.split("```", 2)[1].replace("\\\n", " ").split()
+    assert command[:2] == ["bin/fcsoft", "check"]
+    args = command[2:]
+    args[args.index("--fabric") + 1] = address(fcsoft_lab)
+    proc = await fcsoft("check", *args)
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, out + proc.stderr.decode()
+    assert out.splitlines()[-1] == f"{len(ALL_CASES)} passed, 0 failed, 0 skipped"

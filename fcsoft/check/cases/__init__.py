@@ -14,7 +14,7 @@ where implementations of SPC-4 differ, from docs/behaviour.md section 3. The sec
 beside each rule below. Where implementations differ and neither settles it, the case
 accepts either answer (and says so).
 
-Groups: pr-in, pr-out, access, ownership, prgeneration, ua, spc2, masking.
+Groups: pr-in, pr-out, access, ownership, prgeneration, ua, spc2, masking, multiport.
 
 Each group is a module here (base.py holds the registry and shared names); this module
 imports them in the order the cases run.
@@ -24,7 +24,8 @@ from __future__ import annotations
 
 # the order of these imports is the order the cases run
 # isort: off
-from . import pr_in, registration, reservation, preemption, access, ua, spc2, masking  # noqa: F401
+from . import pr_in, registration, reservation, preemption, access, ua, spc2, masking, \
+    multiport  # noqa: F401
 # isort: on
 from .base import CASES, add, case
 

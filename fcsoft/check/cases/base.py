@@ -30,22 +30,22 @@ COMMANDS_CLEARED: Ua = (0x2F, 0x00)
 CaseFn = Callable[[Context], Awaitable[None]]
 
 
-def case(name: str, *, initiators: int = 1, outsider: bool = False
+def case(name: str, *, initiators: int = 1, outsider: bool = False, second_port: bool = False
          ) -> Callable[[CaseFn], CaseFn]:
     """Register the decorated function as case `name`; its docstring's first line is the
     summary."""
     def register(fn: CaseFn) -> CaseFn:
-        add(name, fn, initiators=initiators, outsider=outsider)
+        add(name, fn, initiators=initiators, outsider=outsider, second_port=second_port)
         return fn
     return register
 
 
 def add(name: str, fn: CaseFn, *, initiators: int = 1, outsider: bool = False,
-        summary: str | None = None) -> None:
+        summary: str | None = None, second_port: bool = False) -> None:
     if any(k.name == name for k in CASES):
         raise ValueError(f"duplicate case name {name!r}")
     doc = summary if summary is not None else (fn.__doc__ or "").strip().splitlines()[0]
-    CASES.append(Case(name, fn, initiators, outsider, doc))
+    CASES.append(Case(name, fn, initiators, outsider, doc, second_port))
 
 
 def tname(t: int) -> str:
