@@ -63,7 +63,8 @@ def test_lab_config_values() -> None:
                           LunConfig("logs", 256 * MiB, 4096, "memory"))
     host, guests = array.hosts
     assert host.name == "host1"
-    assert host.initiators == (WWN("10:00:00:00:c9:00:00:01"), WWN("10:00:00:00:c9:00:00:02"))
+    assert host.initiators == (WWN("10:00:00:00:c9:00:00:01"), WWN("10:00:00:00:c9:00:00:02"),
+                               WWN("10:00:00:00:c9:00:00:03"))  # three, for fcsoft check
     assert host.luns == ((0, "boot"), (1, "data"), (2, "logs"))
     assert host.lun_map == {0: "boot", 1: "data", 2: "logs"}
     # the guest lab's ENodes: WWPN 20:00 + MAC, for MACs 52:54:00:fc:00:01 and :02
