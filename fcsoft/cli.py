@@ -33,7 +33,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from fcsoft import __version__
+
     p = _Parser(prog="fcsoft", description="A software Fibre Channel SAN.")
+    p.add_argument("--version", action="version", version=f"fcsoft {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     serve = sub.add_parser("serve", help="run the fabric and the config's arrays",

@@ -50,8 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                    help="per-command and per-login timeout (default 10)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
-    from .common import exit_on_syntax_error
+    from .common import add_version, exit_on_syntax_error
 
+    add_version(p, "fcsoft check", short=False)
     exit_on_syntax_error(p, EXIT_USAGE)
     p.set_defaults(run=run)
 

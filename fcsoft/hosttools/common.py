@@ -288,6 +288,15 @@ def add_connection_args(p: argparse.ArgumentParser, *, target: bool = True,
                        help="LUN number (default 0)")
 
 
+def add_version(p: argparse.ArgumentParser, prog: str, *, short: bool = True) -> None:
+    """--version (and sg3_utils' -V): print the version and exit 0."""
+    from fcsoft import __version__
+
+    names = ("-V", "--version") if short else ("--version",)
+    p.add_argument(*names, action="version", version=f"{prog} {__version__}",
+                   help="print the version and exit")
+
+
 def exit_on_syntax_error(p: argparse.ArgumentParser, status: int = Exit.SYNTAX_ERROR) -> None:
     """Make `p` end with `status` (sg3_utils' 1, not argparse's 2) on a bad command line."""
 
@@ -535,8 +544,11 @@ def tool_main(prog: str, work: Callable[[argparse.Namespace], Awaitable[int]]
 
 
 def set_tool(p: argparse.ArgumentParser, prog: str,
-             work: Callable[[argparse.Namespace], Awaitable[int]]) -> None:
-    """Register `work` as the subcommand's run function (and sg3_utils' syntax-error status)."""
+             work: Callable[[argparse.Namespace], Awaitable[int]], *,
+             short_version: bool = True) -> None:
+    """Register `work` as the subcommand's run function, with --version (-V too, unless the
+    tool uses that letter) and sg3_utils' syntax-error status."""
+    add_version(p, prog, short=short_version)
     exit_on_syntax_error(p)
     p.set_defaults(run=tool_main(prog, work))
 
@@ -551,6 +563,7 @@ __all__ = [
     "Exit",
     "ToolError",
     "add_connection_args",
+    "add_version",
     "category_text",
     "err",
     "exit_on_syntax_error",

@@ -94,7 +94,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("-q", "--quiet", "-quiet", action="store_true",
                    help="print only the values, and no error messages")
     common.add_connection_args(p, target=False)
-    common.set_tool(p, PROG, work)
+    common.set_tool(p, PROG, work, short_version=False)
 
 
 def _reject_status(reason: int, explanation: int) -> int:

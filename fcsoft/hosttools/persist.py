@@ -17,7 +17,7 @@ keys:
 
 PR OUT needs --out and one service action: -G register, -I register and ignore existing
 key, -R reserve, -L release, -C clear, -P preempt, -A preempt and abort, -M register and
-move, -z replace lost reservation; with -K/--param-rk, -S/--param-sark, -T/--prout-type
+move, -x replace lost reservation; with -K/--param-rk, -S/--param-sark, -T/--prout-type
 (hex, as in sg_persist), -Z/--param-aptpl, -Y/--param-alltgpt, -X/--transport-id (for
 REGISTER with SPEC_I_PT, or REGISTER AND MOVE: "fcp,<16 hex digits>", a comma- or
 space-separated list of hex bytes, "file=NAME" or "-" for several, one per line),
@@ -252,8 +252,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     opt("-P", "--preempt", const=PREEMPT, help="PR Out: Preempt", **sa_out)
     opt("-A", "--preempt-abort", const=PREEMPT_ABORT, help="PR Out: Preempt and Abort",
         **sa_out)
-    opt("-z", "--replace-lost", const=REPLACE_LOST, help="PR Out: Replace Lost Reservation",
-        **sa_out)
+    opt("-x", "-z", "--replace-lost", const=REPLACE_LOST,
+        help="PR Out: Replace Lost Reservation (-z: fcsoft's earlier spelling)", **sa_out)
     opt("-K", "--param-rk", type=common.hex_arg, default=0, metavar="RK",
         help="PR Out parameter reservation key (RK is in hex)")
     opt("-S", "--param-sark", type=common.hex_arg, default=0, metavar="SARK",

@@ -105,7 +105,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help=f"wait this long for each reply (default {ECHO_TIMEOUT:g}; fcsoft's "
                         "own option)")
     common.add_connection_args(p, target=False)
-    common.exit_on_syntax_error(p, EXIT_FAIL)
+    common.add_version(p, PROG, short=False)
+    common.exit_on_syntax_error(p, common.Exit.SYNTAX_ERROR)
     p.set_defaults(run=common.tool_main(PROG, work))
 
 

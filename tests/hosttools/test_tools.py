@@ -274,12 +274,25 @@ def test_luns_decoding_is_sg_luns(capsys):
     from fcsoft.hosttools import luns
 
     sg_luns = require_tool("sg_luns")
-    for alun in ("0001", "4101000000000000", "c101", "d200000001230000", "8123000000000000",
-                 "e2123456", "ffffffffffffffff", "0105000000000000"):
-        for hexes, verbose in ((0, 0), (1, 0), (0, 1), (2, 1)):
-            luns._test(argparse.Namespace(test=alun, hex=hexes, verbose=verbose))
+    aluns = ("0001", "4101000000000000", "c101", "d200000001230000", "8123000000000000",
+             "e2123456", "ffffffffffffffff", "0105000000000000",
+             # sg_luns' other spellings: 0x prefix, odd digits, separators, Linux integers
+             "0x4001", "00 01", "0001-0002-0000-0000", "L1", "L0x4001", "L65536",
+             "0001000000000000L", "0001000200000000")
+    # an odd number of digits: the last one is a byte of its own. sg_luns reads past the end
+    # of the argument there (what follows in its memory decides the next byte; usually 00)
+    for alun, lun in (("0x1", "01"), ("1", "01"), ("0x100", "1000"), ("1h", "01"),
+                      ("12345", "123405")):
+        assert luns.parse_alun(alun) == (bytes.fromhex(lun).ljust(8, b"\0"), False, False)
+    combos = ((0, 0, 0, 0), (1, 0, 0, 0), (0, 1, 0, 0), (2, 1, 0, 0), (0, 0, 1, 0),
+              (0, 0, 2, 0), (0, 0, 0, 1), (1, 1, 0, 1), (0, 0, 1, 2))
+    for alun in aluns:
+        for hexes, verbose, decode, lu_cong in combos:
+            luns._test(argparse.Namespace(test=alun, hex=hexes, verbose=verbose,
+                                          decode=decode, lu_cong=lu_cong))
             ours = capsys.readouterr().out
-            flags = ["-H"] * hexes + ["-v"] * verbose
+            flags = (["-H"] * hexes + ["-v"] * verbose + ["-d"] * decode
+                     + ["-L"] * lu_cong)
             theirs = subprocess.run([sg_luns, f"--test={alun}", *flags], capture_output=True,
                                     check=False)
             assert ours == theirs.stdout.decode(), (alun, flags)
