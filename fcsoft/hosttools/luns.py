@@ -208,10 +208,10 @@ def parse_alun(text: str) -> tuple[bytes, bool, bool]:
     while count < 8 and at < len(cp):
         if separated and cp[at] not in _HEX:
             at += 1
-        value = _two_hex(cp, at)
-        if value is None:
+        byte = _two_hex(cp, at)
+        if byte is None:
             break
-        out[count] = value
+        out[count] = byte
         count += 1
         at += 2
     if count == 0:
