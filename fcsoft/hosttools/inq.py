@@ -122,7 +122,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("-l", "--len", "-m", "--maxlen", dest="len", type=common.num_arg, default=0,
                    metavar="LEN", help="requested response length (def: 0 -> fetch 36 bytes "
                                        "first, then fetch again as indicated)")
-    p.add_argument("-o", "--only", action="store_true", help="accepted, no effect")
+    p.add_argument("-o", "--only", action="store_true",
+                   help="for std inquiry do not fetch serial number vpd page")
+    p.add_argument("-B", "--block", type=int, choices=(0, 1), metavar="0|1",
+                   help="accepted for sg_inq's sake, no effect: there is no device node to "
+                        "open blocking or not")
+    p.add_argument("-c", "--cmddt", action="count", default=0,
+                   help="command support data mode (set opcode with '--page=PG'); obsolete")
+    p.add_argument("-d", "--descriptors", action="store_true",
+                   help="fetch and decode version descriptors")
+    p.add_argument("-E", "-x", "--extended", action="store_true",
+                   help="fetch the extended INQUIRY data VPD page (0x86)")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="skip VPD page 0 check (fcsoft inq never makes it: no effect)")
+    p.add_argument("-I", "--inhex", metavar="FN",
+                   help="read the response (ASCII hex, or binary with --raw) from file FN "
+                        "instead of a device: no login")
+    p.add_argument("-L", "--long", action="store_true",
+                   help="extra information on NVMe devices (none here: no effect)")
+    p.add_argument("-O", "--old", action="store_true",
+                   help="sg_inq's old command-line syntax: refused, fcsoft has only this one")
+    p.add_argument("-s", "--vendor", action="store_true",
+                   help="show vendor specific fields in std inquiry")
+    p.add_argument("-u", "--export", action="store_true",
+                   help="SCSI_IDENT_<assoc>_<type>=<ident> output format (VPD pages 0x80 and "
+                        "0x83; default 0x83)")
     p.add_argument("-p", "--page", type=_page, metavar="PG",
                    help="VPD page number or abbreviation (sv, sn, di, ...; sinq = standard)")
     p.add_argument("-r", "--raw", action="store_true", help="output response in binary")
@@ -479,28 +503,194 @@ async def _fetch_vpd(it: ITNexus, args: argparse.Namespace, page: int) -> bytes 
     return data
 
 
+# version descriptor names (SPC-4 table 29) as sg_inq prints them: the ones fcsoft's arrays
+# report, and their neighbours
+VERSION_NAMES = {
+    0x0060: "SAM-3 (no version claimed)", 0x0080: "SAM-4 (no version claimed)",
+    0x00A0: "SAM-5 (no version claimed)", 0x0300: "SPC-3 (no version claimed)",
+    0x0460: "SPC-4 (no version claimed)", 0x05C0: "SPC-5 (no version claimed)",
+    0x0320: "SBC-2 (no version claimed)", 0x04C0: "SBC-3 (no version claimed)",
+    0x0600: "SBC-4 (no version claimed)", 0x08C0: "FCP-3 (no version claimed)",
+    0x0A40: "FCP-4 (no version claimed)",
+}
+
+
+def version_lines(rp: bytes) -> list[str]:
+    """sg_inq -d: the version descriptors of a standard INQUIRY response (bytes 58-73)."""
+    codes = []
+    for off in range(58, min(len(rp), 74) - 1, 2):
+        code = struct.unpack_from(">H", rp, off)[0]
+        if code == 0:
+            break
+        codes.append(code)
+    if not codes:
+        return ["", "  No version descriptors available"]
+    return ["", "  Version descriptors:", *(
+        f"    {VERSION_NAMES[c]}" if c in VERSION_NAMES else
+        f"    [unrecognised version descriptor code: 0x{c:x}]" for c in codes)]
+
+
+_SAFE = set("#+-.:=@_")
+
+
+def _enc(text: str) -> str:
+    """udev-style encoding of sg_inq --export's *_ENC values."""
+    return "".join(c if c.isalnum() or c in _SAFE else f"\\x{ord(c):02x}" for c in text)
+
+
+def _compact(text: str) -> str:
+    """--export values: trailing blanks dropped, other runs of blanks turned into one '_'."""
+    return "_".join(text.split())
+
+
+def export_standard(rp: bytes) -> list[str]:
+    """sg_inq --export for a standard INQUIRY response."""
+    rp = rp.ljust(SAFE_STD_LEN, b"\0")
+    vendor, model, rev = (_cstr(rp[a:b]) for a, b in ((8, 16), (16, 32), (32, 36)))
+    return [f"SCSI_TPGS={(rp[5] >> 4) & 3}", f"SCSI_TYPE={pdt_name(rp[0] & 0x1F)}",
+            f"SCSI_VENDOR={_compact(vendor)}", f"SCSI_VENDOR_ENC={_enc(vendor)}",
+            f"SCSI_MODEL={_compact(model)}", f"SCSI_MODEL_ENC={_enc(model)}",
+            f"SCSI_REVISION={_compact(rev)}"]
+
+
+_NAA_KINDS = {2: "NAA_EXT", 3: "NAA_LOCAL", 5: "NAA_REG", 6: "NAA_REGEXT"}
+
+
+def export_vpd(page: bytes) -> list[str]:
+    """sg_inq --export for VPD page 0x80 or 0x83 (SCSI_IDENT_<assoc>_<type>=<ident>)."""
+    if len(page) < 4:
+        return []
+    end = min(len(page), 4 + struct.unpack_from(">H", page, 2)[0])
+    if page[1] == 0x80:
+        return [f"SCSI_IDENT_SERIAL={_compact(_cstr(page[4:end]))}"]
+    out: list[str] = []
+    off = 4
+    while off + 4 <= end:
+        d = page[off:]
+        dlen = d[3]
+        ip = d[4:4 + dlen]
+        assoc = ("LUN", "PORT", "TARGET", "")[(d[1] >> 4) & 3]
+        dtype, code_set = d[1] & 0xF, d[0] & 0xF
+        head = f"SCSI_IDENT_{assoc}_"
+        if dtype == 3 and ip and ip[0] >> 4 in _NAA_KINDS:
+            out.append(f"{head}{_NAA_KINDS[ip[0] >> 4]}={ip.hex()}")
+        elif dtype == 1:
+            out.append(f"{head}T10={_compact(ip.decode('latin-1'))}")
+        elif dtype == 2:
+            out.append(f"{head}EUI64={ip.hex()}")
+        elif dtype == 4 and dlen == 4:
+            out.append(f"{head}RELATIVE={struct.unpack_from('>H', ip, 2)[0]}")
+        elif dtype == 5 and dlen == 4:
+            out.append(f"{head}TARGET_PORT_GROUP=0x{struct.unpack_from('>H', ip, 2)[0]:x}")
+        elif dtype == 8 and code_set == 3:
+            out.append(f"{head}NAME={_cstr(ip)}")
+        off += 4 + dlen
+    return out
+
+
+def _read_inhex(path: str, raw: bool) -> bytes:
+    """--inhex: the bytes in FN, written as hex (whitespace or commas between bytes, '#'
+    comments), or binary with --raw."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise common.ToolError(f"unable to open {path}: {exc.strerror}",
+                               common.Exit.FILE_ERROR) from None
+    if raw:
+        return data
+    out = bytearray()
+    for line in data.decode("latin-1").splitlines():
+        for item in line.split("#", 1)[0].replace(",", " ").split():
+            try:
+                value = int(item, 16)
+            except ValueError:
+                raise common.ToolError(f"{path}: bad hex byte {item!r}",
+                                       common.Exit.SYNTAX_ERROR) from None
+            if not 0 <= value <= 0xFF:
+                raise common.ToolError(f"{path}: {item!r} is not one byte",
+                                       common.Exit.SYNTAX_ERROR)
+            out.append(value)
+    return bytes(out)
+
+
+async def _serial_number(it: ITNexus, args: argparse.Namespace) -> str | None:
+    """The unit serial number (VPD 0x80), as sg_inq appends it to the standard data."""
+    r = await _inquiry(it, args, 0x80, 252)
+    if not r.good or len(r.data) < 4:
+        return None
+    return _cstr(r.data[4:4 + struct.unpack_from(">H", r.data, 2)[0]])
+
+
+async def _fetch_cmddt(it: ITNexus, args: argparse.Namespace, opcode: int) -> bytes | int:
+    cdb = struct.pack(">BBBHB", 0x12, 0x02, opcode, 252, 0)
+    r = await command(it, args.lun, "inquiry", cdb, verbose=args.verbose, data_in_len=252)
+    if not r.good:
+        return _failure(r, 252, True, args.verbose)
+    return r.data
+
+
 async def work(args: argparse.Namespace) -> int:
+    if args.old:
+        raise common.ToolError("--old: sg_inq's old command-line syntax is not supported; "
+                               "use the options --help lists", common.Exit.SYNTAX_ERROR)
     page = args.page
     if page is None and args.id:
         page = 0x83
+    if page is None and args.extended:
+        page = 0x86
     if page is None and args.vpd:
         page = 0x00
+    if page is None and args.export:
+        page = 0x83  # sg_inq: --export defaults to the device identification page
     if page == STANDARD:
         page = None
+    if args.cmddt and page is None:
+        raise common.ToolError("--cmddt needs an opcode: give it with --page",
+                               common.Exit.SYNTAX_ERROR)
     if not 0 <= args.len <= 65535:
         raise common.ToolError("bad argument to '--len='", common.Exit.SYNTAX_ERROR)
-    async with common.scsi_login(args, "inq") as it:
-        got = await (_fetch_standard(it, args) if page is None else _fetch_vpd(it, args, page))
+    serial = None
+    if args.inhex is not None:
+        got: bytes | int = _read_inhex(args.inhex, args.raw)
+        if args.raw:  # binary in: decode it (sg_inq --inhex=FN --raw)
+            args.raw = False
+    else:
+        async with common.scsi_login(args, "inq") as it:
+            if args.cmddt:
+                assert page is not None
+                got = await _fetch_cmddt(it, args, page)
+            elif page is None:
+                got = await _fetch_standard(it, args)
+                if (not isinstance(got, int) and not (args.raw or args.hex or args.only
+                                                      or args.len or args.export)):
+                    serial = await _serial_number(it, args)
+            else:
+                got = await _fetch_vpd(it, args, page)
     if isinstance(got, int):
         return got
     if args.raw:
         common.write_raw(got)
         return 0
+    if args.cmddt:
+        common.print_hex(got, 0)
+        return 0
+    if args.export:
+        lines = export_standard(got) if page is None else export_vpd(got)
+        print("\n".join(lines))
+        return 0
     if page is None:
         if args.hex:
             common.print_hex(got, 0 if args.hex == 1 else -1)
         else:
-            print("\n".join(decode_standard(got)))
+            lines = decode_standard(got)
+            if args.vendor and len(got) > 36 and any(got[36:56]):
+                lines.append(f" Vendor specific: {_cstr(got[36:56])}")
+            if serial:
+                lines.append(f" Unit serial number: {serial}")
+            if args.descriptors:
+                lines += version_lines(got)
+            print("\n".join(lines))
         return 0
     if args.hex:
         if args.hex == 1:

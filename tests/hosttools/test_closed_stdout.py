@@ -35,6 +35,8 @@ RUNS = {
 OFFLINE = {
     "help": ("--help",),
     "tool-help": ("persist", "--help"),
+    "version": ("--version",),
+    "tool-version": ("inq", "--version"),
     "luns-test": ("luns", "--test", "0001000000000000"),
     "check-list": ("check", "--list"),
 }

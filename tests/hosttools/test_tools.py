@@ -199,6 +199,10 @@ async def test_inq(fcsoft_lab):
     r = await tool(fcsoft_lab, "inq")
     assert (r.rc, r.err) == (0, "")
     assert r.out.startswith(STD_INQUIRY)
+    # as sg_inq, the unit serial number (VPD 0x80) follows the standard data, unless -o
+    serial = fcsoft_lab.array("array1").scsi.units["boot"].serial
+    assert r.out.splitlines()[-1] == f" Unit serial number: {serial}"
+    r = await tool(fcsoft_lab, "inq", "-o")
     assert r.out.splitlines()[-1].startswith(" Product revision level: ")
     r = await tool(fcsoft_lab, "inq", "-p", "sn", "--target", PORT2, "--lun", "1")
     assert r.rc == 0 and r.out.startswith("VPD INQUIRY: Unit serial number page\n"
@@ -221,8 +225,9 @@ async def test_inq(fcsoft_lab):
 async def test_inq_output_is_sg_inqs(fcsoft_lab, tmp_path):
     """Byte for byte what sg_inq prints for the same response (sg_inq --inhex --raw)."""
     sg_inq = require_tool("sg_inq")
-    cases = [(), ("-p", "0"), ("-p", "sn", "-H"), ("-i",), ("-i", "-HH"), ("-p", "bl"),
-             ("-p", "0xb1"), ("-p", "0xb2"), ("-HH",), ("--lun", "7")]
+    cases = [("-o",), ("-p", "0"), ("-p", "sn", "-H"), ("-i",), ("-i", "-HH"), ("-p", "bl"),
+             ("-p", "0xb1"), ("-p", "0xb2"), ("-HH",), ("--lun", "7"), ("-o", "-d"),
+             ("-u",), ("-u", "-p", "sn"), ("-o", "-s")]
     responses: dict[int | str | None, bytes] = {}
     async with fcsoft_lab.host(H2) as host, host.connect(PORT1) as it:
         # the same responses, fetched directly
@@ -235,14 +240,20 @@ async def test_inq_output_is_sg_inqs(fcsoft_lab, tmp_path):
     pages = {"0": 0x00, "sn": 0x80, "bl": 0xB0, "0xb1": 0xB1, "0xb2": 0xB2}
     for args in cases:
         run = await tool(fcsoft_lab, "inq", *args)
-        page = "lun7" if "--lun" in args else 0x83 if "-i" in args else \
-            pages[args[1]] if args[:1] == ("-p",) else None
+        given = dict(zip(args, args[1:], strict=False))
+        page = ("lun7" if "--lun" in args else pages[given["-p"]] if "-p" in given else
+                0x83 if "-i" in args or "-u" in args else None)
         f = tmp_path / "resp.bin"
         f.write_bytes(responses[page])
-        hexes = [a for a in args if a.startswith("-H")]
-        theirs = await trio.run_process([sg_inq, "--raw", f"--inhex={f}", *hexes],
+        flags = [a for a in args if a.startswith("-H") or a in ("-d", "-u", "-s")]
+        theirs = await trio.run_process([sg_inq, "--raw", f"--inhex={f}", *flags],
                                         capture_stdout=True, capture_stderr=True)
         assert (run.rc, run.out) == (0, theirs.stdout.decode("latin-1")), args
+        # and fcsoft inq decodes the same file itself, without logging in (--inhex)
+        offline = await tool(fcsoft_lab, "inq", "--raw", f"--inhex={f}",
+                             *(a for a in args if a not in ("--lun", "7")),
+                             fabric="127.0.0.1:1")
+        assert (offline.rc, offline.out) == (0, theirs.stdout.decode("latin-1")), args
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,3 +535,49 @@ async def test_help_lists_the_tools():
                                env=_env())
     for name in ("ns", "ping", "inq", "luns", "readcap", "persist"):
         assert re.search(rf"^\s+{name}\s", p.stdout.decode(), re.MULTILINE), name
+
+
+# ---------------------------------------------------------------------------------------------
+# parity: --version and the usage-error status on every tool
+
+
+@pytest.mark.parametrize("name", ["", "ns", "ping", "inq", "luns", "readcap", "persist",
+                                  "check"])
+def test_every_tool_has_version_and_exits_1_on_bad_usage(name):
+    from fcsoft import __version__
+
+    argv = [sys.executable, "-m", "fcsoft", *([name] if name else [])]
+    r = subprocess.run([*argv, "--version"], capture_output=True, text=True, env=_env(),
+                       timeout=BOUND)
+    assert (r.returncode, r.stdout) == (0, f"fcsoft{' ' + name if name else ''} {__version__}\n")
+    if name:
+        r = subprocess.run([*argv, "--no-such-option"], capture_output=True, text=True,
+                           env=_env(), timeout=BOUND)
+        assert r.returncode == 1 and "unrecognized arguments: --no-such-option" in r.stderr
+
+
+def test_sg3_utils_options_are_accepted(tmp_path):
+    """Every option of the installed sg_inq/sg_luns/sg_readcap/sg_persist --help parses
+    (with an argument where it takes one); --old alone is refused."""
+    import argparse
+
+    from fcsoft import hosttools
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="tool")
+    hosttools.register(sub)
+    for tool, prog in (("inq", "sg_inq"), ("luns", "sg_luns"), ("readcap", "sg_readcap"),
+                       ("persist", "sg_persist")):
+        exe = require_tool(prog)
+        text = subprocess.run([exe, "--help"], capture_output=True, text=True).stdout + \
+            subprocess.run([exe, "-hh"], capture_output=True, text=True).stdout
+        longs = set(re.findall(r"--([a-z][a-z0-9_-]+)(=?)", text))
+        for opt, takes in sorted(longs):
+            if opt in ("help", "version", "old"):
+                continue
+            value = {"block": "0", "page": "0x80", "select": "0", "test": "0001",
+                     "transport-id": "fcp,10000000c9000001", "inhex": "f",
+                     "device": "50:01:43:80:00:00:00:01", "prout-type": "1"}.get(opt, "1")
+            args = [f"--{opt}", value] if takes else [f"--{opt}"]
+            ns = sub.choices[tool].parse_args(args)  # argparse error -> SystemExit: a failure
+            assert ns is not None, (tool, opt)
