@@ -406,7 +406,7 @@ _FC_MAP_RE = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){2}")
 
 @dataclass(frozen=True)
 class FcoeConfig:
-    """One `[[fcoe]]`: an FCoE Forwarder (CONTRACT section 7) on a TCP listener speaking
+    """One `[[fcoe]]`: an FCoE Forwarder (docs/fcoe.md) on a TCP listener speaking
     QEMU's stream netdev framing (`listen`) or on a network interface (`interface`).
 
     `mac` is the FCF's MAC address (6 bytes), `fc_map` the FC-MAP (the upper 24 bits of
