@@ -38,6 +38,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ DEFAULT_BINARIES = (
 OPTIONAL_BINARIES: tuple[str, ...] = ()
 
 DEBIAN_META_PACKAGE = "linux-image-amd64"
+LOOKUP_MAX_AGE = 24 * 3600.0  # seconds the answer of apt-cache is reused
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,29 @@ def debian_kernel_package() -> str:
         raise GuestError(f"cannot find the kernel package that {DEBIAN_META_PACKAGE} depends on "
                          "(run apt-get update, or give --kernel and --modules)")
     return m.group(1)
+
+
+def current_debian_package(root: Path, max_age: float = LOOKUP_MAX_AGE) -> str:
+    """`debian_kernel_package()`, remembered in the cache for `max_age` seconds (apt-cache
+    takes about a second); the newest cached kernel when apt-cache cannot tell."""
+    record = root / "debian-kernel"
+    try:
+        if time.time() - record.stat().st_mtime < max_age:
+            package = record.read_text().strip()
+            if (root / package.removeprefix("linux-image-") / "vmlinuz").is_file():
+                return package
+    except OSError:
+        pass
+    try:
+        package = debian_kernel_package()
+    except GuestError:
+        cached = _cached_debian_versions(root)
+        if not cached:
+            raise
+        return f"linux-image-{cached[-1]}"
+    root.mkdir(parents=True, exist_ok=True)
+    record.write_text(package + "\n")
+    return package
 
 
 def _cached_debian_versions(root: Path) -> list[str]:
@@ -260,7 +285,8 @@ def _plain_name(path: str) -> str:
 
 def shared_libraries(binary: Path) -> list[Path]:
     """The shared libraries `binary` loads, with the dynamic loader (none when static)."""
-    proc = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False)
+    proc = subprocess.run([str(which("ldd")), str(binary)], capture_output=True, text=True,
+                          check=False)
     libs: list[Path] = []
     for line in proc.stdout.splitlines():
         m = re.match(r"\s*(?:\S+\s+=>\s+)?(/\S+)\s+\(0x", line)
@@ -350,21 +376,13 @@ def build(spec: ImageSpec | None = None, kernel: Path | None = None,
 
     Without `kernel`, Debian's current kernel package is used (downloaded on first use).
     """
-    import time
-
     spec = spec or ImageSpec()
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     binaries = _binary_paths(spec)
     root = cache_root()
     if kernel is None:
-        try:
-            package = debian_kernel_package()
-        except GuestError:
-            cached = _cached_debian_versions(root)
-            if not cached:
-                raise
-            package = f"linux-image-{cached[-1]}"
+        package = current_debian_package(root)
         version = package.removeprefix("linux-image-")
         vdir = root / version
         tree_id = f"debian:{version}"
@@ -384,6 +402,9 @@ def build(spec: ImageSpec | None = None, kernel: Path | None = None,
                 version = (vdir / "version").read_text().strip()
             timings["total"] = time.monotonic() - t0
             return BootFiles(vmlinuz, initrd, version, built=False, timings=timings)
+        # everything a build needs, checked before a long download
+        for tool in ("ldd", "dpkg", "depmod") if kernel is None else ("ldd",):
+            which(tool)
         with tempfile.TemporaryDirectory(dir=vdir, prefix="build-") as tmp:
             work = Path(tmp)
             if kernel is None:
@@ -407,8 +428,6 @@ def build(spec: ImageSpec | None = None, kernel: Path | None = None,
 def _debian_tree(package: str, version: str, vdir: Path, work: Path,
                  timings: dict[str, float]) -> _KernelTree:
     """Unpack Debian's kernel package (downloading it into the cache first if needed)."""
-    import time
-
     deb = vdir / f"{package}.deb"
     if not deb.is_file():
         t = time.monotonic()

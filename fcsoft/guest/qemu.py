@@ -142,9 +142,14 @@ class QemuProcess:
                 self._pidfd = -1
 
 
+def find_qemu() -> Path:
+    """qemu-system-x86_64's path; MissingTool (install qemu-system-x86) when absent."""
+    return which(QEMU)
+
+
 def spawn(config: QemuConfig, log: Path) -> QemuProcess:
     """Start QEMU for `config`; MissingTool when qemu-system-x86_64 is not installed."""
-    qemu = which(QEMU)
+    qemu = find_qemu()
     with open(log, "wb") as out:
         popen = subprocess.Popen(
             config.argv(qemu), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

@@ -51,8 +51,11 @@ DEFAULT_TIMEOUT = 120.0  # seconds a command may run unless told otherwise
 BOOT_TIMEOUT = 180.0  # from QEMU's start to the agent's READY
 LOGIN_TIMEOUT = 90.0  # for every fc_host to come Online
 SETTLE_QUIET = 2.0  # seconds without change that mean the SCSI scan has settled
+DEFAULT_MTU = 2500  # FCoE NIC MTU: room for full-size FC frames (FCoE needs 2158 bytes)
 HUNG_MARGIN = 30.0  # extra seconds the host waits for a reply past a command's timeout
 KEEP_LOGS = 20
+# no IPv6: the FCoE NIC then sends FCoE and FIP only (no neighbour discovery or MLD)
+KERNEL_ARGS = ("ipv6.disable=1",)
 
 _log_counter = count(1)
 
@@ -338,7 +341,7 @@ class _Plan:
 def _plan(fcoe: Address | str | Sequence[Address | str] | None,
           mac: str | Sequence[str] | None, wwpn: str | None,
           vports: Sequence[str | tuple[WWN, WWN]], modules: Sequence[str] | None,
-          mtu: int | None) -> _Plan:
+          mtu: int) -> _Plan:
     """Check and normalize the arguments (ValueError with a one-line reason)."""
     if fcoe is None:
         addrs: list[Address] = []
@@ -361,7 +364,7 @@ def _plan(fcoe: Address | str | Sequence[Address | str] | None,
         macs = [fc.parse_mac(m) for m in mac]
         if len(macs) != len(addrs):
             raise ValueError(f"{len(macs)} MACs for {len(addrs)} FCoE ports")
-    host_mtu = mtu if mtu is not None and mtu > 1500 else None
+    host_mtu = mtu if mtu > 1500 else None
     nics = [qm.FcoeNic(h, p, m, host_mtu) for (h, p), m in zip(addrs, macs, strict=True)]
     vps = [fc.parse_vport(v) if isinstance(v, str) else v for v in vports]
     if vps and not nics:
@@ -384,7 +387,7 @@ async def open_guest(
     kernel_modules: str | Path | None = None,
     kvm: bool = False,
     memory_mib: int = 512,
-    mtu: int | None = None,
+    mtu: int = DEFAULT_MTU,
     boot_timeout: float = BOOT_TIMEOUT,
     login_timeout: float = LOGIN_TIMEOUT,
     wait_online: bool = True,
@@ -405,12 +408,15 @@ async def open_guest(
     - `wait_online=False` returns once FCoE has been started, without waiting for the
       fabric login; `settle` is the quiet time that means the SCSI scan is over (None: no
       wait).
-    - `mtu` above 1500 raises the NIC's MTU (virtio-net host_mtu) for bigger FC frames.
+    - `mtu`: the FCoE NICs' MTU; above 1500 it is advertised with virtio-net's host_mtu.
+      The default, 2500, lets libfcoe use full-size FC frames (2112-byte payload); at 1500
+      the FC payload is at most 1452 bytes.
     - `qemu_args` go on QEMU's command line as they are.
 
     Raises ValueError for bad arguments, MissingTool, BootError, GuestError.
     """
     plan = _plan(fcoe, mac, wwpn, vports, modules, mtu)
+    qm.find_qemu()  # before a long image build: a missing QEMU is reported at once
     t0 = time.monotonic()
     spec = image or img.ImageSpec()
     missing = [m for m in plan.modules if img.normalize_module(m) not in
@@ -456,7 +462,8 @@ async def _booted(plan: _Plan, files: img.BootFiles, log: Path, workdir: Path, k
     config = qm.QemuConfig(kernel=files.kernel, initrd=files.initrd, console_log=log,
                            agent_socket=workdir / "agent.sock",
                            qmp_socket=workdir / "qmp.sock", nics=plan.nics,
-                           memory_mib=memory_mib, kvm=kvm, extra_args=list(qemu_args))
+                           memory_mib=memory_mib, kvm=kvm, kernel_args=KERNEL_ARGS,
+                           extra_args=list(qemu_args))
     log.write_bytes(b"")
     t0 = time.monotonic()
     proc = qm.spawn(config, workdir / "qemu.log")
@@ -474,6 +481,7 @@ async def _booted(plan: _Plan, files: img.BootFiles, log: Path, workdir: Path, k
             agent = trio.SocketStream(agent_conn)
             streams.append(agent)
             await qmp.handshake()
+            await _check_fcf_links(qmp, plan.nics)
             guest = Guest(agent, qmp, proc, log, "", [n.mac for n in plan.nics])
             event = await guest._event()
             if not isinstance(event, Ready):
@@ -515,7 +523,32 @@ async def _booted(plan: _Plan, files: img.BootFiles, log: Path, workdir: Path, k
             qmp_sock.close()
 
 
-async def _bring_up(guest: Guest, plan: _Plan, mtu: int | None, login_timeout: float,
+async def _check_fcf_links(qmp: Qmp, nics: Sequence[qm.FcoeNic],
+                           limit: float = 10.0) -> None:
+    """Wait until QEMU has connected every FCoE NIC's stream to its FCF; BootError naming
+    the FCF when a connection failed. (QEMU 7.2 starts the guest anyway and only reports
+    "connection error" in `info network`.)"""
+    deadline = trio.current_time() + limit
+    while True:
+        info = await qmp.execute("human-monitor-command", **{"command-line": "info network"})
+        pending = []
+        for i, nic in enumerate(nics):
+            line = next((ln for ln in str(info).splitlines() if f"fcoe{i}:" in ln), "")
+            if "connection error" in line:
+                raise BootError(f"cannot connect to the FCF at {nic.host}:{nic.port} "
+                                "(nothing listening, or unreachable)")
+            if "tcp:" not in line:
+                pending.append(nic)
+        if not pending:
+            return
+        if trio.current_time() > deadline:
+            nic = pending[0]
+            raise BootError(f"no connection to the FCF at {nic.host}:{nic.port} after "
+                            f"{limit:g} s")
+        await trio.sleep(0.05)
+
+
+async def _bring_up(guest: Guest, plan: _Plan, mtu: int, login_timeout: float,
                     wait_online: bool, settle: float | None) -> None:
     """Load the modules, start FCoE, wait for the login and the scan, create vports."""
     t = time.monotonic()
@@ -523,7 +556,8 @@ async def _bring_up(guest: Guest, plan: _Plan, mtu: int | None, login_timeout: f
         await guest.run(fc.load_modules_script(plan.modules), check=True)
     if not plan.nics:
         return
-    await guest.run(fc.fcoe_up_script([n.mac for n in plan.nics], mtu), check=True)
+    await guest.run(fc.fcoe_up_script([n.mac for n in plan.nics], mtu if mtu != 1500 else None),
+                    check=True)
     guest.timings["fcoe_up"] = time.monotonic() - t
     if not wait_online:
         return
