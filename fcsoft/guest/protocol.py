@@ -10,6 +10,14 @@ port is a plain byte pipe (no terminal line discipline), so any byte goes throug
     guest -> host, per command:     FCSOFT-RESULT <id> <status> <ok|timeout> <n out> <n err>\\n
                                     <n out bytes of stdout><n err bytes of stderr>
 
+A second port, the control port, carries one message, host to guest, read by a second loop
+in the agent while a command runs:
+
+    host -> guest:                  KILL <id>\n
+
+which kills that command's session (the host gave up waiting for it: its caller was
+cancelled); the reply still comes, and the host drops it.
+
 `<timeout>` is in seconds (decimals allowed), or `-` for none. The agent runs the script as
 `sh SCRIPT` in a session of its own, collects stdout and stderr in files, and on timeout
 kills the whole session (status 137, `timeout`). Commands run one at a time; the host sends
@@ -49,6 +57,11 @@ class Reply:
     timed_out: bool
     stdout: bytes
     stderr: bytes
+
+
+def encode_kill(request_id: int) -> bytes:
+    """The bytes of a KILL message (control port)."""
+    return f"KILL {request_id}\n".encode()
 
 
 def encode_request(request_id: int, script: bytes, stdin: bytes = b"",

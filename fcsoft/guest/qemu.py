@@ -4,9 +4,10 @@
 with no default devices, booted straight into the cached kernel and initramfs:
 
 - the kernel console on the first serial port, written to the console log file;
-- a virtio-serial port named `fcsoft.agent` joined to a unix socket the host listens on (the
-  command agent, see fcsoft.guest.protocol);
-- a QMP monitor on a second unix socket the host listens on (QEMU connects to both at start);
+- virtio-serial ports named `fcsoft.agent` and `fcsoft.control`, each joined to a unix
+  socket the host listens on (the command agent, see fcsoft.guest.protocol);
+- a QMP monitor on another unix socket the host listens on (QEMU connects to all three at
+  start);
 - one virtio-net NIC per FCoE port, its `-netdev stream` a TCP connection to the FCF: QEMU
   sends each Ethernet frame with a 4-byte big-endian length in front;
 - `extra_args` for anything else (more devices), and `incoming` for `-incoming` (a migration
@@ -53,6 +54,7 @@ class QemuConfig:
     initrd: Path
     console_log: Path
     agent_socket: Path
+    control_socket: Path
     qmp_socket: Path
     nics: Sequence[FcoeNic] = ()
     memory_mib: int = 512
@@ -78,6 +80,8 @@ class QemuConfig:
             "-device", "virtio-serial-pci,id=vser0",
             "-chardev", f"socket,id=agent,path={self.agent_socket},server=off",
             "-device", "virtserialport,bus=vser0.0,chardev=agent,name=fcsoft.agent",
+            "-chardev", f"socket,id=control,path={self.control_socket},server=off",
+            "-device", "virtserialport,bus=vser0.0,chardev=control,name=fcsoft.control",
         ]
         for i, nic in enumerate(self.nics):
             argv += ["-netdev", (f"stream,id=fcoe{i},server=off,addr.type=inet,"
@@ -105,15 +109,24 @@ class QemuProcess:
         self._pidfd = os.pidfd_open(popen.pid)
         self.log = log
         self.pid = popen.pid
+        self._watching = False
 
     @property
     def returncode(self) -> int | None:
         return self._popen.poll()
 
     async def wait(self) -> int:
-        """Wait for QEMU to exit; its exit status."""
+        """Wait for QEMU to exit; its exit status. Any number of tasks may wait: one
+        watches the pidfd, the others look every 50 ms."""
         while self._popen.poll() is None:
-            await trio.lowlevel.wait_readable(self._pidfd)
+            if self._watching:
+                await trio.sleep(0.05)
+                continue
+            self._watching = True
+            try:
+                await trio.lowlevel.wait_readable(self._pidfd)
+            finally:
+                self._watching = False
         return self._popen.returncode
 
     def stderr_line(self) -> str:

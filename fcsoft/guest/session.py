@@ -42,7 +42,7 @@ from . import fcoe as fc
 from . import image as img
 from . import qemu as qm
 from .errors import BootError, GuestError, GuestTimeout
-from .protocol import AgentParser, Ready, Reply, encode_request
+from .protocol import AgentParser, Ready, Reply, encode_kill, encode_request
 from .qmp import Qmp
 
 Address = tuple[str, int]
@@ -128,9 +128,11 @@ def _wwn_or_none(text: str) -> WWN | None:
 class Guest:
     """A booted guest; commands go through its agent. Made by `open_guest`."""
 
-    def __init__(self, agent: trio.SocketStream, qmp: Qmp, proc: qm.QemuProcess,
-                 console_log: Path, kernel: str, macs: Sequence[str]) -> None:
+    def __init__(self, agent: trio.SocketStream, control: trio.SocketStream, qmp: Qmp,
+                 proc: qm.QemuProcess, console_log: Path, kernel: str,
+                 macs: Sequence[str]) -> None:
         self._agent = agent
+        self._control = control
         self._parser = AgentParser()
         self._events: list[Ready | Reply] = []
         self._lock = trio.Lock()
@@ -173,9 +175,14 @@ class Guest:
             rid = next(self._ids)
             await self._send(encode_request(rid, command.encode(), input, timeout))
             limit = float("inf") if timeout is None else timeout + max(HUNG_MARGIN, timeout)
-            with trio.move_on_after(limit) as scope:
-                reply = await self._reply(rid)
+            try:
+                with trio.move_on_after(limit) as scope:
+                    reply = await self._reply(rid)
+            except trio.Cancelled:
+                await self._kill(rid)  # the caller gave up: so does the guest
+                raise
             if scope.cancelled_caught:
+                await self._kill(rid)
                 self._broken = (f"the guest stopped answering (command {_short(command)}); "
                                 f"console log: {self.console_log}")
                 raise GuestError(self._broken)
@@ -185,11 +192,23 @@ class Guest:
         result = CommandResult(command, reply.status, reply.stdout, reply.stderr)
         return result.check() if check else result
 
+    async def _kill(self, rid: int) -> None:
+        """Ask the agent to kill request `rid` (best effort, shielded, within 2 s)."""
+        with trio.CancelScope(shield=True), trio.move_on_after(2):
+            try:
+                await self._control.send_all(encode_kill(rid))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+
     async def _send(self, data: bytes) -> None:
-        try:
-            await self._agent.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise GuestError(await self._gone()) from None
+        # shielded: a request cut short by a cancellation would leave the agent reading the
+        # next request as the rest of this one
+        with trio.CancelScope(shield=True):
+            try:
+                await self._agent.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._broken = await self._gone()
+                raise GuestError(self._broken) from None
 
     async def _event(self) -> Ready | Reply:
         while not self._events:
@@ -393,6 +412,7 @@ async def open_guest(
     wait_online: bool = True,
     settle: float | None = SETTLE_QUIET,
     console_log: str | Path | None = None,
+    kernel_args: Sequence[str] = (),
     qemu_args: Sequence[str] = (),
 ) -> AsyncIterator[Guest]:
     """Boot a guest and yield it as a `Guest`; QEMU is killed when the block ends.
@@ -411,7 +431,7 @@ async def open_guest(
     - `mtu`: the FCoE NICs' MTU; above 1500 it is advertised with virtio-net's host_mtu.
       The default, 2500, lets libfcoe use full-size FC frames (2112-byte payload); at 1500
       the FC payload is at most 1452 bytes.
-    - `qemu_args` go on QEMU's command line as they are.
+    - `kernel_args` are added to the kernel command line, `qemu_args` to QEMU's.
 
     Raises ValueError for bad arguments, MissingTool, BootError, GuestError.
     """
@@ -434,7 +454,7 @@ async def open_guest(
     ok = False
     try:
         async with _booted(plan, files, log, workdir, kvm, memory_mib, boot_timeout,
-                           qemu_args) as guest:
+                           (*KERNEL_ARGS, *kernel_args), qemu_args) as guest:
             guest.timings["image"] = t_image
             await _bring_up(guest, plan, mtu, login_timeout, wait_online, settle)
             yield guest
@@ -454,15 +474,17 @@ async def _listen_unix(path: Path) -> trio.socket.SocketType:
 
 @asynccontextmanager
 async def _booted(plan: _Plan, files: img.BootFiles, log: Path, workdir: Path, kvm: bool,
-                  memory_mib: int, boot_timeout: float,
+                  memory_mib: int, boot_timeout: float, kernel_args: Sequence[str],
                   qemu_args: Sequence[str]) -> AsyncIterator[Guest]:
     """Start QEMU and yield the Guest once its agent is READY; kill QEMU at the end."""
     agent_sock = await _listen_unix(workdir / "agent.sock")
+    control_sock = await _listen_unix(workdir / "control.sock")
     qmp_sock = await _listen_unix(workdir / "qmp.sock")
     config = qm.QemuConfig(kernel=files.kernel, initrd=files.initrd, console_log=log,
                            agent_socket=workdir / "agent.sock",
+                           control_socket=workdir / "control.sock",
                            qmp_socket=workdir / "qmp.sock", nics=plan.nics,
-                           memory_mib=memory_mib, kvm=kvm, kernel_args=KERNEL_ARGS,
+                           memory_mib=memory_mib, kvm=kvm, kernel_args=kernel_args,
                            extra_args=list(qemu_args))
     log.write_bytes(b"")
     t0 = time.monotonic()
@@ -480,9 +502,12 @@ async def _booted(plan: _Plan, files: img.BootFiles, log: Path, workdir: Path, k
             agent_conn, _ = await agent_sock.accept()
             agent = trio.SocketStream(agent_conn)
             streams.append(agent)
+            control_conn, _ = await control_sock.accept()
+            control = trio.SocketStream(control_conn)
+            streams.append(control)
             await qmp.handshake()
             await _check_fcf_links(qmp, plan.nics)
-            guest = Guest(agent, qmp, proc, log, "", [n.mac for n in plan.nics])
+            guest = Guest(agent, control, qmp, proc, log, "", [n.mac for n in plan.nics])
             event = await guest._event()
             if not isinstance(event, Ready):
                 raise BootError(f"the guest agent did not start with READY (console log: "
@@ -519,8 +544,8 @@ async def _booted(plan: _Plan, files: img.BootFiles, log: Path, workdir: Path, k
             await proc.kill()
             for s in streams:
                 await s.aclose()
-            agent_sock.close()
-            qmp_sock.close()
+            for sock in (agent_sock, control_sock, qmp_sock):
+                sock.close()
 
 
 async def _check_fcf_links(qmp: Qmp, nics: Sequence[qm.FcoeNic],

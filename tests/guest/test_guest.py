@@ -1,0 +1,171 @@
+"""Booting real guests (QEMU, TCG): the command channel, FCoE start-up as far as it goes
+without an FCF (the FIP solicitation), boot failures, and the image cache.
+
+Guests are expensive (about 10 s each here), so each test groups many checks into one boot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+import trio
+
+from fcsoft.guest import BootError, GuestError, GuestTimeout, image, open_guest
+from fcsoft.guest.protocol import RESULT
+from fcsoft.wire.wwn import WWN
+
+from .helpers import FrameSink, read_cpio, require_guest_tools
+
+pytestmark = pytest.mark.tools
+
+MAC_A = "52:54:00:aa:00:01"
+MAC_B = "52:54:00:aa:00:02"
+VPORT = "20:00:52:54:00:aa:10:01"
+
+# FIP descriptor types (FC-BB-5 table 45)
+FIP_MAC, FIP_NAME, FIP_MAX_SIZE = 2, 4, 6
+
+
+@pytest.fixture
+def guest_tools():
+    require_guest_tools()
+
+
+def pids_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_two_guests_solicit_an_fcf_and_run_commands(guest_tools, nursery):
+    sink = FrameSink()
+    await nursery.start(sink.serve)
+    fcf = ("127.0.0.1", sink.port)
+    async with open_guest(fcf, mac=MAC_A, wait_online=False) as a, \
+            open_guest(fcf, wwpn="20:00:" + MAC_B, wait_online=False, mtu=1500) as b:
+        # each ENode solicits FCFs from its own MAC, naming its WWNN 10:00:MAC (libfcoe)
+        for guest, mac, max_size in ((a, MAC_A, 2158), (b, MAC_B, 1498)):
+            with trio.fail_after(60):
+                descs = await sink.wait_for_solicitation(mac)
+            assert descs[FIP_MAC] == bytes.fromhex(mac.replace(":", ""))
+            assert descs[FIP_NAME][2:] == WWN("10:00:" + mac).to_bytes8()
+            assert int.from_bytes(descs[FIP_MAX_SIZE], "big") == max_size
+            assert guest.wwpn == WWN("20:00:" + mac)
+        assert sink.connections == 2
+
+        # the fc_host carries the names libfcoe derived from the MAC; no FCF: not Online
+        hosts = await a.fc_hosts()
+        assert [(h.port_name, h.node_name) for h in hosts] == [(a.wwpn, a.wwnn)]
+        assert hosts[0].port_state != "Online"
+        assert "over eth0" in hosts[0].symbolic_name
+
+        # status, stdout and stderr come back apart
+        res = await a.run("echo out; echo err >&2; exit 3")
+        assert (res.status, res.stdout, res.stderr) == (3, b"out\n", b"err\n")
+        assert not res.ok
+
+        # any bytes survive, both ways, including what looks like the protocol's own lines
+        blob = bytes(range(256)) * 64 + b"\n" + RESULT + b" 1 0 ok 0 0\n"
+        res = await a.run("cat; printf '\\0tail'", input=blob)
+        assert res.stdout == blob + b"\0tail" and res.status == 0
+        await a.put_file("/tmp/blob", blob)
+        assert (await a.run("md5sum < /tmp/blob", check=True)).output.split()[0] == \
+            hashlib.md5(blob).hexdigest()
+
+        # a command past its timeout is killed with everything it started; the guest goes on
+        with pytest.raises(GuestTimeout) as exc:
+            await a.run("echo started; sleep 300 & sleep 200; echo never", timeout=1.5)
+        assert exc.value.stdout == b"started\n"
+        res = await a.run("ps -o pid,args | grep -c '[s]leep [23]00'")
+        assert res.output.strip() == "0"
+
+        # sg3_utils from the host run in the guest with their libraries
+        res = await a.run("sg_luns -V 2>&1; sg_inq -V 2>&1; sg_persist -V 2>&1", check=True)
+        assert "version" in res.output.lower()
+
+        # NPIV: a vport is created through sysfs (it stays offline without an FCF)
+        await a.create_vport(VPORT)
+        names = {h.port_name for h in await a.fc_hosts()}
+        assert names == {a.wwpn, WWN(VPORT)}
+        assert "vport-" in (await a.run("ls /sys/class/fc_vports")).output
+
+        assert "fcoe" in (await a.dmesg()).lower()
+        assert (await a.qmp.execute("query-status"))["status"] == "running"
+        assert (await b.run("cat /sys/class/net/eth0/address")).output.strip() == MAC_B
+        qemu_pids = [a.process.pid, b.process.pid]
+        logs = [a.console_log, b.console_log]
+        assert all(log.exists() for log in logs)
+    # QEMU is gone and so are the (successful) guests' console logs
+    assert not any(pids_alive(pid) for pid in qemu_pids)
+    assert not any(log.exists() for log in logs)
+
+
+async def test_failures_kill_qemu_and_keep_the_console_log(guest_tools):
+    # a kernel panic (no init) is reported in one line that names the kept console log
+    with pytest.raises(BootError) as exc:
+        async with open_guest(kernel_args=["rdinit=/no-such-init"]):
+            pass
+    message = str(exc.value)
+    assert "\n" not in message and "Kernel panic" in message
+    log = message.rsplit("console log: ", 1)[1].rstrip(")")
+    assert os.path.exists(log)
+    assert "Kernel panic" in Path(log).read_text(errors="replace")
+    os.unlink(log)
+
+    # nothing listening where the FCF should be: one line naming it, QEMU killed
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()
+    with pytest.raises(BootError, match=f"cannot connect to the FCF at 127.0.0.1:{port}"):
+        async with open_guest(("127.0.0.1", port)):
+            pass
+
+    # an error inside the block: QEMU is killed, the log kept; the agent's end is closed
+    pid = None
+    with pytest.raises(RuntimeError):
+        async with open_guest() as g:
+            pid = g.process.pid
+            assert (await g.run("echo up")).output == "up\n"
+            log = str(g.console_log)
+            raise RuntimeError("test")
+    assert pid is not None and not pids_alive(pid)
+    assert os.path.exists(log)
+    os.unlink(log)
+
+    # a cancelled command is killed in the guest; its late reply is dropped and the next
+    # command gets its own; the guest's QEMU is killed when the block ends
+    async with open_guest() as g:
+        with trio.move_on_after(1):
+            await g.run("sleep 300", timeout=600)
+        assert (await g.run("echo next; ps -o args | grep -c '[s]leep 300'")).output == \
+            "next\n0\n"
+        pid = g.process.pid
+    assert not pids_alive(pid)
+    with pytest.raises(GuestError):
+        await g.run("true")
+
+
+def test_image_cache_is_reused(guest_tools):
+    first = image.build()
+    mtime = first.initrd.stat().st_mtime_ns
+    second = image.build()
+    assert not second.built
+    assert (second.kernel, second.initrd) == (first.kernel, first.initrd)
+    assert second.initrd.stat().st_mtime_ns == mtime
+    assert first.initrd.parent.name == first.version  # keyed by kernel version
+    entries = read_cpio(first.initrd.read_bytes())
+    base = f"lib/modules/{first.version}"
+    for name in ("init", "etc/fcsoft/agent", "bin/busybox", "usr/bin/sg_inq",
+                 "usr/bin/sg_persist", "usr/bin/sg_dd", f"{base}/modules.dep"):
+        assert name in entries, name
+    modules = {n.rsplit("/", 1)[1] for n in entries if n.startswith(base)}
+    for m in ("fcoe.ko", "libfcoe.ko", "libfc.ko", "scsi_transport_fc.ko", "virtio_net.ko",
+              "sd_mod.ko", "sg.ko", "virtio_console.ko"):
+        assert m in modules, m
+    assert any("libsgutils2" in n for n in entries)  # sg3_utils' shared library came along
