@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .errors import BootError, GuestError, GuestTimeout, MissingTool
     from .image import ImageSpec
-    from .session import CommandFailed, CommandResult, FcHost, Guest, open_guest
+    from .session import CommandFailed, CommandResult, FcHost, Guest, ScsiDevice, open_guest
 
 _WHERE = {
     "BootError": "errors", "GuestError": "errors", "GuestTimeout": "errors",
     "MissingTool": "errors", "ImageSpec": "image", "CommandFailed": "session",
-    "CommandResult": "session", "FcHost": "session", "Guest": "session",
+    "CommandResult": "session", "FcHost": "session", "Guest": "session", "ScsiDevice": "session",
     "open_guest": "session",
 }
 
 __all__ = [
     "BootError", "CommandFailed", "CommandResult", "FcHost", "Guest", "GuestError",
-    "GuestTimeout", "ImageSpec", "MissingTool", "open_guest",
+    "GuestTimeout", "ImageSpec", "MissingTool", "ScsiDevice", "open_guest",
 ]
 
 

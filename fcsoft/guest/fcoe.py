@@ -162,3 +162,19 @@ FC_HOSTS = (
     "  printf '\\n'\n"
     "done\n"
 )
+
+# one line per SCSI device: H:C:T:L, sg and block nodes, the target port's WWPN (from the
+# remote port the device sits under), vendor and model
+SCSI_DEVICES = (
+    "for d in /sys/class/scsi_device/*; do\n"
+    "  [ -d \"$d\" ] || continue\n"
+    "  dev=$(readlink -f $d/device)\n"
+    "  rport=$(echo $dev | tr / '\\n' | grep '^rport-' | tail -1)\n"
+    "  wwpn=''\n"
+    "  [ -n \"$rport\" ] && wwpn=$(cat /sys/class/fc_remote_ports/$rport/port_name)\n"
+    "  printf 'hctl=%s\\tsg=%s\\tblock=%s\\ttarget=%s\\tvendor=%s\\tmodel=%s\\n' \\\n"
+    "    ${d##*/} \"$(ls $d/device/scsi_generic 2>/dev/null)\" "
+    "\"$(ls $d/device/block 2>/dev/null)\" \"$wwpn\" "
+    "\"$(cat $d/device/vendor)\" \"$(cat $d/device/model)\"\n"
+    "done\n"
+)

@@ -20,7 +20,9 @@ Everything lands under `$XDG_CACHE_HOME/fcsoft/guest/` (default `~/.cache/...`),
 directory per kernel version: the kernel package, the kernel, and one initramfs per
 distinct `ImageSpec` and host binaries (a hash of both names the file). A second run finds
 them and builds nothing. Builds take a lock file, so several processes (or guests started
-at once) build an image once; they write to a temporary name and rename into place.
+at once) build an image once; they write to a temporary name and rename into place. The
+six most recently used initramfs files of a kernel are kept, and when Debian's kernel
+moves on, the older kernel's directory is removed.
 
 To add a module or a program to every guest, add its name to `DEFAULT_MODULES` or
 `DEFAULT_BINARIES` (or `OPTIONAL_BINARIES`, for programs that are copied when the host has
@@ -54,7 +56,9 @@ IMAGE_FORMAT = 1
 # the agent's channel (virtio-serial), the FCoE initiator stack, and SCSI disks and sg nodes
 AGENT_MODULES = ("virtio_pci", "virtio_console")
 FCOE_MODULES = ("virtio_net", "fcoe", "libfcoe", "libfc", "scsi_transport_fc", "sd_mod", "sg")
-DEFAULT_MODULES = AGENT_MODULES + FCOE_MODULES
+# in the image, loaded on demand: scsi_debug, a local SCSI disk for checks without a fabric
+EXTRA_MODULES = ("scsi_debug",)
+DEFAULT_MODULES = AGENT_MODULES + FCOE_MODULES + EXTRA_MODULES
 
 # sg3_utils programs every guest has (they must exist on the host: package sg3-utils)
 DEFAULT_BINARIES = (
@@ -66,6 +70,7 @@ OPTIONAL_BINARIES: tuple[str, ...] = ()
 
 DEBIAN_META_PACKAGE = "linux-image-amd64"
 LOOKUP_MAX_AGE = 24 * 3600.0  # seconds the answer of apt-cache is reused
+KEEP_IMAGES = 6  # initramfs files kept per kernel (each a few MB)
 
 
 @dataclass(frozen=True)
@@ -400,8 +405,11 @@ def build(spec: ImageSpec | None = None, kernel: Path | None = None,
         if initrd.is_file() and vmlinuz.is_file():
             if kernel is not None:
                 version = (vdir / "version").read_text().strip()
+            os.utime(initrd)  # most recently used: kept longest
             timings["total"] = time.monotonic() - t0
             return BootFiles(vmlinuz, initrd, version, built=False, timings=timings)
+        for stale in vdir.glob("build-*"):  # left by a build that was killed
+            shutil.rmtree(stale, ignore_errors=True)
         # everything a build needs, checked before a long download
         for tool in ("ldd", "dpkg", "depmod") if kernel is None else ("ldd",):
             which(tool)
@@ -421,8 +429,33 @@ def build(spec: ImageSpec | None = None, kernel: Path | None = None,
                 os.replace(work / "vmlinuz", vmlinuz)
             (vdir / "version").write_text(version + "\n")
             os.replace(partial, initrd)
+        _prune_images(vdir)
+    if kernel is None:
+        _prune_kernels(root, keep=vdir)
     timings["total"] = time.monotonic() - t0
     return BootFiles(vmlinuz, initrd, version, built=True, timings=timings)
+
+
+def _prune_images(vdir: Path) -> None:
+    """Keep the KEEP_IMAGES most recently used initramfs files of a kernel."""
+    images = sorted(vdir.glob("initramfs-*.cpio"), key=lambda p: p.stat().st_mtime,
+                    reverse=True)
+    for old in images[KEEP_IMAGES:]:
+        old.unlink(missing_ok=True)
+
+
+def _prune_kernels(root: Path, keep: Path) -> None:
+    """Remove the cached Debian kernels other than `keep` (Debian moved on), skipping any
+    that another process is building."""
+    for vdir in root.iterdir():
+        if vdir == keep or not (vdir / "vmlinuz").is_file() or vdir.name.startswith("custom-"):
+            continue
+        try:
+            with open(vdir / ".lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(vdir, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _debian_tree(package: str, version: str, vdir: Path, work: Path,

@@ -113,6 +113,23 @@ class FcHost:
     symbolic_name: str
 
 
+@dataclass(frozen=True)
+class ScsiDevice:
+    """One SCSI device the guest sees: `sg` ("/dev/sg0"), `block` ("/dev/sda" or ""), the
+    H:C:T:L address, the LUN, and the WWPN of the target port it was found behind."""
+
+    hctl: str
+    sg: str
+    block: str
+    target: WWN | None
+    vendor: str
+    model: str
+
+    @property
+    def lun(self) -> int:
+        return int(self.hctl.rsplit(":", 1)[1])
+
+
 def _short(command: str, limit: int = 60) -> str:
     one = " ".join(command.split())
     return repr(one if len(one) <= limit else one[: limit - 3] + "...")
@@ -277,6 +294,22 @@ class Guest:
                 symbolic_name=fields.get("symbolic_name", ""),
             ))
         return hosts
+
+    async def scsi_devices(self) -> list[ScsiDevice]:
+        """Every SCSI device in the guest, with its sg and block nodes and target port."""
+        res = await self.run(fc.SCSI_DEVICES, check=True)
+        found = []
+        for line in res.output.splitlines():
+            f = dict(x.split("=", 1) for x in line.split("\t") if "=" in x)
+            found.append(ScsiDevice(
+                hctl=f.get("hctl", ""),
+                sg=f"/dev/{f['sg']}" if f.get("sg") else "",
+                block=f"/dev/{f['block']}" if f.get("block") else "",
+                target=_wwn_or_none(f.get("target", "")),
+                vendor=f.get("vendor", "").strip(),
+                model=f.get("model", "").strip(),
+            ))
+        return found
 
     async def create_vport(self, wwpn: WWN | str, wwnn: WWN | str | None = None,
                            host: str | None = None) -> None:

@@ -94,6 +94,22 @@ async def test_two_guests_solicit_an_fcf_and_run_commands(guest_tools, nursery):
         assert names == {a.wwpn, WWN(VPORT)}
         assert "vport-" in (await a.run("ls /sys/class/fc_vports")).output
 
+        # sg3_utils against a local SCSI disk (scsi_debug): the sg nodes and tools work
+        await b.run("modprobe scsi_debug dev_size_mb=8", check=True)
+        await b.settle(1.0)
+        [disk] = [d for d in await b.scsi_devices() if d.model == "scsi_debug"]
+        assert disk.sg.startswith("/dev/sg") and disk.block.startswith("/dev/sd")
+        assert disk.target is None and disk.lun == 0 and disk.vendor == "Linux"
+        res = await b.run(f"sg_inq {disk.sg} && sg_luns {disk.sg} && sg_readcap {disk.sg}",
+                          check=True)
+        assert "scsi_debug" in res.output and "Lun list length" in res.output
+        assert "Last LBA=16383" in res.output  # 8 MiB of 512-byte blocks
+        res = await b.run(f"dd if=/dev/urandom of=/tmp/in bs=4k count=16 2>/dev/null && "
+                          f"sg_dd if=/tmp/in of={disk.sg} bs=512 count=128 && "
+                          f"dd if={disk.block} bs=512 count=128 2>/dev/null | cmp - /tmp/in && "
+                          f"echo same")
+        assert res.output.endswith("same\n"), res.errors
+
         assert "fcoe" in (await a.dmesg()).lower()
         assert (await a.qmp.execute("query-status"))["status"] == "running"
         assert (await b.run("cat /sys/class/net/eth0/address")).output.strip() == MAC_B
