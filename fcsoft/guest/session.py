@@ -54,6 +54,7 @@ SETTLE_QUIET = 2.0  # seconds without change that mean the SCSI scan has settled
 DEFAULT_MTU = 2500  # FCoE NIC MTU: room for full-size FC frames (FCoE needs 2158 bytes)
 HUNG_MARGIN = 30.0  # extra seconds the host waits for a reply past a command's timeout
 KEEP_LOGS = 20
+WORKDIR_PREFIX = "fcsoft-guest-"
 # no IPv6: the FCoE NIC then sends FCoE and FIP only (no neighbour discovery or MLD)
 KERNEL_ARGS = ("ipv6.disable=1",)
 
@@ -361,6 +362,22 @@ def describe_exit(proc: qm.QemuProcess, console_log: Path) -> str:
     return f"{how} (console log: {console_log})"
 
 
+def _remove_orphaned_workdirs() -> None:
+    """Remove the temporary directories of guest labs whose process died without cleaning
+    up (SIGKILL): their names carry the owner's process ID."""
+    tmp = Path(tempfile.gettempdir())
+    for d in tmp.glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = d.name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or d.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def _new_log_path() -> Path:
     logs = img.cache_root() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -483,7 +500,8 @@ async def open_guest(
     t_image = time.monotonic() - t0
     log = Path(console_log) if console_log else _new_log_path()
     keep_log = console_log is not None
-    workdir = Path(tempfile.mkdtemp(prefix="fcsoft-guest-"))
+    _remove_orphaned_workdirs()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
     ok = False
     try:
         async with _booted(plan, files, log, workdir, kvm, memory_mib, boot_timeout,

@@ -164,3 +164,22 @@ def test_missing_tools_name_their_package():
     assert package_for("busybox") == "busybox-static"
     assert package_for("depmod") == "kmod"
     assert package_for("sg_persist") == "sg3-utils"
+
+
+def test_orphaned_work_directories_are_removed(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import tempfile
+
+    from fcsoft.guest import session
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    child = subprocess.Popen(["true"])
+    child.wait()
+    orphan = tmp_path / f"fcsoft-guest-{child.pid}-abc"
+    mine = tmp_path / f"fcsoft-guest-{os.getpid()}-def"
+    other = tmp_path / "fcsoft-guest-notapid"
+    for d in (orphan, mine, other):
+        d.mkdir()
+    session._remove_orphaned_workdirs()
+    assert not orphan.exists() and mine.exists() and other.exists()
