@@ -14,7 +14,7 @@ import trio
 
 from fcsoft.guest import image
 
-from .helpers import FrameSink, require_guest_tools
+from .helpers import FrameSink
 
 FCOE = "127.0.0.1:9"
 
@@ -120,8 +120,8 @@ def test_argparse_errors_are_status_2():
     assert proc.returncode == 2 and "not allowed with argument" in proc.stderr
 
 
-async def test_a_boot_prints_the_output_and_exits_with_the_script_status(tmp_path, nursery):
-    require_guest_tools()
+async def test_a_boot_prints_the_output_and_exits_with_the_script_status(guest_tools, tmp_path,
+                                                                        nursery):
     sink = FrameSink()
     await nursery.start(sink.serve)
     env = dict(os.environ, TMPDIR=str(tmp_path))

@@ -13,8 +13,6 @@ from fcsoft.guest import open_guest
 from fcsoft.server.process import run_process
 from fcsoft.wire.wwn import WWN
 
-from .helpers import require_guest_tools
-
 pytestmark = pytest.mark.tools
 
 PORT_1 = WWN("50:01:43:80:00:00:00:01")
@@ -55,8 +53,7 @@ luns = {{ 3 = "b" }}
 """
 
 
-async def test_guest_logs_in_scans_and_does_io(nursery):
-    require_guest_tools()
+async def test_guest_logs_in_scans_and_does_io(guest_tools, nursery):
     lab = await nursery.start(lambda task_status: run_process(
         parse_config(CONFIG), ("127.0.0.1", 0), None, wait_ready=True,
         task_status=task_status))

@@ -17,7 +17,7 @@ from fcsoft.guest import BootError, GuestError, GuestTimeout, image, open_guest
 from fcsoft.guest.protocol import RESULT
 from fcsoft.wire.wwn import WWN
 
-from .helpers import FrameSink, read_cpio, require_guest_tools
+from .helpers import FrameSink, read_cpio
 
 pytestmark = pytest.mark.tools
 
@@ -27,11 +27,6 @@ VPORT = "20:00:52:54:00:aa:10:01"
 
 # FIP descriptor types (FC-BB-5 table 45)
 FIP_MAC, FIP_NAME, FIP_MAX_SIZE = 2, 4, 6
-
-
-@pytest.fixture
-def guest_tools():
-    require_guest_tools()
 
 
 def pids_alive(pid: int) -> bool:

@@ -169,12 +169,13 @@ def test_missing_tools_name_their_package():
 def test_orphaned_work_directories_are_removed(tmp_path, monkeypatch):
     import os
     import subprocess
+    import sys
     import tempfile
 
     from fcsoft.guest import session
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    child = subprocess.Popen(["true"])
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     orphan = tmp_path / f"fcsoft-guest-{child.pid}-abc"
     mine = tmp_path / f"fcsoft-guest-{os.getpid()}-def"
