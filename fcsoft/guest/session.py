@@ -30,9 +30,10 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
+from typing import cast
 
 import trio
 
@@ -404,7 +405,17 @@ class _Plan:
     nics: list[qm.FcoeNic]
     vports: list[tuple[WWN, WWN]]
     modules: tuple[str, ...]
-    extra: dict[str, float] = field(default_factory=dict)
+
+
+def _addresses(fcoe: Address | str | Sequence[Address | str] | None) -> list[Address]:
+    """One (host, port) per FCoE NIC."""
+    if fcoe is None:
+        return []
+    if isinstance(fcoe, str):
+        return [_parse_address(fcoe)]
+    if isinstance(fcoe, tuple) and len(fcoe) == 2 and isinstance(fcoe[1], int):
+        return [_parse_address(fcoe)]
+    return [_parse_address(a) for a in cast(Sequence[Address | str], fcoe)]
 
 
 def _plan(fcoe: Address | str | Sequence[Address | str] | None,
@@ -412,13 +423,7 @@ def _plan(fcoe: Address | str | Sequence[Address | str] | None,
           vports: Sequence[str | tuple[WWN, WWN]], modules: Sequence[str] | None,
           mtu: int) -> _Plan:
     """Check and normalize the arguments (ValueError with a one-line reason)."""
-    if fcoe is None:
-        addrs: list[Address] = []
-    elif isinstance(fcoe, str) or (isinstance(fcoe, tuple) and len(fcoe) == 2
-                                   and isinstance(fcoe[1], int)):
-        addrs = [_parse_address(fcoe)]  # type: ignore[arg-type]
-    else:
-        addrs = [_parse_address(a) for a in fcoe]  # type: ignore[union-attr]
+    addrs = _addresses(fcoe)
     if wwpn is not None:
         if mac is not None:
             raise ValueError("give the WWPN or the MAC, not both (the WWPN is 20:00:MAC)")
