@@ -265,12 +265,18 @@ class Guest:
         try:
             await self.run(script, timeout=timeout)
         except GuestTimeout:
-            raise GuestTimeout(f"{what or _short(condition)}: not so after {timeout:g} s "
-                               f"(console log: {self.console_log})") from None
+            raise GuestTimeout(f"{what or _short(condition)}: still not so after "
+                               f"{timeout:g} s (console log: {self.console_log})") from None
 
     async def wait_online(self, timeout: float = LOGIN_TIMEOUT) -> None:
         """Wait until there is an fc_host and every fc_host's port_state is Online."""
-        await self.wait_until(fc.ALL_ONLINE, timeout, what="fc_host Online")
+        try:
+            await self.wait_until(fc.ALL_ONLINE, timeout)
+        except GuestTimeout:
+            states = ", ".join(f"{h.name} {h.port_state}" for h in await self.fc_hosts())
+            raise GuestTimeout(f"the fabric login did not complete within {timeout:g} s "
+                               f"({states or 'no fc_host'}; console log: "
+                               f"{self.console_log})") from None
 
     async def settle(self, quiet: float = SETTLE_QUIET, timeout: float = 120.0) -> None:
         """Wait until remote ports, their states and SCSI devices have not changed for

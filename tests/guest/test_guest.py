@@ -54,6 +54,13 @@ async def test_two_guests_solicit_an_fcf_and_run_commands(guest_tools, nursery):
         assert sink.connections == 2
 
         # the fc_host carries the names libfcoe derived from the MAC; no FCF: not Online
+        with pytest.raises(GuestTimeout, match=r"the fabric login did not complete within "
+                                               r"1 s \(host0 (Linkdown|Offline); console log"):
+            await a.wait_online(timeout=1)
+        with pytest.raises(GuestTimeout, match="'test -e /nope': still not so after 0.5 s"):
+            await a.wait_until("test -e /nope", timeout=0.5)
+        await a.wait_until("test -e /sys/class/fc_host/host0", timeout=60)
+
         hosts = await a.fc_hosts()
         assert [(h.port_name, h.node_name) for h in hosts] == [(a.wwpn, a.wwnn)]
         assert hosts[0].port_state != "Online"
