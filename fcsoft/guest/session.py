@@ -511,6 +511,10 @@ async def open_guest(
     t_image = time.monotonic() - t0
     log = Path(console_log) if console_log else _new_log_path()
     keep_log = console_log is not None
+    try:
+        log.write_bytes(b"")
+    except OSError as exc:
+        raise GuestError(f"cannot write the console log {log}: {exc.strerror}") from None
     _remove_orphaned_workdirs()
     workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
     ok = False
@@ -548,9 +552,14 @@ async def _booted(plan: _Plan, files: img.BootFiles, log: Path, workdir: Path, k
                            qmp_socket=workdir / "qmp.sock", nics=plan.nics,
                            memory_mib=memory_mib, kvm=kvm, kernel_args=kernel_args,
                            extra_args=list(qemu_args))
-    log.write_bytes(b"")
-    t0 = time.monotonic()
-    proc = qm.spawn(config, workdir / "qemu.log")
+    listeners = (agent_sock, control_sock, qmp_sock)
+    try:
+        t0 = time.monotonic()
+        proc = qm.spawn(config, workdir / "qemu.log")
+    except BaseException:
+        for sock in listeners:
+            sock.close()
+        raise
     streams: list[trio.SocketStream | Qmp] = []
     try:
         ready: Ready | None = None
@@ -606,7 +615,7 @@ async def _booted(plan: _Plan, files: img.BootFiles, log: Path, workdir: Path, k
             await proc.kill()
             for s in streams:
                 await s.aclose()
-            for sock in (agent_sock, control_sock, qmp_sock):
+            for sock in listeners:
                 sock.close()
 
 
