@@ -141,7 +141,8 @@ async def test_a_boot_prints_the_output_and_exits_with_the_script_status(guest_t
 
     # the same, with nothing listening for the FCF: one line, status 1
     proc = await trio.run_process(
-        [sys.executable, "-m", "fcsoft", "guest", "--fcoe", "127.0.0.1:9", "--run", "true"],
+        [sys.executable, "-m", "fcsoft", "guest", "--fcoe", "127.0.0.1:9", "--run", "true",
+         "--console-log", str(tmp_path / "console.log")],
         capture_stdout=True, capture_stderr=True, env=env, check=False)
     assert proc.returncode == 1
     assert proc.stderr.decode() == ("fcsoft: cannot connect to the FCF at 127.0.0.1:9 "

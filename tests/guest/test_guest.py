@@ -130,7 +130,7 @@ async def test_two_guests_solicit_an_fcf_and_run_commands(guest_tools, nursery):
     assert not any(log.exists() for log in logs)
 
 
-async def test_failures_kill_qemu_and_keep_the_console_log(guest_tools):
+async def test_failures_kill_qemu_and_keep_the_console_log(guest_tools, tmp_path):
     # a kernel panic (no init) is reported in one line that names the kept console log
     with pytest.raises(BootError) as exc:
         async with open_guest(kernel_args=["rdinit=/no-such-init"]):
@@ -148,7 +148,7 @@ async def test_failures_kill_qemu_and_keep_the_console_log(guest_tools):
     port = listener.getsockname()[1]
     listener.close()
     with pytest.raises(BootError, match=f"cannot connect to the FCF at 127.0.0.1:{port}"):
-        async with open_guest(("127.0.0.1", port)):
+        async with open_guest(("127.0.0.1", port), console_log=tmp_path / "console.log"):
             pass
 
     # an error inside the block: QEMU is killed, the log kept; the agent's end is closed
