@@ -58,8 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     who.add_argument("--wwpn", metavar="WWPN",
                      help="the ENode's port name, 20:00:xx:xx:xx:xx:xx:xx (sets the MAC)")
     who.add_argument("--mac", metavar="MAC",
-                     help="the ENode's MAC (WWPN 20:00:MAC, WWNN 10:00:MAC; default: random "
-                          "52:54:00:xx:xx:xx)")
+                     help="the ENode's MAC (WWPN 20:00:MAC, WWNN 10:00:MAC; default: "
+                          "52:54:00:fc:00:01, which the built-in lab maps)")
     p.add_argument("--vport", action="append", default=[], metavar="WWPN[,WWNN]",
                    help="create an NPIV vport once logged in (repeatable; the WWNN defaults "
                         "to 10:00 and the WWPN's last six bytes)")

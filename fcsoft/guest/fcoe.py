@@ -16,13 +16,13 @@ use busybox and sysfs only (no fcoe-utils):
 
 from __future__ import annotations
 
-import random
 import re
 
 from fcsoft.wire.wwn import WWN
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$|^[0-9a-f]{12}$")
 QEMU_OUI = "52:54:00"
+DEFAULT_MAC = "52:54:00:fc:00:01"  # the first guest's ENode: WWPN 20:00:52:54:00:fc:00:01
 
 
 def parse_mac(text: str) -> str:
@@ -40,10 +40,18 @@ def parse_mac(text: str) -> str:
     return ":".join(f"{b:02x}" for b in raw)
 
 
-def random_mac() -> str:
-    """A random MAC under QEMU's prefix 52:54:00 (locally administered, unicast)."""
-    tail = random.getrandbits(24).to_bytes(3, "big")
-    return QEMU_OUI + ":" + ":".join(f"{b:02x}" for b in tail)
+def default_macs(count: int, taken: set[str]) -> list[str]:
+    """`count` MACs counting up from DEFAULT_MAC, skipping those in `taken` (the built-in
+    lab maps the first two ENodes, 20:00:52:54:00:fc:00:01 and :02)."""
+    base = int(DEFAULT_MAC.replace(":", ""), 16)
+    found: list[str] = []
+    n = 0
+    while len(found) < count:
+        mac = parse_mac(f"{base + n:012x}")
+        if mac not in taken:
+            found.append(mac)
+        n += 1
+    return found
 
 
 def mac_from_wwpn(text: str) -> str:

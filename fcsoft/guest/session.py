@@ -60,6 +60,7 @@ WORKDIR_PREFIX = "fcsoft-guest-"
 KERNEL_ARGS = ("ipv6.disable=1",)
 
 _log_counter = count(1)
+_macs_in_use: set[str] = set()  # by this process's guests: default MACs skip them
 
 
 @dataclass(frozen=True)
@@ -435,7 +436,7 @@ def _plan(fcoe: Address | str | Sequence[Address | str] | None,
             raise ValueError("give the WWPN or the MAC, not both (the WWPN is 20:00:MAC)")
         mac = fc.mac_from_wwpn(wwpn)
     if mac is None:
-        macs = [fc.random_mac() for _ in addrs]
+        macs = fc.default_macs(len(addrs), _macs_in_use)
     elif isinstance(mac, str):
         first = fc.parse_mac(mac)
         base = int(first.replace(":", ""), 16)
@@ -480,9 +481,10 @@ async def open_guest(
 
     - `fcoe`: the FCF's (host, port) or "HOST:PORT" (a list of them: one NIC each), or None
       for a guest without FCoE.
-    - `mac` or `wwpn` (20:00:MAC) choose the ENode's MAC (default: random 52:54:00:xx:xx:xx;
-      further NICs count up from the first MAC); `vports`: NPIV WWPNs ("WWPN" or
-      "WWPN,WWNN"), created once the ENode is Online.
+    - `mac` or `wwpn` (20:00:MAC) choose the ENode's MAC (default: 52:54:00:fc:00:01, or
+      the next one up that no other guest of this process uses; further NICs count up
+      from the first MAC); `vports`: NPIV WWPNs ("WWPN" or "WWPN,WWNN"), created once the
+      ENode is Online.
     - `modules` loaded at boot (default: the FCoE initiator's when there is an FCoE port);
       `image` says which modules and programs the initramfs holds; `kernel` and
       `kernel_modules` replace Debian's kernel with a bzImage and its lib/modules/VERSION.
@@ -518,6 +520,8 @@ async def open_guest(
     _remove_orphaned_workdirs()
     workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
     ok = False
+    macs = {n.mac for n in plan.nics} - _macs_in_use
+    _macs_in_use.update(macs)
     try:
         async with _booted(plan, files, log, workdir, kvm, memory_mib, boot_timeout,
                            (*KERNEL_ARGS, *kernel_args), qemu_args) as guest:
@@ -526,6 +530,7 @@ async def open_guest(
             yield guest
         ok = True
     finally:
+        _macs_in_use.difference_update(macs)
         shutil.rmtree(workdir, ignore_errors=True)
         if ok and not keep_log:
             log.unlink(missing_ok=True)

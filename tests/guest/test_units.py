@@ -101,10 +101,10 @@ def test_bad_macs(text, why):
         fc.parse_mac(text)
 
 
-def test_random_macs_are_qemu_unicast():
-    for _ in range(20):
-        mac = fc.random_mac()
-        assert mac.startswith("52:54:00:") and fc.parse_mac(mac) == mac
+def test_default_macs_count_up_past_those_taken():
+    assert fc.default_macs(2, set()) == ["52:54:00:fc:00:01", "52:54:00:fc:00:02"]
+    assert fc.default_macs(2, {"52:54:00:fc:00:01", "52:54:00:fc:00:03"}) == [
+        "52:54:00:fc:00:02", "52:54:00:fc:00:04"]
 
 
 def test_vport_names():
