@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     from fcsoft import hosttools
 
     hosttools.register(sub)
+    from fcsoft.guest import cli as guest_cli  # `fcsoft guest`: the guest lab
+
+    guest_cli.add_parser(sub)
     return p
 
 

@@ -1,0 +1,40 @@
+"""The guest lab: boot a Linux guest whose FCoE initiator (libfc/libfcoe) is attached to an
+FCF, run commands in it, and get their status and output (`fcsoft guest`, and
+`fcsoft.testing.open_guest`).
+
+Modules: `image` (kernel and initramfs, cached), `cpio` (the archive writer), `qemu` (the
+command line and the process), `protocol` (the command agent's wire format), `qmp` (QEMU's
+monitor), `fcoe` (ENode addresses and the guest-side shell), `session` (`open_guest` and
+`Guest`), `cli` (the `fcsoft guest` subcommand).
+
+The names below are imported on first use, so that `fcsoft --help` (which imports
+fcsoft.guest.cli) does not load trio.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import BootError, GuestError, GuestTimeout, MissingTool
+    from .image import ImageSpec
+    from .session import CommandFailed, CommandResult, FcHost, Guest, ScsiDevice, open_guest
+
+_WHERE = {
+    "BootError": "errors", "GuestError": "errors", "GuestTimeout": "errors",
+    "MissingTool": "errors", "ImageSpec": "image", "CommandFailed": "session",
+    "CommandResult": "session", "FcHost": "session", "Guest": "session", "ScsiDevice": "session",
+    "open_guest": "session",
+}
+
+__all__ = [
+    "BootError", "CommandFailed", "CommandResult", "FcHost", "Guest", "GuestError",
+    "GuestTimeout", "ImageSpec", "MissingTool", "ScsiDevice", "open_guest",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
