@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Data-path benchmark: one fcsoft array driven over TCP from a separate process.
+"""Data-path benchmark: `fcsoft perf` against `fcsoft serve`, next to tgtd + iscsi-perf.
 
-    .venv/bin/python bench/bench_io.py [--seconds 5] [--backing memory|file] [--size 1GiB]
+    .venv/bin/python bench/bench_io.py [--seconds 5] [--backing memory|file] [--no-tgtd]
 
-Starts `fcsoft serve` (fabric + one array with one LUN) as its own process, logs in from
-this one with the initiator library, and runs:
-  - 4 KiB random READ(16) and WRITE(16) at queue depth 1 and 32: IOPS, p50/p99 latency;
-  - 128 KiB sequential READ and WRITE at queue depth 8: MB/s, p50/p99 latency.
-Prints figures; asserts nothing (timings on shared machines are noisy). Compare with
-`iscsi-perf` against tgtd in the same session (see the storage arrays issue).
+Starts `fcsoft serve` (a fabric and one array with a 1 GiB LUN) as its own process and,
+for each case, runs `fcsoft perf --json` in another process. Reports IOPS, MB/s, p50/p99
+latency and the server's CPU time per I/O (utime + stime of the serve process from
+/proc/PID/stat over the run, divided by the I/Os done: independent of the client's speed).
+
+When Debian's tgt (tgtd, tgtadm) and libiscsi-bin (iscsi-perf) are installed, the same
+invocation runs tgtd on a sparse 1 GiB file on 127.0.0.1 and iscsi-perf with the matching
+queue depth and size, and prints both ratios (IOPS, and server CPU per I/O). Debian's
+iscsi-perf reads only, so the write cases have no tgtd figure.
+
+Prints figures; asserts nothing (timings on shared machines are noisy).
 """
 
 from __future__ import annotations
@@ -16,9 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import statistics
-import struct
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,18 +30,23 @@ import threading
 import time
 from pathlib import Path
 
-import trio
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fcsoft.initiator import open_host  # noqa: E402
-from fcsoft.initiator.scsi import connect  # noqa: E402
-
+ROOT = Path(__file__).resolve().parent.parent
 INITIATOR = "10:00:00:00:c9:00:00:01"
 TARGET = "50:01:43:80:00:00:00:01"
+IQN = "iqn.2026-12.org.fcsoft:bench"
+TICK = os.sysconf("SC_CLK_TCK")
+
+# name, fcsoft perf --rw, bytes per command, queue depth, iscsi-perf arguments or None
+CASES = [
+    ("4K random read QD32", "randread", 4096, 32, ["-m", "32", "-b", "8", "-r"]),
+    ("4K random read QD1", "randread", 4096, 1, ["-m", "1", "-b", "8", "-r"]),
+    ("128K sequential read QD16", "read", 131072, 16, ["-m", "16", "-b", "256"]),
+    ("128K sequential write QD16", "write", 131072, 16, None),
+    ("4K random write QD32", "randwrite", 4096, 32, None),
+]
 
 
-def config(size: str, backing: str) -> str:
+def config(backing: str) -> str:
     return f"""
 [fabric]
 listen = "127.0.0.1:0"
@@ -47,7 +56,7 @@ node_wwn = "50:01:43:80:00:00:00:00"
 ports = ["{TARGET}"]
 [[array.lun]]
 name = "disk"
-size = "{size}"
+size = "1GiB"
 block_size = 512
 backing = "{backing}"
 [[array.host]]
@@ -57,118 +66,132 @@ luns = {{ 0 = "disk" }}
 """
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(p / 100 * len(s)))]
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of process `pid` (and of its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
-async def run_case(it, name: str, write: bool, block_bytes: int, depth: int, seconds: float,
-                   blocks_total: int, sequential: bool) -> dict:
-    blocks = block_bytes // 512
-    payload = os.urandom(block_bytes)
-    latencies: list[float] = []
-    done = 0
-    next_lba = [0]
-    deadline = time.perf_counter() + seconds
-    rng = random.Random(1)
-
-    def lba() -> int:
-        if sequential:
-            v = next_lba[0]
-            next_lba[0] = (v + blocks) % (blocks_total - blocks)
-            return v
-        return rng.randrange(0, blocks_total - blocks) // blocks * blocks
-
-    async def worker() -> None:
-        nonlocal done
-        while time.perf_counter() < deadline:
-            if write:
-                cdb = struct.pack(">BBQIBB", 0x8A, 0, lba(), blocks, 0, 0)
-                t = time.perf_counter()
-                r = await it.scsi(0, cdb, data_out=payload)
-            else:
-                cdb = struct.pack(">BBQIBB", 0x88, 0, lba(), blocks, 0, 0)
-                t = time.perf_counter()
-                r = await it.scsi(0, cdb, data_in_len=block_bytes)
-            latencies.append(time.perf_counter() - t)
-            if not r.good:
-                raise RuntimeError(f"{name}: {r}")
-            done += 1
-
-    start = time.perf_counter()
-    async with trio.open_nursery() as n:
-        for _ in range(depth):
-            n.start_soon(worker)
-    elapsed = time.perf_counter() - start
-    return {"case": name, "ios": done, "iops": done / elapsed,
-            "mb_s": done * block_bytes / elapsed / 1e6,
-            "p50_ms": statistics.median(latencies) * 1000, "p99_ms": pct(latencies, 99) * 1000}
-
-
-async def bench(args: argparse.Namespace) -> list[dict]:
-    tmp = Path(tempfile.mkdtemp())
-    backing = "memory" if args.backing == "memory" else str(tmp / "disk.img")
-    conf = tmp / "bench.toml"
-    conf.write_text(config(args.size, backing))
+def start_serve(conf: Path) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen([sys.executable, "-m", "fcsoft", "serve", str(conf),
-                             "--log-format", "json"], stderr=subprocess.PIPE, text=True)
+                             "--log-format", "json"],
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stderr is not None
-    address = None
     for line in proc.stderr:
         try:
             ev = json.loads(line)
         except ValueError:
             continue
         if ev.get("event") == "listening":
-            host, port = ev["address"].rsplit(":", 1)
-            address = (host, int(port))
-            break
-    if address is None:
-        raise SystemExit("fcsoft serve did not start")
-    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-    results = []
-    try:
-        async with open_host(address, INITIATOR) as host:
-            with trio.fail_after(20):
-                while not await host.discover():
-                    await trio.sleep(0.1)
-            async with connect(host, TARGET, timeout=60) as it:
-                await it.test_unit_ready()
-                blocks_total, _bs = await it.read_capacity(0)
-                # fill the area the reads touch, so reads are of written data
-                span = min(blocks_total, 256 * 1024 * 1024 // 512)
-                chunk = os.urandom(128 * 1024)
-                for lba in range(0, span, len(chunk) // 512):
-                    await it.write(0, lba, chunk)
-                cases = [
-                    ("4K random read  QD1", False, 4096, 1, False),
-                    ("4K random read  QD32", False, 4096, 32, False),
-                    ("4K random write QD1", True, 4096, 1, False),
-                    ("4K random write QD32", True, 4096, 32, False),
-                    ("128K seq read   QD8", False, 131072, 8, True),
-                    ("128K seq write  QD8", True, 131072, 8, True),
-                ]
-                for name, write, size, depth, seq in cases:
-                    res = await run_case(it, name, write, size, depth, args.seconds, span, seq)
-                    results.append(res)
-                    print(f"{name:<22} {res['iops']:9.0f} IOPS {res['mb_s']:8.1f} MB/s   "
-                          f"p50 {res['p50_ms']:7.2f} ms  p99 {res['p99_ms']:7.2f} ms",
-                          flush=True)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-    return results
+            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+            return proc, ev["fabric"]
+    raise SystemExit("fcsoft serve did not start")
+
+
+def perf(fabric: str, rw: str, bs: int, qd: int, seconds: float, *extra: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "fcsoft", "perf", "--fabric", fabric,
+                          "--initiator", INITIATOR, "--target", TARGET, "--rw", rw,
+                          "--bs", str(bs), "--qd", str(qd), "--seconds", str(seconds),
+                          "--size", str(256 << 20), "--json", *extra],
+                         capture_output=True, text=True, cwd=ROOT, timeout=seconds + 120)
+    if out.returncode != 0:
+        raise SystemExit(f"fcsoft perf failed: {out.stderr.strip()}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class Tgtd:
+    """tgtd on a sparse file, its own control port and iSCSI port on 127.0.0.1."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.disk = tmp / "tgt.img"
+        with open(self.disk, "wb") as f:
+            f.truncate(1 << 30)
+        self.proc = subprocess.Popen(["tgtd", "-f", "-C", "77", "--iscsi",
+                                      "portal=127.0.0.1:3271"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        for args in (["--op", "new", "--mode", "target", "--tid", "1", "-T", IQN],
+                     ["--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "1",
+                      "-b", str(self.disk)],
+                     ["--op", "bind", "--mode", "target", "--tid", "1", "-I", "ALL"]):
+            subprocess.run(["tgtadm", "-C", "77", "--lld", "iscsi", *args], check=True)
+        # write the region once, so that reads are of written data as fcsoft's are
+        with open(self.disk, "r+b") as f:
+            chunk = os.urandom(1 << 20)
+            for _ in range(256):
+                f.write(chunk)
+
+    def perf(self, args: list[str], seconds: float) -> tuple[float, float]:
+        """(IOPS, server CPU seconds) of one iscsi-perf run."""
+        before = cpu_seconds(self.proc.pid)
+        out = subprocess.run(["iscsi-perf", *args, "-t", str(int(seconds)),
+                              f"iscsi://127.0.0.1:3271/{IQN}/1"],
+                             capture_output=True, text=True, timeout=seconds + 60)
+        cpu = cpu_seconds(self.proc.pid) - before
+        found = re.findall(r"iops average (\d+)", out.stdout)
+        if not found:
+            raise SystemExit(f"iscsi-perf printed no figures: {out.stdout[-300:]}")
+        return float(found[-1]), cpu
+
+    def close(self) -> None:
+        # tgtd leaves on its management command, not on SIGTERM
+        subprocess.run(["tgtadm", "-C", "77", "--op", "delete", "--mode", "system"],
+                       capture_output=True)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=5.0, help="per case")
     p.add_argument("--backing", choices=("memory", "file"), default="memory")
-    p.add_argument("--size", default="1GiB")
+    p.add_argument("--no-tgtd", action="store_true", help="skip the tgtd comparison")
+    p.add_argument("--case", action="append", help="run only cases whose name contains this")
     args = p.parse_args()
-    print(f"fcsoft array over TCP, {args.backing}-backed {args.size} LUN, "
-          f"{args.seconds:g} s per case")
-    trio.run(bench, args)
+    tmp = Path(tempfile.mkdtemp(prefix="fcsoft-bench-"))
+    backing = "memory" if args.backing == "memory" else str(tmp / "disk.img")
+    conf = tmp / "bench.toml"
+    conf.write_text(config(backing))
+    have_tgtd = not args.no_tgtd and all(shutil.which(t) for t in ("tgtd", "tgtadm",
+                                                                    "iscsi-perf"))
+    print(f"fcsoft serve, {args.backing}-backed 1 GiB LUN, {args.seconds:g} s per case; "
+          f"client: fcsoft perf in another process"
+          + ("; tgtd + iscsi-perf alongside" if have_tgtd else ""), flush=True)
+    proc, fabric = start_serve(conf)
+    tgt = Tgtd(tmp) if have_tgtd else None
+    rows = []
+    try:
+        perf(fabric, "write", 131072, 8, 3)  # fill the region the reads touch
+        for name, rw, bs, qd, tgt_args in CASES:
+            if args.case and not any(c in name for c in args.case):
+                continue
+            before = cpu_seconds(proc.pid)
+            r = perf(fabric, rw, bs, qd, args.seconds)
+            cpu_us = (cpu_seconds(proc.pid) - before) / max(1, r["ios"]) * 1e6
+            row = {"case": name, **r, "server_us_per_io": round(cpu_us, 1)}
+            line = (f"{name:<28} {r['iops']:>9,.0f} IOPS {r['mbps']:>8.1f} MB/s  "
+                    f"p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
+                    f"server {cpu_us:6.1f} us/IO")
+            if tgt is not None and tgt_args is not None:
+                iops, cpu = tgt.perf(tgt_args, args.seconds)
+                t_us = cpu / max(1, iops * args.seconds) * 1e6
+                row.update(tgtd_iops=iops, tgtd_us_per_io=round(t_us, 1),
+                           iops_ratio=round(r["iops"] / iops, 3) if iops else None,
+                           cpu_ratio=round(cpu_us / t_us, 2) if t_us else None)
+                line += (f" | tgtd {iops:>9,.0f} IOPS {t_us:6.1f} us/IO | ratio IOPS "
+                         f"{row['iops_ratio']:.2f}, CPU/IO {row['cpu_ratio']:.2f}")
+            print(line, flush=True)
+            rows.append(row)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if tgt is not None:
+            tgt.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(rows))
 
 
 if __name__ == "__main__":
