@@ -57,6 +57,7 @@ from fcsoft.wire.header import (
     FcType,
     RCtl,
     WellKnownAddress,
+    decode_header,
     make_header,
 )
 from fcsoft.wire.wwn import WWN
@@ -150,9 +151,17 @@ class Fabric:
         self.transmit: Callable[[int, bytes | memoryview], bool] = \
             transmit or (lambda _l, _d: False)
         #: routed frames go out here (the shell traces what `transmit` sends, the frames
-        #: the fabric originates, but a routed frame was traced as it came in)
-        self.forward: Callable[[int, bytes | memoryview], bool] = \
+        #: the fabric originates, but a routed frame was traced as it came in): `forward`
+        #: gets a decoded Frame, `forward_raw` the bytes of one or more frames that
+        #: share S_ID and D_ID (from a port attached in process)
+        self.forward: Callable[[int, Frame], bool] = \
+            lambda link_id, frame: self.transmit(link_id, frame.raw)
+        self.forward_raw: Callable[[int, bytes | memoryview], bool] = \
             lambda link_id, data: self.transmit(link_id, data)
+        # (link id, S_ID, D_ID) -> destination link id: the routing verdict of a frame
+        # that may pass (S_ID assigned on the link, D_ID logged in, both in one zone),
+        # kept until logins, logouts or zoning change anything (see _routes_changed)
+        self._verdicts: dict[int, int] = {}
         #: told of every frame the fabric discards: (link id, reason)
         self.on_discard: Callable[[int, str], None] = lambda _l, _r: None
         self.log = get_logger(component="fabric", fabric=getattr(conf, "name", "fabric"))
@@ -212,6 +221,7 @@ class Fabric:
         old = self.zoning
         affected = old.affected_by_change(new)
         self.zoning = new
+        self._routes_changed()
         self.counters["zoning_changes"] += 1
         self.log.info("zoning changed", zones=len(new.zones), default_zone=new.default_zone)
         ports = list(self.db)
@@ -318,23 +328,59 @@ class Fabric:
                           ox_id=f"{h.ox_id:#06x}", count=n)
 
     # ------------------------------------------------------------------ routing
+    def _routes_changed(self) -> None:
+        self._verdicts.clear()
+
+    def _verdict(self, link: LinkRecord, s_id: int, d_id: int) -> int | str:
+        """The destination link of a frame from `s_id` to `d_id` arriving on `link`, or
+        the reason it must be discarded."""
+        if s_id not in link.fcids:
+            return "s_id_not_assigned_on_link"
+        dst = self.db.by_fcid.get(d_id)
+        if dst is None:
+            return "unknown_d_id"
+        if not self.zoning.visible(self.db.by_fcid[s_id].wwpn, dst.wwpn):
+            return "not_zoned"
+        self._verdicts[(link.link_id << 48) | (s_id << 24) | d_id] = dst.link_id
+        return dst.link_id
+
     def _route(self, link: LinkRecord, frame: Frame) -> None:
         h = frame.header
-        if h.s_id not in link.fcids:
-            self._discard(link, frame, "s_id_not_assigned_on_link")
-            return
-        dst = self.db.by_fcid.get(h.d_id)
+        dst = self._verdicts.get((link.link_id << 48) | (h.s_id << 24) | h.d_id)
         if dst is None:
-            self._discard(link, frame, "unknown_d_id")
-            return
-        src = self.db.by_fcid[h.s_id]
-        if not self.zoning.visible(src.wwpn, dst.wwpn):
-            self._discard(link, frame, "not_zoned")
-            return
-        if self.forward(dst.link_id, frame.raw):
+            verdict = self._verdict(link, h.s_id, h.d_id)
+            if isinstance(verdict, str):
+                self._discard(link, frame, verdict)
+                return
+            dst = verdict
+        if self.forward(dst, frame):
             link.counters["routed"] += 1
         else:
             self._discard(link, frame, "destination_queue_full")
+
+    def route_raw(self, link_id: int, s_id: int, d_id: int, raw: bytes | memoryview) -> bool:
+        """The data path for a port attached in process: one or more encapsulated frames
+        from `s_id` to `d_id` (below FFFFF0) in `raw`; True when forwarded."""
+        dst = self._verdicts.get((link_id << 48) | (s_id << 24) | d_id)
+        if dst is None:
+            link = self.links.get(link_id)
+            if link is None:
+                return False
+            verdict = self._verdict(link, s_id, d_id)
+            if isinstance(verdict, str):
+                self._discard_raw(link, raw, verdict)
+                return False
+            dst = verdict
+        if self.forward_raw(dst, raw):
+            return True
+        link = self.links.get(link_id)
+        if link is not None:
+            self._discard_raw(link, raw, "destination_queue_full")
+        return False
+
+    def _discard_raw(self, link: LinkRecord, raw: bytes | memoryview, reason: str) -> None:
+        header = decode_header(raw, 32)
+        self._discard(link, Frame(0, 0, header, b"", raw), reason)
 
     # ------------------------------------------------------------------ well-known
     def _well_known(self, link: LinkRecord, frame: Frame, now: float) -> None:
@@ -489,6 +535,7 @@ class Fabric:
         rec = PortRecord(fcid, sp.port_name, sp.node_name, link.link_id)
         self.db.add(rec)
         link.fcids.add(fcid)
+        self._routes_changed()
         self._reply(link, frame.header, link.login_accept, d_id=fcid)
         self.counters["logins"] += 1
         link.counters["logins"] += 1
@@ -528,6 +575,7 @@ class Fabric:
 
     def _release(self, link: LinkRecord, fcid: int, now: float, reason: str) -> None:
         link.fcids.discard(fcid)
+        self._routes_changed()
         rec = self.db.remove(fcid)
         self.addresses.release(fcid)
         self._scr.pop(fcid, None)

@@ -1,10 +1,11 @@
 """The trio shell around an array: its SCSI front, one TargetPort per configured port, and
-a link for each port to the fabric (in-process for `fcsoft serve`, TCP for `fcsoft array`).
+a link for each port to the fabric: attached by function call to a fabric in the same
+process (`fcsoft serve`, a LocalLink), or over TCP (`fcsoft array --fabric`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -15,6 +16,7 @@ from fcsoft.target import TargetPort
 from fcsoft.wire.encap import Frame
 from fcsoft.wire.fcp import ScsiStatus
 
+from .fabric_server import FabricServer, LocalLink
 from .link import Link
 from .timers import TimerLoop
 
@@ -22,12 +24,41 @@ RECONNECT_DELAY = 1.0  # seconds between attempts to reach a remote fabric
 
 
 class PortDriver:
-    """Runs one TargetPort over one link at a time (LinkHandler for fcsoft.server.link)."""
+    """Runs one TargetPort over one link at a time: a TCP Link (it is then the Link's
+    LinkHandler) or a LocalLink."""
 
     def __init__(self, port: TargetPort) -> None:
         self.port = port
-        self.link: Link | None = None
+        self.link: Link | LocalLink | None = None
         self.timers = TimerLoop(port)
+
+    def _deliver(self, frame: Frame) -> None:
+        self.port.frame_received(frame, trio.current_time())
+        self.timers.poke()
+
+    async def run_local(self, server: FabricServer, peer: str, *,
+                        task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Attach the port to `server`, a fabric in this process, and drive it until its
+        link is closed (a port disabled, a test dropping it) or the task is cancelled."""
+        closed = trio.Event()
+        link = server.attach_local(peer, self._deliver, lambda _reason: closed.set())
+        if link is None:
+            task_status.started(None)
+            return
+        self.link = link
+        self.port.transmit = link.transmit
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.timers.run)
+                self.port.link_up(trio.current_time())
+                self.timers.poke()
+                task_status.started(link)
+                await closed.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            link.close("cancelled")
+            self.port.link_down(trio.current_time())
+            self.port.transmit = lambda _d: False
 
     def frame_received(self, link: Link, frame: Frame) -> None:
         self.port.frame_received(frame, trio.current_time())
@@ -97,15 +128,12 @@ class ArrayRuntime:
     def close(self) -> None:
         self.scsi.close()
 
-    async def run_in_process(self, attach: Callable[[trio.abc.Stream, str], Awaitable[None]],
-                             nursery: trio.Nursery) -> None:
-        """Connect every port to an in-process fabric: `attach(stream, peer)` runs the
-        fabric's end of a socketpair."""
+    async def run_in_process(self, server: FabricServer, nursery: trio.Nursery) -> None:
+        """Attach every port to `server`, a fabric in this process, by function call."""
         for driver in self.drivers:
-            a, b = trio.socket.socketpair()
             peer = f"{self.name}/{driver.port.relative_port}"
-            nursery.start_soon(attach, trio.SocketStream(b), peer)
-            nursery.start_soon(driver.run, trio.SocketStream(a), "fabric")
+            await nursery.start(lambda task_status, d=driver, p=peer: d.run_local(
+                server, p, task_status=task_status))
 
     async def run_remote(self, host: str, port: int) -> None:
         """Connect every port to a fabric over TCP, reconnecting when a link drops."""

@@ -18,7 +18,9 @@ Transmit = Callable[[int, bytes | memoryview], bool]
 
 class Core(Protocol):
     transmit: Transmit  # set by the shell before the first link comes up: frames it originates
-    forward: Transmit  # frames it routes (the shell traces only what `transmit` sends)
+    # frames it routes (the shell traces only what `transmit` sends): decoded, or raw
+    forward: Callable[[int, Frame], bool]
+    forward_raw: Transmit
     on_discard: Callable[[int, str], None]  # (link id, reason) of each frame it discards
 
     def link_up(self, link_id: int, now: float) -> None: ...
@@ -27,6 +29,9 @@ class Core(Protocol):
 
     def route(self, link_id: int, frame: Frame) -> None:
         """A frame for an N_Port (D_ID below FFFFF0): forward or discard; needs no clock."""
+
+    def route_raw(self, link_id: int, s_id: int, d_id: int, raw: bytes | memoryview) -> bool:
+        """The same for the bytes of frames from a port attached in process."""
 
     def link_down(self, link_id: int, now: float) -> None: ...
 

@@ -3,9 +3,11 @@
 `FabricServer.serve` is started with `nursery.start` (trio's `serve_*` convention) and
 reports the bound address; every accepted connection becomes a `Link`. Other kinds of
 port attach themselves with `attach` (an FCoE ENode is one more link: see
-fcoe_server.py). The core sees link ids, frames and `now`; it transmits through
-`FabricServer.transmit` (frames it originates) and `FabricServer.forward` (frames it
-routes).
+fcoe_server.py), and a port in this process (an array's target port) with `attach_local`:
+a `LocalLink` exchanges frames with it by function call, with no socket and no second
+decode. The core sees link ids, frames and `now`; it transmits through
+`FabricServer.transmit` (frames it originates) and `FabricServer.forward` /
+`forward_raw` (frames it routes).
 
 Traces record every frame once: as it enters the fabric (`frame_received`), and as the
 fabric originates it (`transmit`); a routed frame is not traced again on its way out. A
@@ -14,18 +16,24 @@ frame the fabric discards gets the reason as its trace comment.
 
 from __future__ import annotations
 
+import struct
+from collections import Counter
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import trio
 
 from fcsoft.logs import get_logger
-from fcsoft.wire.encap import Frame
+from fcsoft.wire.encap import Frame, frame_of, split_frames
 from fcsoft.wire.header import format_fcid
 
 from .core_api import Core
-from .link import Link
+from .link import Link, flusher, new_link_id
 from .timers import TimerLoop
 from .trace import Tracer, TraceRecord
+
+_IDS = struct.Struct(">II").unpack_from  # header words 0 and 1: R_CTL|D_ID, CS_CTL|S_ID
+WELL_KNOWN_BASE = 0xFFFFF0
 
 
 class Attachment(Protocol):
@@ -37,7 +45,91 @@ class Attachment(Protocol):
 
     def send(self, data: bytes | memoryview) -> bool: ...
 
+    def send_frame(self, frame: Frame) -> bool: ...
+
     def close(self, reason: str = ...) -> None: ...
+
+
+class LocalLink:
+    """A port in this process attached to the fabric by function call (an array's target
+    port in `fcsoft serve`).
+
+    Fabric to port: frames are queued and handed to `deliver` when the current step of
+    work ends (the Flusher calls `_flush`), never inside the fabric core's own processing,
+    so a port that answers at once cannot re-enter the core. A routed frame is handed over
+    as the Frame the fabric decoded at its ingress; a frame the fabric originated is read
+    from its bytes without a CRC check (fcsoft built it).
+
+    Port to fabric: `transmit` goes into the fabric at once. Its bytes may hold several
+    frames back to back, all with the same S_ID and D_ID (a read's data frames and
+    response)."""
+
+    def __init__(self, server: FabricServer, peer: str, deliver: Callable[[Frame], None],
+                 on_close: Callable[[str], None]) -> None:
+        self.id = new_link_id()
+        self.name = f"link{self.id}"  # as the fabric's own events name it
+        self.peer = peer
+        self.counters: Counter[str] = Counter()
+        self.log = get_logger(link=self.name, peer=peer)
+        self._server = server
+        self._deliver = deliver
+        self._on_close = on_close
+        self._in: list[Any] = []
+        self._dirty = False
+        self._flusher = flusher()
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<LocalLink {self.name} {self.peer}>"
+
+    # -- fabric to port ------------------------------------------------------------------
+    def send(self, data: bytes | memoryview) -> bool:
+        if self.closed:
+            return False
+        self._in.append(data)
+        if not self._dirty:
+            self._dirty = True
+            self._flusher.mark(self)
+        return True
+
+    def send_frame(self, frame: Frame) -> bool:
+        return self.send(frame)  # type: ignore[arg-type]
+
+    def _flush(self) -> None:
+        self._dirty = False
+        items, self._in = self._in, []
+        deliver = self._deliver
+        for item in items:
+            frames = (item,) if type(item) is Frame else map(frame_of, split_frames(item))
+            for frame in frames:
+                if self.closed:
+                    return
+                self.counters["rx_frames"] += 1
+                try:
+                    deliver(frame)
+                except Exception:  # noqa: BLE001 - one frame's bug must not stop the port
+                    self.counters["rx_handler_error"] += 1
+                    h = frame.header
+                    self.log.exception("frame handling failed; frame discarded",
+                                       r_ctl=h.r_ctl, s_id=h.s_id, d_id=h.d_id,
+                                       ox_id=h.ox_id)
+
+    # -- port to fabric ------------------------------------------------------------------
+    def transmit(self, data: bytes | memoryview) -> bool:
+        """The port's transmit callback."""
+        if self.closed:
+            return False
+        self.counters["tx_frames"] += 1
+        return self._server.local_ingress(self, data)
+
+    def close(self, reason: str = "closed locally") -> None:
+        """Take the port off the fabric (its logins end, as on link loss)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._in.clear()
+        self._server.detach(self, reason)
+        self._on_close(reason)
 
 
 class FabricServer:
@@ -59,6 +151,7 @@ class FabricServer:
         self._link_names: dict[int | None, tuple[str, str]] = {}
         core.transmit = self.transmit
         core.forward = self.forward
+        core.forward_raw = self.forward_raw
         core.on_discard = self._discarded
         if tracer is not None:
             tracer.describe_link = self._describe_link
@@ -72,7 +165,11 @@ class FabricServer:
             self.tracer.frame(data, link_id, inbound=False)
         return link.send(data)
 
-    def forward(self, link_id: int, data: bytes | memoryview) -> bool:
+    def forward(self, link_id: int, frame: Frame) -> bool:
+        link = self.links.get(link_id)
+        return link is not None and link.send_frame(frame)
+
+    def forward_raw(self, link_id: int, data: bytes | memoryview) -> bool:
         link = self.links.get(link_id)
         return link is not None and link.send(data)
 
@@ -103,6 +200,26 @@ class FabricServer:
             self._after_core()
         finally:
             self._tracing = None
+
+    def local_ingress(self, link: LocalLink, data: bytes | memoryview) -> bool:
+        """Frames from a port attached in process (see LocalLink)."""
+        w0, w1 = _IDS(data, 32)
+        d_id = w0 & 0xFFFFFF
+        tracer = self.tracer
+        if d_id < WELL_KNOWN_BASE:
+            if tracer is None:
+                return self.core.route_raw(link.id, w1 & 0xFFFFFF, d_id, data)
+            frames = split_frames(data)
+            for raw in frames[:-1]:
+                tracer.frame(raw, link.id)
+            self._tracing = tracer.frame(frames[-1], link.id)
+            try:
+                return self.core.route_raw(link.id, w1 & 0xFFFFFF, d_id, data)
+            finally:
+                self._tracing = None
+        for raw in split_frames(data):
+            self.frame_received(link, frame_of(raw))
+        return True
 
     def link_closed(self, link: Attachment, reason: str) -> None:
         self.detach(link, reason)
@@ -139,6 +256,16 @@ class FabricServer:
             name = f"{name.split(' ')[0]} {format_fcid(port.fcid)} {port.wwpn}"
             self._link_names[link_id] = (name, peer)
         return name, f"peer {peer}" if peer else ""
+
+    def attach_local(self, peer: str, deliver: Callable[[Frame], None],
+                     on_close: Callable[[str], None]) -> LocalLink | None:
+        """Attach a port in this process (`peer` names it in logs); None when max_links
+        is reached."""
+        link = LocalLink(self, peer, deliver, on_close)
+        if not self.attach(link):
+            return None
+        link.log.info("link up")
+        return link
 
     # -- running -----------------------------------------------------------------------
     async def run_link(self, stream: trio.abc.Stream, peer: str) -> None:

@@ -25,11 +25,11 @@ import trio
 
 from fcsoft.fcoe import FcfSettings, Forwarder
 from fcsoft.logs import get_logger
-from fcsoft.wire.encap import Frame
+from fcsoft.wire.encap import Frame, split_frames
 from fcsoft.wire.fcoe import ALL_FCF_MACS, ALL_FCOE_MACS, ETH_P_FCOE, ETH_P_FIP
 
 from .fabric_server import FabricServer, format_address
-from .link import new_link_id
+from .link import flusher, new_link_id
 from .timers import TimerLoop
 
 _LEN = struct.Struct(">I")
@@ -62,7 +62,17 @@ class EnodeLink:
         self._close = close
 
     def send(self, data: bytes | memoryview) -> bool:
-        ok = self._send(data)  # type: ignore[arg-type]
+        """Frames for the ENode: one, or several back to back (a read's data and
+        response from a port attached in process)."""
+        ok = True
+        for raw in split_frames(data):
+            sent = self._send(raw)  # type: ignore[arg-type]
+            self.counters["tx_frames" if sent else "tx_discard"] += 1
+            ok = ok and sent
+        return ok
+
+    def send_frame(self, frame: Frame) -> bool:
+        ok = self._send(frame.raw)  # type: ignore[arg-type]
         self.counters["tx_frames" if ok else "tx_discard"] += 1
         return ok
 
@@ -162,11 +172,15 @@ class FcoeServer:
         self.timers.poke()
 
     def _received(self, segment: int, frame: bytes | memoryview) -> None:
+        f = flusher()
+        f.begin()  # what the frame causes is sent when it has been handled, in one go
         try:
             self.forwarder.ethernet_received(segment, frame, trio.current_time())
         except Exception:  # noqa: BLE001 - a bug handling one frame must not kill the FCF
             self.forwarder.counters["handler_error"] += 1
             self.log.exception("FCoE frame handling failed; frame discarded", segment=segment)
+        finally:
+            f.end()
         self.timers.poke()
 
     async def _run_segment(self, seg: Segment, reader: Callable[[], Any]) -> None:

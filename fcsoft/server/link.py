@@ -1,12 +1,31 @@
 """One FC link: a byte stream (a TCP connection, or an in-process memory stream) carrying
 RFC 3643 encapsulated frames between an N_Port and an F_Port of the fabric.
 
-Theory of operation: a reader task feeds received bytes to the sans-IO `FrameDecoder` and
-hands each good frame to the link's owner (`LinkHandler.frame_received`) synchronously;
-the protocol core answers by calling `Link.send`, which only queues. A writer task sends
-whatever is queued, joining frames that are ready at the same moment into one write. The
-send queue is bounded: when a peer stops reading and its queue is full, class 3 frames for
-it are discarded and counted, never blocking the sender (docs/behaviour.md 2).
+Theory of operation
+-------------------
+The reader feeds received bytes to the sans-IO `FrameDecoder` and hands each good frame to
+the link's owner (`LinkHandler.frame_received`) synchronously; the protocol core answers
+by calling `Link.send`, which only appends to the link's output list. Sending is lean, for
+the data path's sake:
+
+- Whatever a reader's step produced, on any link, is sent at the end of that step: the
+  reader calls `Flusher.flush()`, which joins each dirty link's frames into one buffer and
+  writes it straight to the socket without blocking (`socket.send` on the non-blocking
+  socket). No task switch, no event, no cancel scope per frame or per step.
+- Only when a socket would block (or for a stream that is not a socket, such as a trio
+  memory stream in tests) does the link's writer task take over: it waits until the
+  stream can take the rest, sends it and keeps sending until the link is drained, then
+  hands back to the direct path.
+- Frames queued outside any reader (a timer's RSCN, a host library task's command) are
+  flushed by the Flusher's own task, woken once per batch of such sends.
+- The output is bounded: when a peer stops reading and `send_queue` frames wait, class 3
+  frames for it are discarded and counted, never blocking the sender (docs/behaviour.md,
+  "Load and faults").
+
+The reader likewise reads the socket directly (`recv` on the non-blocking socket) and
+waits for readability only when there is nothing to read; one cancel scope with a moving
+deadline enforces the R_A_TOV rules (docs/behaviour.md, "Load and faults"), instead of one
+per read.
 
 A broken encapsulation header resets only this link; a bad CRC or delimiter drops only
 that frame. Both are logged with the link's identity and counted. Good frames are traced by
@@ -16,9 +35,10 @@ drops is traced here, when a tracer is given, with the reason as its comment.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import math
-from collections import Counter, deque
+from collections import Counter
 from typing import Any, Protocol
 
 import trio
@@ -27,8 +47,10 @@ from fcsoft.logs import get_logger
 from fcsoft.wire.encap import DroppedFrame, Frame, FrameDecoder, SpecialFrame
 from fcsoft.wire.errors import FramingError
 
-RECEIVE_SIZE = 65536
+RECEIVE_SIZE = 262144
 DEFAULT_SEND_QUEUE = 4096  # frames
+# a reader that keeps finding data yields after this many reads, so other tasks run
+READS_BEFORE_YIELD = 8
 
 
 class LinkHandler(Protocol):
@@ -52,6 +74,68 @@ def new_link_id() -> int:
     return next(_ids)
 
 
+class Flusher:
+    """The links with frames waiting, and the one place they are sent from.
+
+    Readers bracket their work with `begin()`/`end()`: frames queued meanwhile are sent
+    when the outermost reader step ends, on the reader's own time. A frame queued outside
+    any reader step wakes the flusher task, which sends everything queued by then."""
+
+    def __init__(self) -> None:
+        self._dirty: list[Any] = []  # Link, or any object with _flush()
+        self._depth = 0
+        self._wakeup: trio.Event | None = None
+        self._task_running = False
+
+    def mark(self, link: Any) -> None:
+        self._dirty.append(link)
+        if self._depth == 0 and self._wakeup is not None:
+            self._wakeup.set()
+
+    def begin(self) -> None:
+        self._depth += 1
+
+    def end(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._dirty:
+            self.flush()
+
+    def flush(self) -> None:
+        # what flushing one link queues on others (a port attached in process answers at
+        # once) is sent in the same loop, without waking the task
+        self._depth += 1
+        try:
+            dirty = self._dirty
+            while dirty:
+                self._dirty = []
+                for link in dirty:
+                    link._flush()
+                dirty = self._dirty
+        finally:
+            self._depth -= 1
+
+    async def run(self) -> None:
+        """Send what was queued outside reader steps (until cancelled)."""
+        while True:
+            self._wakeup = trio.Event()
+            if not self._dirty:
+                await self._wakeup.wait()
+            self.flush()
+
+
+_flusher: trio.lowlevel.RunVar[Flusher] = trio.lowlevel.RunVar("fcsoft_flusher")
+
+
+def flusher() -> Flusher:
+    """This trio run's Flusher; its task is started in the system nursery on first use."""
+    try:
+        return _flusher.get()
+    except LookupError:
+        f = Flusher()
+        _flusher.set(f)
+        trio.lowlevel.spawn_system_task(f.run, name="fcsoft link flusher")
+        return f
+
 
 class Link:
     """A link over `stream`. Use `run()` (in a nursery) to drive it; `send()` to queue."""
@@ -68,11 +152,15 @@ class Link:
         self.r_a_tov = r_a_tov
         self.counters: Counter[str] = Counter()
         self.log = get_logger(link=self.name, peer=peer)
-        # a deque and a wake-up event rather than a trio memory channel: send() runs once
-        # per frame and must be as cheap as it can be
-        self._queue: deque[bytes | memoryview] = deque()
+        self._out: list[bytes | memoryview] = []  # frames waiting to be written
         self._queue_max = send_queue
-        self._wakeup = trio.Event()
+        self._dirty = False
+        self._writer_busy = False  # the writer task owns the stream's send side
+        self._writer_wakeup = trio.Event()
+        sock = getattr(stream, "socket", None)
+        # the stdlib socket under a trio SocketStream: written and read without blocking
+        self._sock: Any = getattr(sock, "_sock", None) if sock is not None else None
+        self._flusher = flusher()
         self._cancel = trio.CancelScope()
         self._closed_reason: str | None = None
         self._decoder = FrameDecoder()
@@ -86,100 +174,160 @@ class Link:
 
     # -- sending -----------------------------------------------------------------------
     def send(self, data: bytes | memoryview) -> bool:
-        """Queue one encapsulated frame. Returns False (and counts it) when the frame had
-        to be discarded because the link is closed or its send queue is full."""
+        """Queue one encapsulated frame (or several, back to back). Returns False (and
+        counts it) when it had to be discarded because the link is closed or its output
+        is full."""
         if self._closed_reason is not None:
             self.counters["tx_discard_closed"] += 1
             return False
-        queue = self._queue
-        if len(queue) >= self._queue_max:
+        out = self._out
+        if len(out) >= self._queue_max:
             self.counters["tx_discard_queue_full"] += 1
             n = self.counters["tx_discard_queue_full"]
             if n == 1 or n % 1000 == 0:
                 self.log.warning("frame discarded", reason="send queue full", discarded=n)
             return False
-        queue.append(data)
-        if len(queue) == 1:
-            self._wakeup.set()
+        out.append(data)
+        if not self._dirty:
+            self._dirty = True
+            self._flusher.mark(self)
         return True
 
+    def send_frame(self, frame: Frame) -> bool:
+        """Queue a decoded frame the fabric routes here (its raw bytes go out)."""
+        return self.send(frame.raw)
+
+    def _flush(self) -> None:
+        """Write what is queued, now, if the stream can take it without waiting; else
+        leave it to the writer task."""
+        self._dirty = False
+        out = self._out
+        if not out or self._closed_reason is not None:
+            return
+        if self._writer_busy or self._sock is None:
+            self._writer_wakeup.set()
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        frames = len(out)
+        out.clear()
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._close(f"connection lost while sending: {exc.strerror or exc}")
+            return
+        self.counters["tx_frames"] += frames
+        self.counters["tx_bytes"] += len(data)
+        self.counters["tx_writes"] += 1
+        if sent < len(data):
+            # the socket is full: the writer waits until it drains, then sends the rest
+            out.insert(0, memoryview(data)[sent:])
+            self._writer_busy = True
+            self._writer_wakeup.set()
+
     async def _writer(self) -> None:
-        queue = self._queue
+        out = self._out
         while True:
-            if not queue:
-                self._wakeup = trio.Event()
-                await self._wakeup.wait()
+            if not out:
+                self._writer_busy = False
+                self._writer_wakeup = trio.Event()
+                await self._writer_wakeup.wait()
                 continue
+            self._writer_busy = True
             # everything ready now goes out in one write (at most 256 frames, so one slow
             # peer's backlog does not become one enormous buffer)
-            if len(queue) == 1:
-                batch = [queue.popleft()]
-                data = batch[0]
-            else:
-                batch = [queue.popleft() for _ in range(min(256, len(queue)))]
-                data = b"".join(batch)
+            n = min(256, len(out))
+            data = out[0] if n == 1 else b"".join(out[:n])
+            del out[:n]
             try:
                 await self.stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 self._close(f"connection lost while sending: {exc or type(exc).__name__}")
                 return
-            self.counters["tx_frames"] += len(batch)
+            self.counters["tx_frames"] += n
             self.counters["tx_bytes"] += len(data)
             self.counters["tx_writes"] += 1
 
     # -- receiving ---------------------------------------------------------------------
     def _deadline(self, connected_at: float, partial_since: float | None) -> float:
-        # docs/behaviour.md 2: a link that sends nothing for 2 x R_A_TOV after connecting,
-        # or holds a partial frame for longer than R_A_TOV, is reset.
+        # docs/behaviour.md, "Load and faults": a link that sends nothing for 2 x R_A_TOV
+        # after connecting, or holds a partial frame for longer than R_A_TOV, is reset.
         if self._decoder.frames_seen == 0 and self._decoder.pending == 0:
             return connected_at + 2 * self.r_a_tov
         if partial_since is not None:
             return partial_since + self.r_a_tov
         return math.inf
 
+    async def _receive(self) -> bytes:
+        """The next bytes from the peer (b"" at end of stream)."""
+        sock = self._sock
+        if sock is None:
+            return bytes(await self.stream.receive_some(RECEIVE_SIZE))
+        while True:
+            try:
+                return sock.recv(RECEIVE_SIZE)  # type: ignore[no-any-return]
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(sock)
+            except InterruptedError:
+                continue
+
     async def _reader(self) -> None:
         connected_at = trio.current_time()
         partial_since: float | None = None
         decoder = self._decoder
-        while self._closed_reason is None:
-            data = None
-            with trio.move_on_at(self._deadline(connected_at, partial_since)):
+        flusher = self._flusher
+        reads = 0
+        with trio.CancelScope(deadline=connected_at + 2 * self.r_a_tov) as timer:
+            while self._closed_reason is None:
                 try:
-                    data = await self.stream.receive_some(RECEIVE_SIZE)
+                    data = await self._receive()
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                    self._close(f"connection lost: {exc or type(exc).__name__}")
+                    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                    if isinstance(exc, OSError) and exc.errno == errno.EBADF:
+                        why = "closed locally"
+                    self._close(f"connection lost: {why or type(exc).__name__}")
                     return
-            if data is None:  # the deadline passed
-                if decoder.frames_seen == 0 and decoder.pending == 0:
-                    why = f"nothing received for {2 * self.r_a_tov:g} s after connecting"
-                else:
-                    why = f"partial frame held for more than R_A_TOV ({self.r_a_tov:g} s)"
-                self.counters["rx_timeout"] += 1
-                self.log.warning("link reset", reason=why)
-                self._close(why)
-                return
-            if not data:
-                self._close("peer closed the connection")
-                return
-            self.counters["rx_bytes"] += len(data)
-            try:
-                events = decoder.feed(data)
-            except FramingError as exc:
-                self.counters["rx_framing_error"] += 1
-                self.log.warning("link reset", reason=str(exc))
-                self._close(f"framing error: {exc}")
-                return
-            for ev in events:
-                self._event(ev)
-                if self._closed_reason is not None:
+                if not data:
+                    self._close("peer closed the connection")
                     return
-            # the R_A_TOV clock runs for one partial frame: it restarts whenever a read
-            # completed frames, else a busy link whose reads never end on a frame
-            # boundary would be reset while it is making progress
-            if not decoder.pending:
-                partial_since = None
-            elif partial_since is None or events:
-                partial_since = trio.current_time()
+                self.counters["rx_bytes"] += len(data)
+                try:
+                    events = decoder.feed(data)
+                except FramingError as exc:
+                    self.counters["rx_framing_error"] += 1
+                    self.log.warning("link reset", reason=str(exc))
+                    self._close(f"framing error: {exc}")
+                    return
+                if events:
+                    flusher.begin()
+                    try:
+                        for ev in events:
+                            self._event(ev)
+                            if self._closed_reason is not None:
+                                return
+                    finally:
+                        flusher.end()
+                # the R_A_TOV clock runs for one partial frame: it restarts whenever a read
+                # completed frames, else a busy link whose reads never end on a frame
+                # boundary would be reset while it is making progress
+                if not decoder.pending:
+                    partial_since = None
+                elif partial_since is None or events:
+                    partial_since = trio.current_time()
+                timer.deadline = self._deadline(connected_at, partial_since)
+                reads += 1
+                if reads >= READS_BEFORE_YIELD:
+                    reads = 0
+                    await trio.lowlevel.checkpoint()
+        if self._closed_reason is None:  # the deadline passed
+            if decoder.frames_seen == 0 and decoder.pending == 0:
+                why = f"nothing received for {2 * self.r_a_tov:g} s after connecting"
+            else:
+                why = f"partial frame held for more than R_A_TOV ({self.r_a_tov:g} s)"
+            self.counters["rx_timeout"] += 1
+            self.log.warning("link reset", reason=why)
+            self._close(why)
 
     def _event(self, ev: Frame | SpecialFrame | DroppedFrame) -> None:
         if isinstance(ev, Frame):
@@ -228,6 +376,6 @@ class Link:
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(1):
                     await trio.aclose_forcefully(self.stream)
-            self._queue.clear()
+            self._out.clear()
             self.log.info("link down", reason=self._closed_reason)
             self.handler.link_closed(self, self._closed_reason)

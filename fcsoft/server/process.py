@@ -139,8 +139,8 @@ async def run_process(conf: Config, listen: tuple[str, int], trace: Path | None 
     bound address: `fabric` (also as `address`) and, with FCoE forwarders, `fcoe` (the first
     one's) and `fcoe_forwarders` (each by name)."""
     arrays = build_arrays(conf, fault=fault)
-    # the trace file is created only once the address is bound and the arrays run (frames
-    # until then wait in memory), so that a start that fails leaves no file behind
+    # the trace file is created only once the addresses are bound (frames until then wait
+    # in memory), so that a start that fails leaves no file behind
     tracer = Tracer(trace) if trace is not None else None
     started = False
     try:
@@ -150,8 +150,6 @@ async def run_process(conf: Config, listen: tuple[str, int], trace: Path | None 
         async with trio.open_nursery() as nursery:
             address = await nursery.start(server.serve, listen[0], listen[1])
             fcfs = [await start_fcf(f, conf, server, nursery) for f in conf.fcoe]
-            for a in arrays:
-                await a.run_in_process(server.run_link, nursery)
             if tracer is not None:
                 try:
                     tracer.open()
@@ -162,6 +160,8 @@ async def run_process(conf: Config, listen: tuple[str, int], trace: Path | None 
             log_backings(arrays)
             lab = Lab(server, arrays, address, conf, fcfs=fcfs)
             _log_listening(lab)
+            for a in arrays:
+                await a.run_in_process(server, nursery)
             if wait_ready:
                 await lab.wait_ready()
             task_status.started(lab)

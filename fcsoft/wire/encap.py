@@ -92,6 +92,7 @@ MIN_SPECIAL_FRAME_LEN = ENCAP_HEADER_LEN  # RFC 3821's FSF is 76 bytes; accept a
 _ENCAP = struct.Struct(">QBBBBHHIII")  # 28 bytes
 _ENCAP_SOF = struct.Struct(">QBBBBHHIIII")  # 28 + SOF word
 _U32 = struct.Struct(">I")
+_U16 = struct.Struct(">H")
 _CRC = struct.Struct("<I")
 _FILL = (b"", b"\0", b"\0\0", b"\0\0\0")
 
@@ -179,6 +180,28 @@ def encapsulate(sof: int, body: Buffer, crc: Buffer, eof: int) -> bytes:
     bytes as received (not recomputed)."""
     return b"".join((_prefix((MIN_FRAME_LEN + len(body) - HEADER_LEN) >> 2, sof), body, crc,
                      _EOF_WORD[eof]))
+
+
+def frame_of(raw: Buffer) -> Frame:
+    """A `Frame` for one encapsulated frame fcsoft built itself (an in-process port's):
+    delimiters and header read, the CRC not checked."""
+    mv = memoryview(raw)
+    n = len(mv)
+    header = decode_header(mv, 32)
+    return Frame(mv[28], mv[n - 4], header, mv[32 + HEADER_LEN:n - 8 - (header.f_ctl & 3)], mv)
+
+
+def split_frames(raw: Buffer) -> list[memoryview]:
+    """The encapsulated frames laid back to back in `raw` (which fcsoft built itself:
+    lengths are trusted, not checked)."""
+    mv = memoryview(raw)
+    out = []
+    off, end = 0, len(mv)
+    while off < end:
+        n = (_U16.unpack_from(mv, off + 12)[0] & 0x3FF) << 2
+        out.append(mv[off:off + n])
+        off += n
+    return out
 
 
 def encode_special_frame(body: bytes, pflags: int = PFLAGS_SF) -> bytes:

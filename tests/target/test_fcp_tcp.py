@@ -56,7 +56,7 @@ async def lab(nursery):
     addr = await nursery.start(server.serve, "127.0.0.1", 0)
     scsi = FakeScsi()
     array = ArrayRuntime(conf.arrays[0], scsi=scsi, max_burst=4096)
-    await array.run_in_process(server.run_link, nursery)
+    await array.run_in_process(server, nursery)
     port = array.ports[0]
     with trio.fail_after(5):
         while not port.ready:
