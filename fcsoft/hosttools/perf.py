@@ -109,6 +109,7 @@ class Stats:
 
     def __init__(self) -> None:
         self.latencies: list[int] = []
+        self._sorted: list[int] | None = None
         self.reads = self.writes = self.errors = 0
         self.bytes = 0
         self.error_lines: list[str] = []
@@ -117,7 +118,9 @@ class Stats:
         """Latency percentile in ms (the nearest-rank value)."""
         if not self.latencies:
             return 0.0
-        s = sorted(self.latencies)
+        if self._sorted is None or len(self._sorted) != len(self.latencies):
+            self._sorted = sorted(self.latencies)
+        s = self._sorted
         return s[min(len(s) - 1, max(0, int(round(p / 100 * len(s))) - 1))] / 1e6
 
     def error(self, line: str) -> None:
@@ -184,67 +187,97 @@ async def _prefill(it: ITNexus, lun: int, blocks: int, block_size: int) -> None:
 
 async def _run(it: ITNexus, args: argparse.Namespace, stats: Stats, span: int, per_io: int,
                block_size: int, written: set[int]) -> None:
+    """Keep args.qd commands outstanding until the time or the count is used up. Built on
+    ITNexus.submit: each completion, called from the link's reader, records its latency
+    and starts the next command at once, so no task runs per command and what the
+    completions of one read start leaves in one write."""
     import trio
 
     rng = random.Random(0x5EED)
     slots = span // per_io
     deadline = None if args.seconds is None else time.perf_counter() + args.seconds
-    budget = [args.count]
-    cursor = [0]
+    budget = args.count
+    cursor = 0
     mode = args.rw
     lun = args.lun
     nbytes = args.bs
-    fixed = None if args.verify else bytes(random.Random(7).getrandbits(8)
-                                           for _ in range(min(nbytes, 4096)))
+    verify = args.verify
+    fixed = None if verify else bytes(random.Random(7).getrandbits(8)
+                                      for _ in range(min(nbytes, 4096)))
     payload = (fixed * (nbytes // len(fixed) + 1))[:nbytes] if fixed is not None else b""
+    latencies = stats.latencies
+    now_ns = time.perf_counter_ns
+    pack = struct.Struct(">BBQIBB").pack
+    outstanding = 0
+    done = trio.Event()
+    failure: list[BaseException] = []
 
     def next_io() -> tuple[bool, int] | None:
-        if budget[0] is not None:
-            if budget[0] <= 0:
+        nonlocal budget, cursor
+        if budget is not None:
+            if budget <= 0:
                 return None
-            budget[0] -= 1
+            budget -= 1
         elif deadline is not None and time.perf_counter() >= deadline:
             return None
         if mode in ("read", "write"):
-            slot = cursor[0]
-            cursor[0] = (slot + 1) % slots
+            slot = cursor
+            cursor = (slot + 1) % slots
         else:
             slot = rng.randrange(slots)
         write = mode in ("write", "randwrite") or (
             mode == "randrw" and rng.randrange(100) >= args.mix)
         return write, slot * per_io
 
-    async def worker() -> None:
-        while (io := next_io()) is not None:
-            write, lba = io
-            if write:
-                if args.verify:
-                    data = pattern(lba, per_io, block_size)
-                    written.add(lba)
-                else:
-                    data = payload
-                cdb = struct.pack(">BBQIBB", 0x8A, 0, lba, per_io, 0, 0)
-                t = time.perf_counter_ns()
-                r = await it.scsi(lun, cdb, data_out=data)
+    def start() -> None:
+        nonlocal outstanding
+        io = next_io()
+        if io is None:
+            outstanding -= 1
+            if outstanding == 0:
+                done.set()
+            return
+        write, lba = io
+        t = now_ns()
+        if write:
+            if verify:
+                data = pattern(lba, per_io, block_size)
+                written.add(lba)
             else:
-                cdb = struct.pack(">BBQIBB", 0x88, 0, lba, per_io, 0, 0)
-                t = time.perf_counter_ns()
-                r = await it.scsi(lun, cdb, data_in_len=nbytes)
-            stats.latencies.append(time.perf_counter_ns() - t)
-            if write:
-                stats.writes += 1
-            else:
-                stats.reads += 1
-            if not r.good:
-                stats.error(f"{'WRITE' if write else 'READ'} LBA {lba}: {r}")
-                continue
-            stats.bytes += nbytes
-            if args.verify and not write and r.data != pattern(lba, per_io, block_size):
-                stats.error(f"READ LBA {lba}: data does not match what was written")
+                data = payload
+            it.submit(lun, pack(0x8A, 0, lba, per_io, 0, 0),
+                      lambda r: finish(r, True, lba, t), data_out=data)
+        else:
+            it.submit(lun, pack(0x88, 0, lba, per_io, 0, 0),
+                      lambda r: finish(r, False, lba, t), data_in_len=nbytes)
 
-    async with trio.open_nursery() as nursery:
-        for _ in range(args.qd):
-            nursery.start_soon(worker)
+    def finish(r: object, write: bool, lba: int, t: int) -> None:
+        latencies.append(now_ns() - t)
+        if write:
+            stats.writes += 1
+        else:
+            stats.reads += 1
+        if isinstance(r, BaseException):
+            stats.error(f"{'WRITE' if write else 'READ'} LBA {lba}: {r}")
+            if isinstance(r, ConnectionError):  # nothing more can be sent
+                failure.append(r)
+                done.set()
+                return
+        elif not r.good:  # type: ignore[attr-defined]
+            stats.error(f"{'WRITE' if write else 'READ'} LBA {lba}: {r}")
+        else:
+            stats.bytes += nbytes
+            if verify and not write and \
+                    r.data != pattern(lba, per_io, block_size):  # type: ignore[attr-defined]
+                stats.error(f"READ LBA {lba}: data does not match what was written")
+        start()
+
+    outstanding = args.qd
+    for _ in range(args.qd):
+        start()
+    await done.wait()
+    if failure:
+        raise failure[0]
 
 
 async def _live(stats: Stats, t0: float) -> None:

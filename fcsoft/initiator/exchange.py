@@ -63,15 +63,20 @@ class ExchangeManager:
         self._ids = itertools.chain(range(start, 0xFFFF), itertools.cycle(range(1, 0xFFFF)))
 
     def new_ox_id(self) -> int:
+        pending, handlers = self._pending, self._handlers
         for _ in range(0xFFFF):
             ox = next(self._ids)
-            if ox not in self._pending and ox not in self._handlers:
+            if ox not in handlers and ox not in pending:
                 return ox
         raise RuntimeError("all 65534 exchange IDs are in use")
 
     def send(self, header: FcHeader, payload: bytes, sof: int = SOF.SOFi3,
              eof: int = EOF.EOFt) -> None:
         self._send(encode_frame(header, payload, sof, eof))
+
+    def send_raw(self, data: bytes) -> None:
+        """Send frames already encapsulated (one or several, back to back)."""
+        self._send(data)
 
     async def request(self, header: FcHeader, payload: bytes, timeout: float) -> Pending:
         """Send `header`+`payload` (its OX_ID must come from new_ox_id) and wait for the

@@ -103,8 +103,22 @@ class HostLink:
         self.frame_size = frame_size
         self.exchanges = ExchangeManager(self.link.send, self._unsolicited)
         self.ports: dict[int, NPort] = {}
+        #: outstanding FCP commands by OX_ID (fcsoft.initiator.scsi._Command), watched for
+        #: their deadlines by one sweeper task per link
+        self.commands: dict[int, Any] = {}
         self.closed_reason: str | None = None
         self.log = get_logger(component="host", peer=peer)
+
+    async def sweep(self, interval: float = 0.25) -> None:
+        """The link's one deadline timer: every `interval` seconds, commands whose time
+        is up are told so (they send ABTS, or are forgotten if their caller gave up)."""
+        while True:
+            await trio.sleep(interval)
+            if not self.commands:
+                continue
+            now = trio.current_time()
+            for cmd in [c for c in self.commands.values() if c.deadline <= now]:
+                cmd.expired()
 
     # LinkHandler
     def frame_received(self, link: Link, frame: Frame) -> None:
@@ -400,6 +414,7 @@ async def open_host(address: tuple[str, int], wwpn: WWN | str, wwnn: WWN | str |
     hl = HostLink(stream, f"{address[0]}:{address[1]}", frame_size=frame_size & ~3)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(hl.link.run)
+        nursery.start_soon(hl.sweep)
         host = Host(hl, wwpn, wwnn, timeout=timeout)
         try:
             await _login(host, fdisc=False)

@@ -17,11 +17,12 @@ A command without an answer within its timeout is aborted with ABTS and raises
 from __future__ import annotations
 
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import outcome
 import trio
 
 from fcsoft.scsi.sense import Sense, SenseKey, Status
@@ -37,9 +38,15 @@ from fcsoft.wire.els import (
     ServiceParameterPage,
     ServiceParameters,
 )
-from fcsoft.wire.encap import EOF, SOF, Frame, encode_frame
+from fcsoft.wire.encap import Frame, encode_sequence
 from fcsoft.wire.errors import DecodeError
-from fcsoft.wire.fcp import FcpCmnd, decode_fcp_rsp, decode_fcp_xfer_rdy, int_to_lun
+from fcsoft.wire.fcp import (
+    FcpCmnd,
+    decode_fcp_rsp,
+    decode_fcp_xfer_rdy,
+    encode_fcp_cmnd_payload,
+    int_to_lun,
+)
 from fcsoft.wire.header import FCtl, FcType, RCtl, make_header
 from fcsoft.wire.wwn import WWN
 
@@ -56,6 +63,14 @@ _R_RSP = int(RCtl.COMMAND_STATUS)
 _R_BA_ACC = int(RCtl.BA_ACC)
 _R_BA_RJT = int(RCtl.BA_RJT)
 _REL_OFF = int(FCtl.RELATIVE_OFFSET)
+_R_CMND = int(RCtl.UNSOLICITED_COMMAND)
+_R_DATA_OUT = int(RCtl.SOLICITED_DATA)
+_FCP = int(FcType.FCP)
+_CMND_F_CTL = int(FCtl.FIRST_SEQUENCE | FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE)
+_DATA_F_CTL = int(FCtl.RELATIVE_OFFSET)
+_DATA_LAST_F_CTL = int(FCtl.RELATIVE_OFFSET | FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE)
+_EMPTY = memoryview(b"")
+_cmnd_pack = encode_fcp_cmnd_payload
 
 
 class ScsiTimeout(TimeoutError):
@@ -67,7 +82,7 @@ class ScsiResult:
     """What a command came back with."""
 
     status: int
-    data: bytes = b""
+    data: bytes = b""  # empty when the command read into a caller's buffer (data_in=)
     sense_data: bytes = b""
     residual: int = 0  # > 0: underrun (bytes not moved); < 0: overrun (bytes that did not fit)
     response_code: int | None = None  # FCP_RSP_INFO, for task management and FCP errors
@@ -111,24 +126,51 @@ class ScsiCommandError(Exception):
         return self.result.sense
 
 
-@dataclass(slots=True, eq=False)
-class _Exchange:
-    """One outstanding FCP command on the initiator side."""
+_WAITING = object()
+_LINK_LOST = object()  # the value a waiting command is woken with when its link goes
+_TIMED_OUT = object()  # ... and when its deadline passes (the link's sweeper says so)
+_ABORTED = object()  # ... and when its ABTS is answered (BA_ACC / BA_RJT)
 
-    nexus: ITNexus
-    ox_id: int
-    data_out: memoryview
-    data_in: bytearray
-    done: trio.Event = field(default_factory=trio.Event)
-    result: ScsiResult | None = None
-    data_received: int = 0
-    seq_id: int = 1
-    lost: bool = False
+
+class _Command:
+    """One outstanding FCP command on the initiator side: its buffers and who waits for
+    it. The link's reader hands it the exchange's frames (`frame`); the final one wakes
+    the waiting task with `trio.lowlevel.reschedule`, or calls the submitter's callback:
+    no Event, cancel scope or task per command."""
+
+    __slots__ = ("nexus", "ox_id", "data_out", "data_in", "data_received", "seq_id", "task",
+                 "deadline", "value", "own_buffer", "on_done")
+
+    def __init__(self, nexus: ITNexus, ox_id: int, data_out: memoryview,
+                 data_in: bytearray, deadline: float, own_buffer: bool = True,
+                 on_done: Callable[[object], None] | None = None) -> None:
+        self.nexus = nexus
+        self.ox_id = ox_id
+        self.data_out = data_out
+        self.data_in = data_in
+        self.own_buffer = own_buffer  # False: the caller's (data_in=), left in place
+        self.data_received = 0
+        self.seq_id = 1
+        self.on_done = on_done
+        self.task: trio.lowlevel.Task | None = (
+            None if on_done is not None else trio.lowlevel.current_task())
+        self.deadline = deadline
+        self.value: object = _WAITING
+
+    def _wake(self, value: object) -> None:
+        self.value = value
+        on_done = self.on_done
+        if on_done is not None:
+            self.on_done = None
+            on_done(value)
+            return
+        task, self.task = self.task, None
+        if task is not None:
+            trio.lowlevel.reschedule(task, outcome.Value(value))
 
     def frame(self, frame: Frame | None) -> None:
         if frame is None:  # link lost
-            self.lost = True
-            self.done.set()
+            self._done(_LINK_LOST)
             return
         h = frame.header
         r = h.r_ctl
@@ -138,7 +180,8 @@ class _Exchange:
             end = off + len(payload)
             if end <= len(self.data_in):
                 self.data_in[off:end] = payload
-                self.data_received = max(self.data_received, end)
+                if end > self.data_received:
+                    self.data_received = end
         elif r == _R_XFER:
             try:
                 xr = decode_fcp_xfer_rdy(frame.payload)
@@ -146,20 +189,49 @@ class _Exchange:
                 return
             self.nexus._send_data(self, h.rx_id, xr.relative_offset, xr.burst_length)
         elif r == _R_RSP:
-            try:
-                rsp = decode_fcp_rsp(frame.payload)
-            except DecodeError:
-                rsp = None
-            if rsp is None:
-                self.result = ScsiResult(Status.CHECK_CONDITION, response_code=2)
-            else:
-                resid = rsp.residual_under - rsp.residual_over
-                data = bytes(self.data_in[:self.data_received]) if self.data_in else b""
-                self.result = ScsiResult(rsp.scsi_status, data, bytes(rsp.sense), resid,
-                                         rsp.response_code)
-            self.done.set()
+            self._done(self._result(frame))
         elif r in (_R_BA_ACC, _R_BA_RJT):
-            self.done.set()
+            self._done(_ABORTED)
+
+    def _result(self, frame: Frame) -> ScsiResult:
+        try:
+            rsp = decode_fcp_rsp(frame.payload)
+        except DecodeError:
+            return ScsiResult(Status.CHECK_CONDITION, response_code=2)
+        data = self.data_in
+        got = b""
+        if data and self.own_buffer:
+            got = bytes(data[:self.data_received]) if self.data_received < len(data) \
+                else bytes(data)
+        return ScsiResult(rsp.scsi_status, got, bytes(rsp.sense),
+                          rsp.residual_under - rsp.residual_over, rsp.response_code)
+
+    def _done(self, value: object) -> None:
+        nexus = self.nexus
+        nexus.port.hl.exchanges.detach(self.ox_id)
+        nexus.port.hl.commands.pop(self.ox_id, None)
+        if self.on_done is not None and not isinstance(value, ScsiResult):
+            value = self._failure(value)
+        self._wake(value)
+
+    def _failure(self, value: object) -> Exception:
+        """What a submitter's callback gets for a command that did not complete."""
+        if value is _LINK_LOST:
+            return ConnectionError(f"link lost: {self.nexus.port.hl.closed_reason}")
+        return ScsiTimeout(f"exchange {self.ox_id:#06x}: no response in time (aborted)")
+
+    def expired(self) -> None:
+        """The deadline passed (the link's sweeper calls this)."""
+        if self.task is not None:
+            self._wake(_TIMED_OUT)  # the waiting task sends ABTS and waits for BA_ACC
+        elif self.value is _WAITING:
+            # a submitted command, or one whose caller gave up: ABTS now; its BA_ACC (or,
+            # 5 s on, the sweeper) ends it
+            self.value = _TIMED_OUT
+            self.deadline += 5
+            self.nexus._send_abts(self.ox_id)
+        else:
+            self._done(_ABORTED)
 
 
 class ITNexus:
@@ -234,64 +306,104 @@ class ITNexus:
     # -- commands -------------------------------------------------------------------
     async def scsi(self, lun: int, cdb: bytes, *, data_out: bytes | memoryview | None = None,
                    data_in_len: int = 0, timeout: float | None = None,
-                   task_attribute: int = 0, task_management: int = 0) -> ScsiResult:
+                   task_attribute: int = 0, task_management: int = 0,
+                   data_in: bytearray | None = None) -> ScsiResult:
         """Send one command and wait for its FCP_RSP. `data_out` for writes, `data_in_len`
-        the most data-in to accept (FCP_DL)."""
+        the most data-in to accept (FCP_DL), or `data_in`, a buffer the data is read into
+        (its length is FCP_DL; the result's `data` then stays empty and `residual` says
+        how much of the buffer did not arrive)."""
         if self.stale or self.lost:
             await self._revalidate()
-        ex = self.port.hl.exchanges
-        ox = ex.new_ox_id()
-        dl = len(data_out) if data_out is not None else data_in_len
-        cmnd = FcpCmnd(lun=int_to_lun(lun), task_attribute=task_attribute,
-                       task_management_flags=task_management,
-                       rddata=data_in_len > 0 and data_out is None,
-                       wrdata=data_out is not None and len(data_out) > 0, cdb=bytes(cdb),
-                       fcp_dl=dl)
-        x = _Exchange(self, ox, memoryview(data_out or b""),
-                      bytearray(data_in_len) if data_in_len else bytearray())
-        ex.attach(ox, x.frame)
-        try:
-            hdr = make_header(RCtl.UNSOLICITED_COMMAND, self.target_fcid, self.port.fcid,
-                              FcType.FCP, ox_id=ox)
-            ex.send(hdr, cmnd.encode())
-            with trio.move_on_after(timeout or self.timeout):
-                await x.done.wait()
-            if x.lost:
-                raise ConnectionError(f"link lost: {self.port.hl.closed_reason}")
-            if x.result is None:
-                await self._abort(x)
-                raise ScsiTimeout(f"{cdb[:1].hex()} on LUN {lun}: no response within "
-                                  f"{timeout or self.timeout:g} s (exchange aborted)")
-            return x.result
-        finally:
-            ex.detach(ox)
+        wait = timeout or self.timeout
+        cmd = self._start(lun, cdb, data_out, data_in_len, data_in, wait, task_attribute,
+                          task_management, None)
 
-    def _send_data(self, x: _Exchange, rx_id: int, offset: int, length: int) -> None:
+        def abort(_raise_cancel: object) -> trio.lowlevel.Abort:
+            cmd.task = None  # the answer, if it comes, is dropped; the sweeper forgets it
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        value = await trio.lowlevel.wait_task_rescheduled(abort)
+        if isinstance(value, ScsiResult):
+            return value
+        if value is _LINK_LOST:
+            raise ConnectionError(f"link lost: {self.port.hl.closed_reason}")
+        await self._abort(cmd)
+        raise ScsiTimeout(f"{bytes(cdb[:1]).hex()} on LUN {lun}: no response within "
+                          f"{wait:g} s (exchange aborted)")
+
+    def submit(self, lun: int, cdb: bytes, on_done: Callable[[object], None], *,
+               data_out: bytes | memoryview | None = None, data_in_len: int = 0,
+               data_in: bytearray | None = None, timeout: float | None = None) -> None:
+        """Start one command without waiting for it: `on_done` is called from the link's
+        reader with the `ScsiResult`, or with the exception (ConnectionError, ScsiTimeout)
+        for a command that did not complete. The fast path of load generators: no task
+        switch per command, and what `on_done` submits goes out with the same write.
+        Unlike `scsi`, it does not first check a nexus an RSCN made stale."""
+        self._start(lun, cdb, data_out, data_in_len, data_in, timeout or self.timeout, 0, 0,
+                    on_done)
+
+    def _start(self, lun: int, cdb: bytes, data_out: bytes | memoryview | None,
+               data_in_len: int, data_in: bytearray | None, wait: float,
+               task_attribute: int, task_management: int,
+               on_done: Callable[[object], None] | None) -> _Command:
+        port = self.port
+        hl = port.hl
+        ex = hl.exchanges
+        ox = ex.new_ox_id()
+        if data_in is not None:
+            data_in_len = len(data_in)
+        out = memoryview(data_out) if data_out is not None else _EMPTY
+        dl = len(out) if data_out is not None else data_in_len
+        flags = 2 if data_in_len > 0 and data_out is None else 0
+        if len(out):
+            flags |= 1
+        if len(cdb) <= 16 and not task_management and (task_attribute >> 3) == 0:
+            payload = _cmnd_pack(int_to_lun(lun), 0, task_attribute, 0, flags, cdb, dl)
+        else:
+            payload = FcpCmnd(lun=int_to_lun(lun), task_attribute=task_attribute,
+                              task_management_flags=task_management, rddata=bool(flags & 2),
+                              wrdata=bool(flags & 1), cdb=bytes(cdb), fcp_dl=dl).encode()
+        buf = data_in if data_in is not None else (bytearray(data_in_len) if data_in_len
+                                                   else bytearray())
+        cmd = _Command(self, ox, out, buf, trio.current_time() + wait, data_in is None,
+                       on_done)
+        ex.attach(ox, cmd.frame)
+        hl.commands[ox] = cmd
+        ex.send_raw(encode_sequence(_R_CMND, self.target_fcid, port.fcid, _FCP, _CMND_F_CTL,
+                                    0, ox, 0xFFFF, payload, 64))
+        return cmd
+
+    def _send_abts(self, ox_id: int) -> None:
+        hdr = make_header(RCtl.ABTS, self.target_fcid, self.port.fcid, FcType.BLS,
+                          int(FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE), ox_id=ox_id)
+        self.port.hl.exchanges.send(hdr, b"")
+
+    def _send_data(self, x: _Command, rx_id: int, offset: int, length: int) -> None:
         """Answer an FCP_XFER_RDY: the burst as one sequence of FCP_DATA frames."""
         data = x.data_out[offset:offset + length]
-        size = self.target_receive_size
-        n = len(data)
-        frames = max(1, -(-n // size))
-        ex = self.port.hl.exchanges
-        for i in range(frames):
-            last = i == frames - 1
-            f_ctl = int(FCtl.RELATIVE_OFFSET)
-            if last:
-                f_ctl |= int(FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE)
-            hdr = make_header(RCtl.SOLICITED_DATA, self.target_fcid, self.port.fcid,
-                              FcType.FCP, f_ctl, ox_id=x.ox_id, rx_id=rx_id, seq_id=x.seq_id,
-                              seq_cnt=i, parameter=offset + i * size)
-            ex._send(encode_frame(hdr, data[i * size:(i + 1) * size],
-                                  SOF.SOFn3 if i else SOF.SOFi3, EOF.EOFt if last else EOF.EOFn))
-        x.seq_id = (x.seq_id + 1) & 0xFF
+        self.port.hl.exchanges.send_raw(encode_sequence(
+            _R_DATA_OUT, self.target_fcid, self.port.fcid, _FCP, _DATA_F_CTL, x.seq_id,
+            x.ox_id, rx_id, data, self.target_receive_size, offset, _DATA_LAST_F_CTL))
+        x.seq_id = x.seq_id % 255 + 1
 
-    async def _abort(self, x: _Exchange) -> None:
-        hdr = make_header(RCtl.ABTS, self.target_fcid, self.port.fcid, FcType.BLS,
-                          int(FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE), ox_id=x.ox_id)
-        x.done = trio.Event()
-        self.port.hl.exchanges.send(hdr, b"")
-        with trio.move_on_after(5):
-            await x.done.wait()
+    async def _abort(self, x: _Command) -> None:
+        """ABTS for a command that got no answer in time; waits (5 s at most) for the
+        BA_ACC, then forgets the exchange."""
+        hl = self.port.hl
+        x.task = trio.lowlevel.current_task()
+        x.value = _WAITING
+        x.deadline = trio.current_time() + 5
+        hl.exchanges.attach(x.ox_id, x.frame)
+        hl.commands[x.ox_id] = x
+        self._send_abts(x.ox_id)
+
+        def abort(_raise_cancel: object) -> trio.lowlevel.Abort:
+            x.task = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        hl.exchanges.detach(x.ox_id)
+        hl.commands.pop(x.ox_id, None)
 
     async def task_management(self, lun: int, flags: int) -> ScsiResult:
         """Send a task management function (fcsoft.wire.fcp.TaskManagementFlags)."""

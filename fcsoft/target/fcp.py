@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from fcsoft.scsi.sense import Status
 from fcsoft.scsi.types import Command, Result
-from fcsoft.wire.encap import EOF, SOF, Frame
+from fcsoft.wire.encap import EOF, SOF, Frame, encode_sequence
 from fcsoft.wire.errors import DecodeError
 from fcsoft.wire.fcp import (
     FCP_RSP_GOOD,
@@ -277,21 +277,11 @@ class FcpEngine:
     def _data_in(self, session: Session, ox: int, rx: int, data: bytes | bytearray | memoryview,
                  n: int, seq_id: int) -> None:
         """Data-in as one sequence of FCP_DATA frames of at most the initiator's receive
-        size, relative offsets in PARAMETER."""
-        size = session.receive_size
+        size, relative offsets in PARAMETER, built in one go and sent as one transmit."""
+        port = self.port
         mv = data if isinstance(data, memoryview) else memoryview(data)
-        send = self._send
-        if n <= size:
-            send(session, ox, rx, _R_DATA, _DATA_LAST, seq_id, 0, 0, mv[:n], _SOFi3, _EOFt)
-            return
-        cnt = 0
-        for off in range(0, n, size):
-            end = off + size
-            last = end >= n
-            send(session, ox, rx, _R_DATA, _DATA_LAST if last else _DATA_MID, seq_id, cnt, off,
-                 mv[off:n if last else end], _SOFn3 if cnt else _SOFi3,
-                 _EOFt if last else _EOFn)
-            cnt += 1
+        port.transmit(encode_sequence(_R_DATA, session.s_id, port.fcid, FCP, _DATA_MID, seq_id,
+                                      ox, rx, mv[:n], session.receive_size, 0, _DATA_LAST))
 
     # ------------------------------------------------------------------ task management
     def _task_management(self, session: Session, h: FcHeader, flags: int, lun: int) -> None:

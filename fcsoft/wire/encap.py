@@ -174,6 +174,52 @@ def encode_frame(header: FcHeader, payload: Buffer = b"", sof: int = SOF.SOFi3,
     return b"".join((prefix, hdr, payload, _crc_pack(crc), _EOF_WORD[eof]))
 
 
+def encode_sequence(r_ctl: int, d_id: int, s_id: int, type_: int, f_ctl: int, seq_id: int,
+                    ox_id: int, rx_id: int, data: Buffer, size: int, offset: int = 0,
+                    last_f_ctl: int | None = None, first_sof: int = SOF.SOFi3) -> bytes:
+    """One sequence of frames carrying `data` cut into pieces of at most `size` bytes
+    (a multiple of 4 but for the last), back to back: SEQ_CNT counting from 0, PARAMETER
+    the relative offset (`offset` plus the piece's place), SOFi3 (or `first_sof`) then
+    SOFn3, EOFn then EOFt; the last frame gets `last_f_ctl` (default: `f_ctl`). The data
+    path's builder: one join for the whole sequence, no header objects (FCP_DATA)."""
+    mv = memoryview(data)
+    n = len(mv)
+    if last_f_ctl is None:
+        last_f_ctl = f_ctl
+    w0 = (r_ctl << 24) | d_id
+    w1 = s_id  # CS_CTL 0
+    tf = type_ << 24
+    sq = seq_id << 24
+    pack = _HEADER_PACK
+    parts: list[Buffer] = []
+    append = parts.append
+    cnt = 0
+    pos = 0
+    while True:
+        end = pos + size
+        last = end >= n
+        if last:
+            end = n
+        chunk = mv[pos:end]
+        ln = end - pos
+        fill = -ln & 3
+        hdr = pack(w0, w1, tf | ((last_f_ctl if last else f_ctl) & 0xFFFFFC) | fill, sq | cnt,
+                   ox_id, rx_id, offset + pos)
+        crc = _crc32(chunk, _crc32(hdr))
+        append(_prefix((MIN_FRAME_LEN + ln + fill) >> 2, first_sof if cnt == 0 else SOF.SOFn3))
+        append(hdr)
+        append(chunk)
+        if fill:
+            append(_FILL[fill])
+            crc = _crc32(_FILL[fill], crc)
+        append(_crc_pack(crc))
+        append(_EOF_WORD[EOF.EOFt if last else EOF.EOFn])
+        if last:
+            return b"".join(parts)
+        pos = end
+        cnt += 1
+
+
 def encapsulate(sof: int, body: Buffer, crc: Buffer, eof: int) -> bytes:
     """An encapsulated frame from its parts as another transport carried them (FCoE): the
     FC header with payload and fill (`body`, a whole number of words), and the four CRC

@@ -178,6 +178,13 @@ _cmnd_pack = _CMND.pack
 _u32_unpack_from = _U32.unpack_from
 
 
+def encode_fcp_cmnd_payload(lun: bytes, crn: int, task_attribute: int, tmf: int, flags: int,
+                            cdb: BytesLike, fcp_dl: int) -> bytes:
+    """The 32-byte FCP_CMND of the data path (a CDB of at most 16 bytes, no additional CDB
+    bytes; flags: RDDATA 2 | WRDATA 1): one pack, no NamedTuple."""
+    return _cmnd_pack(lun, crn, task_attribute, tmf, flags, bytes(cdb), fcp_dl)
+
+
 class FcpCmnd(NamedTuple):
     """One FCP_CMND IU. `lun` is the raw 8-byte LUN field (see `lun_to_int`), `cdb` the
     whole FCP_CDB field (16 bytes plus any additional CDB bytes; a shorter CDB is zero-filled
