@@ -48,7 +48,7 @@ from .sense import (
     illegal_request,
     invalid_field_in_cdb,
 )
-from .types import Command, Nexus, Result
+from .types import Command, Deferral, Nexus, Result
 
 __all__ = ["ScsiArray", "aptpl_path_for", "default_engine_factory"]
 
@@ -249,6 +249,16 @@ class ScsiArray:
         if rtpi is None or rtpi == nexus.relative_port:
             return nexus
         return Nexus(nexus.initiator, nexus.target, rtpi)
+
+    def deferral(self, cmd: Command) -> Deferral | None:
+        """How a command that passed its precheck must be run (disk.py); None: at once."""
+        lu = self.lookup(cmd.nexus, cmd.lun)
+        return lu.deferral(cmd) if lu is not None else None
+
+    def data_out_sink(self, cmd: Command) -> Callable[[int, memoryview], None] | None:
+        """Where a WRITE's data may go as it arrives (disk.py), or None."""
+        lu = self.lookup(cmd.nexus, cmd.lun)
+        return lu.data_out_sink(cmd) if lu is not None else None
 
     def precheck(self, cmd: Command) -> Result | None:
         """Masking, then the LU's precheck (disk.py); None when the command may go on."""

@@ -158,6 +158,9 @@ class BlockCommands:
         lba, n = self._range(cdb, protect=cdb[0] >= 0x20)
         bs = self.block_size
         need = n * bs
+        if cmd.data_in_place:  # the transport wrote it as it came (data_out_sink)
+            self._write_through(cdb, cdb[0] >= 0x20)
+            return GOOD
         if n:
             self.backing.write(lba * bs, data_out(cmd, need))
             self._write_through(cdb, cdb[0] >= 0x20)

@@ -50,7 +50,7 @@ from typing import Any, Literal
 from fcsoft.config import ArrayConfig
 from fcsoft.wire.wwn import WWN
 
-from .backing import CHUNK_SIZE, Backing, open_backing
+from .backing import CHUNK_SIZE, Backing, MemoryBacking, open_backing
 from .block import BlockCommands
 from .cdb import (
     SERVICE_ACTION_OPCODES,
@@ -91,7 +91,7 @@ from .sense import (
     illegal_request,
     invalid_field_in_cdb,
 )
-from .types import GOOD, Command, Nexus, Result
+from .types import GOOD, Command, Deferral, Nexus, Result
 from .ua import UnitAttentions
 
 __all__ = ["EngineFactory", "LogicalUnit", "encode_lun", "report_luns_data"]
@@ -159,6 +159,19 @@ def _withdraw(ua: UnitAttentions, nexus: Nexus, code: Asc) -> None:
                 ua.establish(nexus, other)
 
 
+#: the commands that read, write or flush the backing store (the rest touch memory only)
+_BACKING_IO = frozenset({
+    Opcode.READ_6, Opcode.READ_10, Opcode.READ_12, Opcode.READ_16,
+    Opcode.WRITE_6, Opcode.WRITE_10, Opcode.WRITE_12, Opcode.WRITE_16,
+    Opcode.WRITE_AND_VERIFY_10, Opcode.WRITE_AND_VERIFY_12, Opcode.WRITE_AND_VERIFY_16,
+    Opcode.VERIFY_10, Opcode.VERIFY_12, Opcode.VERIFY_16,
+    Opcode.SYNCHRONIZE_CACHE_10, Opcode.SYNCHRONIZE_CACHE_16,
+    Opcode.WRITE_SAME_10, Opcode.WRITE_SAME_16, Opcode.UNMAP, Opcode.FORMAT_UNIT,
+})
+_PLAIN_WRITES = frozenset({Opcode.WRITE_6, Opcode.WRITE_10, Opcode.WRITE_12, Opcode.WRITE_16})
+_IN_THREAD = Deferral(thread=True)
+
+
 class LogicalUnit(BlockCommands):
     """A direct-access block device (SBC-3) with its unit attentions, mode pages, backing
     store and reservation engine.
@@ -210,6 +223,7 @@ class LogicalUnit(BlockCommands):
                 self._discard_backing()
             raise
         self.reservations = reservations
+        self._file_backed = not isinstance(self.backing, MemoryBacking)
 
     def __repr__(self) -> str:
         return (f"LogicalUnit({self.name!r}, blocks={self.blocks}, "
@@ -224,6 +238,33 @@ class LogicalUnit(BlockCommands):
     def naa(self) -> bytes:
         """The 16-byte NAA 6 LU designator (VPD 0x83), the same through every port."""
         return self.identity.naa
+
+    # --- how a command is run (for the transport) -------------------------------------------
+
+    def deferral(self, cmd: Command) -> Deferral | None:
+        """Whether `cmd` (past its precheck) must run off the event loop: the commands that
+        read, write or flush a file backing do blocking I/O, so they go to a worker thread.
+        None: run it at once."""
+        if self._file_backed and cmd.cdb and cmd.cdb[0] in _BACKING_IO:
+            return _IN_THREAD
+        return None
+
+    def data_out_sink(self, cmd: Command) -> Callable[[int, memoryview], None] | None:
+        """For a plain WRITE whose data lands in memory, a function taking (relative
+        offset, data) that stores the data where it belongs as it arrives, so that the
+        transport need not gather it first; the command then runs with
+        `data_in_place`. None for anything else (the transport gathers the data)."""
+        if self._file_backed or not cmd.cdb or cmd.cdb[0] not in _PLAIN_WRITES:
+            return None
+        try:
+            lba, n = self._range(cmd.cdb, protect=cmd.cdb[0] >= 0x20)
+        except CheckCondition:
+            return None
+        if not n or n * self.block_size != cmd.expected_length:
+            return None
+        write = self.backing.write
+        base = lba * self.block_size
+        return lambda offset, data: write(base + offset, data)
 
     # --- the two entry points ---------------------------------------------------------------
 

@@ -39,6 +39,19 @@ class Command:
     expected_length: int = 0  # FCP_DL: the most data the initiator will take or give
     task_tag: int = 0  # OX_ID on FC: identifies the task for ABORT TASK / PREEMPT AND ABORT
     task_attribute: int = 0  # SIMPLE, HEAD OF QUEUE, ORDERED, ACA
+    # the transport already put the write data where it belongs (a data_out_sink took it as
+    # it arrived): execute checks and answers, but writes nothing again
+    data_in_place: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Deferral:
+    """How a command is to be run when it may not run at once on the event loop: in a worker
+    thread (it does blocking file I/O), after a delay (latency injected by a test), or
+    both. The transport decides how; the SCSI layer only says which."""
+
+    thread: bool = False
+    delay: float = 0.0
 
 
 @dataclass(slots=True)

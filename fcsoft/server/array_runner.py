@@ -11,30 +11,69 @@ from typing import Any
 import trio
 
 from fcsoft.logs import get_logger
-from fcsoft.scsi.types import Nexus
+from fcsoft.scsi.types import Deferral, Nexus
 from fcsoft.target import TargetPort
 from fcsoft.wire.encap import Frame
 from fcsoft.wire.fcp import ScsiStatus
 
 from .fabric_server import FabricServer, LocalLink
-from .link import Link
+from .link import Link, flusher
 from .timers import TimerLoop
 
 RECONNECT_DELAY = 1.0  # seconds between attempts to reach a remote fabric
+IO_THREADS = 16  # worker threads an array's file I/O may use at once
 
 
 class PortDriver:
     """Runs one TargetPort over one link at a time: a TCP Link (it is then the Link's
-    LinkHandler) or a LocalLink."""
+    LinkHandler) or a LocalLink. Commands the SCSI layer wants run later (file I/O in a
+    worker thread, an injected delay) run in tasks of the port's nursery; `limiter` bounds
+    the threads (shared by the array's ports)."""
 
-    def __init__(self, port: TargetPort) -> None:
+    def __init__(self, port: TargetPort, limiter: trio.CapacityLimiter | None = None) -> None:
         self.port = port
         self.link: Link | LocalLink | None = None
         self.timers = TimerLoop(port)
+        self.limiter = limiter
+        self._nursery: trio.Nursery | None = None
 
     def _deliver(self, frame: Frame) -> None:
         self.port.frame_received(frame, trio.current_time())
         self.timers.poke()
+
+    # -- deferred commands (fcsoft.target.fcp) -----------------------------------------
+    def _defer(self, run: Callable[[], Any], done: Callable[[Any], None],
+               deferral: Deferral) -> None:
+        if self._nursery is None:
+            done(run())
+            return
+        self._nursery.start_soon(self._deferred, run, done, deferral)
+
+    async def _deferred(self, run: Callable[[], Any], done: Callable[[Any], None],
+                        deferral: Deferral) -> None:
+        if deferral.delay > 0:
+            await trio.sleep(deferral.delay)
+        if deferral.thread:
+            result = await trio.to_thread.run_sync(run, limiter=self.limiter)
+        else:
+            result = run()
+        f = flusher()
+        f.begin()  # the answer goes out with whatever else this step queues
+        try:
+            done(result)
+        finally:
+            f.end()
+        self.timers.poke()
+
+    def _running(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        if self.limiter is None:
+            self.limiter = trio.CapacityLimiter(IO_THREADS)
+        self.port.defer = self._defer
+
+    def _stopped(self) -> None:
+        self._nursery = None
+        self.port.defer = None
 
     async def run_local(self, server: FabricServer, peer: str, *,
                         task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -49,6 +88,7 @@ class PortDriver:
         self.port.transmit = link.transmit
         try:
             async with trio.open_nursery() as nursery:
+                self._running(nursery)
                 nursery.start_soon(self.timers.run)
                 self.port.link_up(trio.current_time())
                 self.timers.poke()
@@ -56,6 +96,7 @@ class PortDriver:
                 await closed.wait()
                 nursery.cancel_scope.cancel()
         finally:
+            self._stopped()
             link.close("cancelled")
             self.port.link_down(trio.current_time())
             self.port.transmit = lambda _d: False
@@ -74,12 +115,16 @@ class PortDriver:
                     r_a_tov=self.port.fabric.r_a_tov)
         self.link = link
         self.port.transmit = link.send
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self.timers.run)
-            self.port.link_up(trio.current_time())
-            self.timers.poke()
-            await link.run()
-            nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._running(nursery)
+                nursery.start_soon(self.timers.run)
+                self.port.link_up(trio.current_time())
+                self.timers.poke()
+                await link.run()
+                nursery.cancel_scope.cancel()
+        finally:
+            self._stopped()
 
 
 class ArrayRuntime:
@@ -106,6 +151,15 @@ class ArrayRuntime:
         for p in self.ports:
             p.abort_everywhere = self.abort_everywhere  # type: ignore[attr-defined]
         self.drivers = [PortDriver(p) for p in self.ports]
+        self._limiter: trio.CapacityLimiter | None = None
+
+    def _shared_limiter(self) -> trio.CapacityLimiter:
+        """One bound on worker threads for all of the array's ports (made in trio)."""
+        if self._limiter is None:
+            self._limiter = trio.CapacityLimiter(IO_THREADS)
+            for d in self.drivers:
+                d.limiter = self._limiter
+        return self._limiter
 
     def abort_everywhere(self, pred: Callable[[Any], bool], issuer: Any = None) -> int:
         return sum(p.fcp.abort_matching(pred, issuer=issuer) for p in self.ports)
@@ -130,6 +184,7 @@ class ArrayRuntime:
 
     async def run_in_process(self, server: FabricServer, nursery: trio.Nursery) -> None:
         """Attach every port to `server`, a fabric in this process, by function call."""
+        self._shared_limiter()
         for driver in self.drivers:
             peer = f"{self.name}/{driver.port.relative_port}"
             await nursery.start(lambda task_status, d=driver, p=peer: d.run_local(
@@ -148,6 +203,7 @@ class ArrayRuntime:
                     await driver.run(stream, f"{host}:{port}")
                 await trio.sleep(RECONNECT_DELAY)
 
+        self._shared_limiter()
         async with trio.open_nursery() as nursery:
             for d in self.drivers:
                 nursery.start_soon(keep, d)

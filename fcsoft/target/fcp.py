@@ -25,6 +25,7 @@ response code 1 or 3; neither ever reaches the SCSI layer.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,7 @@ _SOFi3, _SOFn3, _EOFn, _EOFt = int(SOF.SOFi3), int(SOF.SOFn3), int(EOF.EOFn), in
 
 class XState(enum.Enum):
     DATA_OUT = "waiting for write data"
+    EXECUTING = "running off the event loop"  # a worker thread, or an injected delay
     DONE = "done"
 
 
@@ -80,6 +82,9 @@ class Exchange:
     burst_end: int = 0
     seq_id: int = 1
     state: XState = XState.DATA_OUT
+    rddata: bool = False
+    # where write data goes as it arrives (the SCSI layer's data_out_sink), else into buf
+    sink: Callable[[int, memoryview], None] | None = None
 
 
 class FcpEngine:
@@ -95,6 +100,9 @@ class FcpEngine:
         self.max_burst = max(512, max_burst)
         self.max_exchanges = max_exchanges
         self.counters = port.counters
+        # optional SCSI front hooks (a test's stand-in may not have them)
+        self._sink_of = getattr(port.scsi, "data_out_sink", None)
+        self._deferral_of = getattr(port.scsi, "deferral", None)
 
     # ------------------------------------------------------------------ frames
     def frame(self, frame: Frame) -> None:
@@ -174,8 +182,10 @@ class FcpEngine:
             self._respond(session, h.ox_id, rx, cmd, result, self._next_seq_id(2), cmnd.rddata)
             return
         if cmnd.wrdata and cmnd.fcp_dl:
-            x = Exchange(h.ox_id, rx, session, cmd, cmnd.fcp_dl, lun, bytearray(cmnd.fcp_dl),
-                         seq_id=self._next_seq_id(4))
+            sink = self._sink_of(cmd) if self._sink_of is not None else None
+            x = Exchange(h.ox_id, rx, session, cmd, cmnd.fcp_dl, lun,
+                         bytearray(0 if sink is not None else cmnd.fcp_dl),
+                         seq_id=self._next_seq_id(4), sink=sink)
             session.exchanges[h.ox_id] = x
             if session.write_xfer_rdy_disabled:
                 x.burst_end = cmnd.fcp_dl  # FCP-4: the initiator sends everything unasked
@@ -211,7 +221,10 @@ class FcpEngine:
                                  f"data up to {end} beyond the {x.burst_end} bytes asked for "
                                  f"(FCP_DL {x.fcp_dl})")
             return
-        x.buf[offset:end] = payload
+        if x.sink is not None:
+            x.sink(offset, payload)
+        else:
+            x.buf[offset:end] = payload
         x.received = end
         if end < x.burst_end:
             return
@@ -220,8 +233,11 @@ class FcpEngine:
             return
         del session.exchanges[x.ox_id]  # type: ignore[union-attr]
         x.state = XState.DONE
-        x.cmd.data_out = memoryview(x.buf)
-        self._execute(x.session, x.ox_id, x.rx_id, x.cmd, False, x.seq_id)
+        if x.sink is not None:
+            x.cmd.data_in_place = True
+        else:
+            x.cmd.data_out = memoryview(x.buf)
+        self._execute(x.session, x.ox_id, x.rx_id, x.cmd, False, x.seq_id, x)
 
     def _protocol_error(self, x: Exchange, code: int, why: str) -> None:
         self.counters["fcp_data_protocol_error"] += 1
@@ -233,15 +249,47 @@ class FcpEngine:
         self._send(x.session, x.ox_id, x.rx_id, _R_RSP, _RSP_F_CTL, x.seq_id, 0, 0, rsp)
 
     def _execute(self, session: Session, ox: int, rx: int, cmd: Command, rddata: bool,
-                 seq_id: int) -> None:
+                 seq_id: int, x: Exchange | None = None) -> None:
+        """Run a command and answer it: at once, or, when the SCSI layer wants it off the
+        event loop (file I/O, an injected latency) and the port has a `defer` hook, later,
+        the exchange waiting meanwhile where aborts find it."""
+        deferral = self._deferral_of(cmd) if self._deferral_of is not None else None
+        if deferral is None or self.port.defer is None:
+            self._respond(session, ox, rx, cmd, self._run(cmd), seq_id, rddata)
+            return
+        if x is None:
+            x = Exchange(ox, rx, session, cmd, cmd.expected_length, 0, bytearray(),
+                         seq_id=seq_id)
+        x.lun = cmd.lun
+        x.rddata = rddata
+        x.seq_id = seq_id
+        x.state = XState.EXECUTING
+        session.exchanges[ox] = x
+        self.port.defer(lambda: self._run(cmd), lambda result: self._completed(x, result),
+                        deferral)
+
+    def _run(self, cmd: Command) -> Result:
         try:
-            result = self.port.scsi.execute(cmd)
+            result: Result = self.port.scsi.execute(cmd)
+            return result
         except Exception:  # noqa: BLE001 - a bug in one command must not take the port down
             self.port.log.exception("SCSI command failed", cdb=cmd.cdb[:16].hex())
             from fcsoft.scsi.sense import Asc, Sense, SenseKey
 
-            result = Result.check(Sense(SenseKey.HARDWARE_ERROR, Asc(0x44, 0x00)))
-        self._respond(session, ox, rx, cmd, result, seq_id, rddata)
+            return Result.check(Sense(SenseKey.HARDWARE_ERROR, Asc(0x44, 0x00)))
+
+    def _completed(self, x: Exchange, result: Result) -> None:
+        """A deferred command finished: answer it, unless it was aborted meanwhile (its
+        session ended, ABTS, a task management function or PREEMPT AND ABORT)."""
+        if x.state is not XState.EXECUTING:
+            return
+        x.state = XState.DONE
+        session: Session = x.session
+        if session.exchanges.get(x.ox_id) is x:
+            del session.exchanges[x.ox_id]
+        if self.port.sessions.get(session.s_id) is not session:
+            return
+        self._respond(session, x.ox_id, x.rx_id, x.cmd, result, x.seq_id, x.rddata)
 
     def _respond(self, session: Session, ox: int, rx: int, cmd: Command, result: Result,
                  seq_id: int, rddata: bool) -> None:

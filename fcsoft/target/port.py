@@ -99,6 +99,10 @@ class TargetPort:
         self.scsi = scsi
         self.relative_port = relative_port
         self.transmit: Callable[[bytes], bool] = transmit or (lambda _d: False)
+        #: the shell's hook for commands the SCSI layer wants run later (see fcp.py):
+        #: defer(run, done, deferral) calls done(run()) in a worker thread and/or after a
+        #: delay; None runs every command at once (sans-IO tests)
+        self.defer: Callable[[Callable[[], Any], Callable[[Any], None], Any], None] | None = None
         self.log = get_logger(component="target", port=name or str(self.wwpn))
         self.counters: Counter[str] = Counter()
         self.sessions: dict[int, Session] = {}  # by initiator N_Port_ID
