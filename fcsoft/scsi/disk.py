@@ -203,6 +203,9 @@ class LogicalUnit(BlockCommands):
         self.port_groups: PortGroups | None = None
         #: an error the administrator made this LU answer (inject.py), and its draws
         self.injected: InjectedError | None = None
+        #: milliseconds every command's completion is held back (fcsoft ctl lu-latency);
+        #: the transport does the waiting (fcsoft.target.fcp)
+        self.latency_ms = 0
         self.random = random.Random()
         opened = backing is None
         self.backing = open_backing(config.backing, config.size) if backing is None else backing

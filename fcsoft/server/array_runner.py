@@ -28,6 +28,31 @@ class PortDriver:
         self.port = port
         self.link: Link | None = None
         self.timers = TimerLoop(port)
+        #: set while the port may have a link; cleared by `disable` (fcsoft ctl port disable)
+        self.enabled = trio.Event()
+        self.enabled.set()
+
+    @property
+    def disabled(self) -> bool:
+        return not self.enabled.is_set()
+
+    def disable(self) -> bool:
+        """Take the port's link down and keep it down (the fabric logs the port out and
+        sends RSCNs); False when it already was disabled."""
+        if self.disabled:
+            return False
+        self.enabled = trio.Event()
+        if self.link is not None:
+            self.link.close("port disabled")
+        return True
+
+    def enable(self) -> bool:
+        """Let the port bring its link up again (FLOGI and registrations follow); False
+        when it was not disabled."""
+        if not self.disabled:
+            return False
+        self.enabled.set()
+        return True
 
     def frame_received(self, link: Link, frame: Frame) -> None:
         self.port.frame_received(frame, trio.current_time())
@@ -100,12 +125,41 @@ class ArrayRuntime:
     async def run_in_process(self, attach: Callable[[trio.abc.Stream, str], Awaitable[None]],
                              nursery: trio.Nursery) -> None:
         """Connect every port to an in-process fabric: `attach(stream, peer)` runs the
-        fabric's end of a socketpair."""
+        fabric's end of a socketpair. A port whose link goes down connects again after
+        RECONNECT_DELAY, unless it was disabled: then once it is enabled."""
         for driver in self.drivers:
             a, b = trio.socket.socketpair()
             peer = f"{self.name}/{driver.port.relative_port}"
             nursery.start_soon(attach, trio.SocketStream(b), peer)
-            nursery.start_soon(driver.run, trio.SocketStream(a), "fabric")
+            nursery.start_soon(self._keep_in_process, driver, attach, trio.SocketStream(a))
+
+    async def _keep_in_process(self, driver: PortDriver,
+                               attach: Callable[[trio.abc.Stream, str], Awaitable[None]],
+                               first: trio.abc.Stream) -> None:
+        peer = f"{self.name}/{driver.port.relative_port}"
+        stream: trio.abc.Stream | None = first
+        while True:
+            if stream is None:
+                if driver.disabled:
+                    await driver.enabled.wait()
+                else:
+                    await trio.sleep(RECONNECT_DELAY)
+                    if driver.disabled:
+                        continue
+                a, b = trio.socket.socketpair()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(attach, trio.SocketStream(b), peer)
+                    await driver.run(trio.SocketStream(a), "fabric")
+            else:
+                await driver.run(stream, "fabric")
+            stream = None
+
+    def driver(self, wwpn: Any) -> PortDriver | None:
+        """The driver of the port with this WWPN, if the array has it."""
+        for d in self.drivers:
+            if d.port.wwpn == wwpn:
+                return d
+        return None
 
     async def run_remote(self, host: str, port: int) -> None:
         """Connect every port to a fabric over TCP, reconnecting when a link drops."""
