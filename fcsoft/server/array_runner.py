@@ -69,11 +69,19 @@ class PortDriver:
         self.link = link
         self.port.transmit = link.send
         async with trio.open_nursery() as nursery:
+            self.port.defer = lambda delay, fn: nursery.start_soon(self._later, delay, fn)
             nursery.start_soon(self.timers.run)
             self.port.link_up(trio.current_time())
             self.timers.poke()
             await link.run()
+            self.port.defer = None
             nursery.cancel_scope.cancel()
+
+    async def _later(self, delay: float, fn: Callable[[], None]) -> None:
+        """A command completion held back by LU latency (fcsoft.target.fcp)."""
+        await trio.sleep(delay)
+        fn()
+        self.timers.poke()
 
 
 class ArrayRuntime:

@@ -64,6 +64,7 @@ _SOFi3, _SOFn3, _EOFn, _EOFt = int(SOF.SOFi3), int(SOF.SOFn3), int(EOF.EOFn), in
 
 class XState(enum.Enum):
     DATA_OUT = "waiting for write data"
+    COMPLETING = "run, its completion held back (LU latency)"
     DONE = "done"
 
 
@@ -195,7 +196,7 @@ class FcpEngine:
         h = frame.header
         session = self.port.sessions.get(h.s_id)
         x = session.exchanges.get(h.ox_id) if session is not None else None
-        if x is None:
+        if x is None or x.state is not XState.DATA_OUT:
             self.counters["fcp_data_unknown_exchange"] += 1
             return
         payload = frame.payload
@@ -241,7 +242,39 @@ class FcpEngine:
             from fcsoft.scsi.sense import Asc, Sense, SenseKey
 
             result = Result.check(Sense(SenseKey.HARDWARE_ERROR, Asc(0x44, 0x00)))
+        delay = self._latency(cmd)
+        if delay:
+            self._complete_later(session, ox, rx, cmd, result, seq_id, rddata, delay)
+            return
         self._respond(session, ox, rx, cmd, result, seq_id, rddata)
+
+    def _latency(self, cmd: Command) -> float:
+        """Seconds the LU's completions are held back (fcsoft ctl lu-latency), when the
+        shell gave the port a way to wait (`defer`)."""
+        if self.port.defer is None:
+            return 0.0
+        lu = self.port.scsi.lookup(cmd.nexus, cmd.lun)
+        ms = getattr(lu, "latency_ms", 0) if lu is not None else 0
+        return ms / 1000 if isinstance(ms, int) and ms > 0 else 0.0
+
+    def _complete_later(self, session: Session, ox: int, rx: int, cmd: Command,
+                        result: Result, seq_id: int, rddata: bool, delay: float) -> None:
+        """The command has run; its data and response go out after `delay` seconds, unless
+        it is aborted meanwhile (it stays an outstanding exchange until then)."""
+        x = Exchange(ox, rx, session, cmd, cmd.expected_length, cmd.lun, bytearray(),
+                     seq_id=seq_id, state=XState.COMPLETING)
+        session.exchanges[ox] = x
+
+        def complete() -> None:
+            if session.exchanges.get(ox) is not x or x.state is not XState.COMPLETING:
+                return  # aborted (ABTS, task management, logout) in the meantime
+            del session.exchanges[ox]
+            x.state = XState.DONE
+            if self.port.sessions.get(session.s_id) is session:
+                self._respond(session, ox, rx, cmd, result, seq_id, rddata)
+
+        assert self.port.defer is not None
+        self.port.defer(delay, complete)
 
     def _respond(self, session: Session, ox: int, rx: int, cmd: Command, result: Result,
                  seq_id: int, rddata: bool) -> None:

@@ -114,6 +114,9 @@ class TargetPort:
                                    on_ready=self._ready, log=self.log, e_d_tov=e_d_tov,
                                    r_a_tov=r_a_tov)
         self.fcp = FcpEngine(self, max_burst=max_burst, max_exchanges=max_exchanges)
+        #: set by the shell: defer(seconds, fn) calls fn later (LU latency, fcp.py); None
+        #: and every command completes at once
+        self.defer: Callable[[float, Callable[[], None]], None] | None = None
 
     def __repr__(self) -> str:
         return f"<TargetPort {self.wwpn} {self.fcid:06x} {self.fabric.state.value}>"

@@ -402,3 +402,33 @@ async def test_bearer_token(fcsoft_lab):
     assert got == 200 and answer[0]["name"] == "array1"
     got, _ = await http.raw("GET", "/api/arrays?token=s3cret-token")
     assert got == 200
+
+
+async def test_lu_latency_holds_completions_back(fcsoft_lab):
+    http = api(fcsoft_lab)
+    async with open_host(fcsoft_lab.address, H1) as host, host.connect(P1) as it:
+        await it.test_unit_ready(0)
+        await it.write(0, 0, b"L" * 512)
+        assert await http.call("PUT", "/api/arrays/array1/luns/data/latency", {"ms": 300}) == \
+            {"array": "array1", "lu": "data", "latency_ms": 300}
+        done = trio.Event()
+        got = []
+
+        async def read() -> None:
+            got.append(await it.read(0, 0, 1))
+            done.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            # while it is held back, the command is an outstanding exchange of the port
+            await wait_for(lambda: fcsoft_lab.portshow(P1)["sessions"][0]["outstanding"] == 1)
+            assert not done.is_set()
+        assert got == [b"L" * 512]
+        # a command whose initiator gives up first is aborted (ABTS) and never completes
+        await http.call("PUT", "/api/arrays/array1/luns/data/latency", {"ms": 5000})
+        with pytest.raises(ScsiTimeout):
+            await it.scsi(0, bytes(6), timeout=0.5)
+        assert fcsoft_lab.portshow(P1)["sessions"][0]["outstanding"] == 0
+        await http.call("PUT", "/api/arrays/array1/luns/data/latency", {"ms": 0})
+        await it.test_unit_ready(0)
+        assert (await http.get("/api/arrays/array1/luns"))["luns"][0]["latency_ms"] == 0
