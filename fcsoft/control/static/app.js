@@ -65,11 +65,11 @@ function picture(st) {
     svg += text(LX + 8, y + 16, `link ${l.id} · ${l.kind} · ${l.peer}`, "muted");
     let py = y + 34;
     for (const p of l.ports) {
-      const indent = p.login === "FDISC" ? 22 : 0;
+      const indent = p.login === "FDISC" ? 12 : 0;
       svg += `<g data-wwpn="${esc(p.wwpn)}">` +
-        text(LX + 8 + indent, py, `${p.login === "FDISC" ? "↳ NPIV " : ""}${p.wwpn}`, "mono") +
-        text(LX + 190 + indent, py, `${p.fcid} ${p.role || ""}`, "mono muted") +
-        badges(p.zones, LX + 312, py) + "</g>";
+        text(LX + 8 + indent, py, `${p.login === "FDISC" ? "↳ " : ""}${p.wwpn}`, "mono") +
+        text(LX + 218, py, p.fcid, "mono muted") +
+        badges(p.zones, LX + 270, py) + "</g>";
       py += 18;
     }
     svg += "</g>";
@@ -96,10 +96,10 @@ function picture(st) {
       body += `<g data-wwpn="${esc(p.wwpn)}" data-state="${esc(p.state)}">` +
         text(RX + 10, ay, `port ${p.relative_port} ${p.wwpn}`, "mono") +
         text(RX + 230, ay, `${p.fcid || "------"} ${p.state}`, online ? "mono" : "mono err") +
-        text(RX + 10, ay + 14, `TPG ${p.port_group} ${p.alua_state} · ${p.sessions} session(s)`,
+        text(RX + 10, ay + 14, `TPG ${p.port_group} ${p.alua_state} · ${p.sessions} sess.`,
              "muted") + "</g>";
       const link = arrayLinks[p.wwpn];
-      if (link && link.ports[0]) body += badges(link.ports[0].zones, RX + 250, ay + 14);
+      if (link && link.ports[0]) body += badges(link.ports[0].zones, RX + 292, ay + 14);
       rightAnchors.push([RX, ay - 4, online]);
       ay += 34;
     }
