@@ -124,10 +124,13 @@ class FaultInjector:
             return frame
         action = rule.action
         if action == "drop":
+            self._trace(frame.raw, link.id, True, f"fault {rule.id}: dropped")
             return None
         if action == "corrupt":
             if frame.header.d_id >= 0xFFFFF0:
-                return None  # the fabric's own port drops a frame with a bad CRC
+                # the fabric's own port drops a frame with a bad CRC
+                self._trace(frame.raw, link.id, True, f"fault {rule.id}: corrupted, dropped")
+                return None
             return frame._replace(raw=_corrupted(frame.raw))
         if action == "duplicate":
             self._hand_in(link, frame)
@@ -156,6 +159,7 @@ class FaultInjector:
         if rule is None:
             return data
         if rule.action == "drop":
+            self._trace(data, link_id, False, f"fault {rule.id}: dropped")
             return None
         if rule.action == "corrupt":
             return _corrupted(data)
@@ -172,6 +176,13 @@ class FaultInjector:
             self.server.transmit(link_id, data)
         finally:
             self._passing = None
+
+    def _trace(self, raw: bytes | memoryview, link_id: int, inbound: bool,
+               comment: str) -> None:
+        """A frame a rule dropped goes into the trace (if any) with the rule as comment."""
+        tracer = self.server.tracer
+        if tracer is not None:
+            tracer.frame(raw, link_id, inbound=inbound, comment=comment)
 
     # -- delays --------------------------------------------------------------------------
     def _later(self, delay_ms: int, action: Callable[[], None]) -> None:
