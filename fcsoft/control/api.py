@@ -209,7 +209,7 @@ def create_app(control: LabControl, token: str | None = None) -> Starlette:
             last = None
             quiet = 0.0
             while True:
-                text = json.dumps(c.state(), separators=(",", ":"))
+                text = c.state_json(max_age=EVENT_INTERVAL / 2)
                 if text != last:
                     last = text
                     quiet = 0.0

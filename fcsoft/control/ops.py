@@ -10,6 +10,7 @@ the only methods that wait are async (`port_enable`, `wait_port_online`).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +92,7 @@ class LabControl:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self.log = get_logger(component="control")
+        self._state_cache: tuple[float, str] | None = None
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -214,19 +216,23 @@ class LabControl:
             })
         return out
 
-    def zoneshow(self) -> dict[str, Any]:
-        """Zones with their members (online or not), the default zone, who sees whom."""
+    def zoneshow(self, *, visibility: bool = True) -> dict[str, Any]:
+        """Zones with their members (online or not), the default zone, who sees whom
+        (`visibility`: a list per logged-in port, so quadratic in their number)."""
         fab = self.fabric
         zoning = fab.zoning
         zones = [{"name": name, "members": [
             {"wwpn": str(m), "online": fab.port(m) is not None} for m in sorted(members)]}
             for name, members in sorted(zoning.zones.items())]
-        ports = list(fab.db)
-        sees = [{"wwpn": str(p.wwpn), "fcid": _fcid(p.fcid),
+        out = {"default_zone": zoning.default_zone, "zoned": zoning.zoned,
+               "default_applies": not zoning.zoned, "zones": zones}
+        if visibility:
+            ports = list(fab.db)
+            out["visibility"] = [
+                {"wwpn": str(p.wwpn), "fcid": _fcid(p.fcid),
                  "sees": [str(q.wwpn) for q in ports
                           if q is not p and zoning.visible(p.wwpn, q.wwpn)]} for p in ports]
-        return {"default_zone": zoning.default_zone, "zoned": zoning.zoned,
-                "default_applies": not zoning.zoned, "zones": zones, "visibility": sees}
+        return out
 
     def portshow(self, port: str | WWN | int) -> dict[str, Any]:
         """One port by WWPN or N_Port_ID: its login, link and counters (frames, discards by
@@ -386,10 +392,21 @@ class LabControl:
         }
 
     def state(self) -> dict[str, Any]:
-        """Everything the web page draws, in one object."""
-        return {"switch": self.switchshow(), "zones": self.zoneshow(),
+        """Everything the web page draws, in one object (zoneshow without `visibility`)."""
+        return {"switch": self.switchshow(), "zones": self.zoneshow(visibility=False),
                 "arrays": [{**a, **self.luns(a["name"])} for a in self.arrays()],
                 "faults": self.fault_list(), "log_level": logs.current_level()}
+
+    def state_json(self, max_age: float = 0.0) -> str:
+        """`state()` as compact JSON, computed at most once per `max_age` seconds however
+        many pages are watching (the event streams share it)."""
+        now = trio.current_time()
+        cached = self._state_cache
+        if cached is not None and now - cached[0] < max_age:
+            return cached[1]
+        text = json.dumps(self.state(), separators=(",", ":"))
+        self._state_cache = (now, text)
+        return text
 
     # ------------------------------------------------------------------ zoning
     def _set_zoning(self, zones: dict[str, list[WWN]] | None, default: str | None) -> None:
