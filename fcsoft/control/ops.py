@@ -699,5 +699,7 @@ class LabControl:
         if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= 60_000:
             raise _bad(f"latency must be 0..60000 milliseconds, not {ms!r}")
         lu.latency_ms = ms
+        scsi = self._array(array).scsi
+        scsi.any_latency = any(u.latency_ms for u in scsi.units.values())
         self.log.info("LU latency set", array=array, lu=lu_name, ms=ms)
         return {"array": array, "lu": lu_name, "latency_ms": ms}

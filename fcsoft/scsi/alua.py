@@ -102,6 +102,9 @@ class PortGroups:
         self.groups: dict[int, PortGroup] = {
             gid: PortGroup(gid, tuple(sorted(ports))) for gid, ports in sorted(groups.items())}
         self._of: dict[int, PortGroup] = {p: g for g in self.groups.values() for p in g.ports}
+        #: every group active (optimized or not): no command is refused anywhere, which the
+        #: LU checks first, so that the usual case costs one attribute read per command
+        self.all_active = True
 
     def group_of(self, relative_port: int) -> PortGroup | None:
         return self._of.get(relative_port)
@@ -122,6 +125,9 @@ class PortGroups:
         g.state = state
         g.status = STATUS_ALTERED_IMPLICITLY
         g.changes += 1
+        self.all_active = all(x.state in (AluaState.ACTIVE_OPTIMIZED,
+                                          AluaState.ACTIVE_NON_OPTIMIZED)
+                              for x in self.groups.values())
         return True
 
     def check(self, cdb: bytes, relative_port: int) -> Sense | None:

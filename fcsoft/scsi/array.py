@@ -120,6 +120,9 @@ class ScsiArray:
         self._nexuses: set[Nexus] = set()  # every nexus that sent a command
         self.units: dict[str, LogicalUnit] = {}
         self.port_groups = PortGroups(self._group_map(config))
+        #: some LU has a completion latency (fcsoft ctl lu-latency): the transport looks
+        #: the LU up for each command only while this is set
+        self.any_latency = False
         self._engine_factory = engine_factory
         backings = backings or {}
         try:

@@ -253,8 +253,9 @@ class LogicalUnit(BlockCommands):
         op = cdb[0]
         if op not in _UA_EXEMPT and ua.has(nexus):
             return Result.check(ua.take(nexus))  # type: ignore[arg-type]
-        if self.port_groups is not None:
-            refused = self.port_groups.check(cdb, self.relative_port(nexus))
+        groups = self.port_groups
+        if groups is not None and not groups.all_active:
+            refused = groups.check(cdb, self.relative_port(nexus))
             if refused is not None:
                 return Result.check(refused)
         if op not in _DELEGATED:

@@ -251,9 +251,10 @@ class FcpEngine:
     def _latency(self, cmd: Command) -> float:
         """Seconds the LU's completions are held back (fcsoft ctl lu-latency), when the
         shell gave the port a way to wait (`defer`)."""
-        if self.port.defer is None:
+        port = self.port
+        if port.defer is None or not getattr(port.scsi, "any_latency", False):
             return 0.0
-        lu = self.port.scsi.lookup(cmd.nexus, cmd.lun)
+        lu = port.scsi.lookup(cmd.nexus, cmd.lun)
         ms = getattr(lu, "latency_ms", 0) if lu is not None else 0
         return ms / 1000 if isinstance(ms, int) and ms > 0 else 0.0
 
