@@ -1,7 +1,8 @@
 """The `fcsoft` command line (docs/behaviour.md 4).
 
     fcsoft serve [CONFIG] [--listen HOST:PORT] [--fcoe HOST:PORT] [--trace FILE.pcap|.pcapng]
-                 [--log-format console|json]
+                 [--control HOST:PORT] [--log-format console|json] [--log-level LEVEL]
+    fcsoft ctl [--control URL] COMMAND ...   (the control API's client: fcsoft/control/cli.py)
 
 Errors a user can cause (a bad config, an unwritable trace file, an address in use) end the
 program with one line on stderr and a non-zero status, never a traceback.
@@ -19,6 +20,8 @@ from typing import Any
 from fcsoft.errors import EXIT_RUNTIME, UserError, find, output_closed
 
 EXIT_USAGE = 2  # argparse's own status for bad usage; also used for config errors
+LOG_LEVELS = ("debug", "info", "warning", "error")  # fcsoft.logs.LOG_LEVELS (not imported:
+# structlog loads only when a command runs)
 
 __all__ = ["EXIT_RUNTIME", "EXIT_USAGE", "UserError", "main"]
 
@@ -55,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
                        "when FILE ends in .pcapng)")
     serve.add_argument("--log-format", choices=("console", "json"), default="console",
                        help="log rendering (default: console)")
+    serve.add_argument("--log-level", choices=LOG_LEVELS, default="info",
+                       help="the least important events logged (default: info; debug adds "
+                       "registrations, PLOGI/PRLI and other per-port chatter)")
+    serve.add_argument("--control", metavar="HOST:PORT",
+                       help="serve the control API and web page there, overriding [control] "
+                       "listen (port 0: any free port)")
     array = sub.add_parser("array", help="run the config's arrays against a remote fabric",
                            description="Run every [[array]] of CONFIG, each target port "
                            "logging into the fabric at --fabric over TCP (reconnecting "
@@ -63,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     array.add_argument("--fabric", required=True, metavar="HOST:PORT",
                        help="the fabric to log into")
     array.add_argument("--log-format", choices=("console", "json"), default="console")
+    array.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     # host-side tools (fcsoft ns, ping, inq, luns, readcap, persist, check) register their
     # own subcommands; each sets `run` to a function(args) -> exit status
     from fcsoft import hosttools
@@ -71,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     from fcsoft.guest import cli as guest_cli  # `fcsoft guest`: the guest lab
 
     guest_cli.add_parser(sub)
+    from fcsoft.control import cli as control_cli  # `fcsoft ctl`: the control API's client
+
+    control_cli.add_parser(sub)
     return p
 
 
@@ -84,6 +97,8 @@ def _load(path: str | None):  # type: ignore[no-untyped-def]
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from fcsoft import config as cfg
 
     conf = _load(args.config)  # before importing trio and the server: errors come at once
@@ -100,7 +115,14 @@ def _serve(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(f"--listen: {exc}", EXIT_USAGE) from None
     conf = _with_fcoe_listeners(conf, args.fcoe)
-    logs.configure(args.log_format)
+    if args.control is not None:
+        try:
+            conf = dataclasses.replace(conf, control=dataclasses.replace(
+                conf.control, listen=cfg.parse_listen(args.control)))
+        except ValueError as exc:  # ConfigError is one too
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise UserError(f"--control: {problem}", EXIT_USAGE) from None
+    logs.configure(args.log_format, logs.parse_level(args.log_level))
     trace = Path(args.trace) if args.trace else None
     if trace is not None:
         problem = _unwritable(trace)
@@ -195,7 +217,7 @@ def _array(args: argparse.Namespace) -> int:
         raise UserError(f"--fabric: {exc}", EXIT_USAGE) from None
     if not conf.arrays:
         raise UserError(f"{conf.source}: no [[array]] to run", EXIT_USAGE)
-    logs.configure(args.log_format)
+    logs.configure(args.log_format, logs.parse_level(args.log_level))
     try:
         arrays = build_arrays(conf)
     except StartupError as exc:

@@ -36,8 +36,8 @@ from typing import Any, Final, Literal
 from .wire.wwn import WWN
 
 __all__ = [
-    "ArrayConfig", "Config", "ConfigError", "FabricConfig", "FcoeConfig", "HostConfig",
-    "LunConfig",
+    "ArrayConfig", "Config", "ConfigError", "ControlConfig", "FabricConfig", "FcoeConfig",
+    "HostConfig", "LunConfig", "PortGroupConfig",
     "ZoneConfig", "builtin_config_path", "load_builtin", "load_config", "parse_config",
     "parse_listen", "parse_size",
 ]
@@ -355,6 +355,19 @@ def _check_lun_number(number: int, key: str) -> None:
 
 
 @dataclass(frozen=True)
+class PortGroupConfig:
+    """One `[[array.port_group]]`: a target port group (ALUA, SPC-4 5.15) of the array."""
+
+    id: int
+    ports: tuple[WWN, ...]
+
+    def __post_init__(self) -> None:
+        _check_range(self.id, "id", 1, 0xFFFF, " (target port group identifier)")
+        if not self.ports:
+            raise ConfigError("a port group needs at least one of the array's ports", "ports")
+
+
+@dataclass(frozen=True)
 class ArrayConfig:
     """One `[[array]]`: a storage array with its target ports, LUNs and host entries."""
 
@@ -365,11 +378,15 @@ class ArrayConfig:
     product: str = "VDISK"
     luns: tuple[LunConfig, ...] = ()
     hosts: tuple[HostConfig, ...] = ()
+    #: target port groups; none configured: each port is a group of its own, with the
+    #: port's relative target port identifier as its group identifier
+    port_groups: tuple[PortGroupConfig, ...] = ()
 
     def __post_init__(self) -> None:
         _check_name(self.name)
         if not self.ports:
             raise ConfigError("an array needs at least one target port WWPN", "ports")
+        self._check_port_groups()
         _check_ascii(self.vendor, "vendor", 8)
         _check_ascii(self.product, "product", 16)
         _check_unique((lun.name for lun in self.luns), "lun", "LUN")
@@ -382,6 +399,36 @@ class ArrayConfig:
                             else "this array has no LUNs")
                     raise ConfigError(f"unknown LUN {_show(lun_name)} ({have})",
                                       f"host[{h}].luns.{number}")
+
+    def _check_port_groups(self) -> None:
+        if not self.port_groups:
+            return
+        ids: dict[int, int] = {}
+        where: dict[WWN, int] = {}
+        for g, group in enumerate(self.port_groups):
+            if group.id in ids:
+                raise ConfigError(f"duplicate port group id {group.id} (also "
+                                  f"port_group[{ids[group.id]}])", f"port_group[{g}].id")
+            ids[group.id] = g
+            for p, wwpn in enumerate(group.ports):
+                key = f"port_group[{g}].ports[{p}]"
+                if wwpn not in self.ports:
+                    raise ConfigError(f"{wwpn} is not one of this array's ports", key)
+                if wwpn in where:
+                    raise ConfigError(f"{wwpn} is already in port_group[{where[wwpn]}]", key)
+                where[wwpn] = g
+        for p, wwpn in enumerate(self.ports):
+            if wwpn not in where:
+                raise ConfigError(f"{wwpn} is in no [[array.port_group]] (once groups are "
+                                  "configured, every port needs one)", f"ports[{p}]")
+
+    def port_group_of(self, relative_port: int) -> int:
+        """The target port group identifier of the port at `relative_port` (from 1)."""
+        wwpn = self.ports[relative_port - 1]
+        for group in self.port_groups:
+            if wwpn in group.ports:
+                return group.id
+        return relative_port
 
     def lun(self, name: str) -> LunConfig:
         """The LUN called `name` (KeyError if none)."""
@@ -461,6 +508,36 @@ def _to_fc_map(value: Any, key: str) -> int:
     return int(text.replace(":", ""), 16)
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """The `[control]` table: the control API and web page (docs/control.md). Off while
+    `listen` is None. Binding to anything but a loopback address needs `token_file`: every
+    request must then carry `Authorization: Bearer <the file's first line>`."""
+
+    listen: tuple[str, int] | None = None
+    token_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.listen is not None and self.token_file is None and \
+                not _is_loopback(self.listen[0]):
+            raise ConfigError(f"binding to {self.listen[0]} (not a loopback address) needs "
+                              "token_file (a file holding the bearer token)", "listen")
+
+    @property
+    def needs_token(self) -> bool:
+        return self.token_file is not None
+
+
 _WWN_ROLES = {"fabric": "the fabric WWN", "node": "an array's node WWN",
               "port": "an array target port", "initiator": "a host initiator"}
 
@@ -473,6 +550,7 @@ class Config:
     zones: tuple[ZoneConfig, ...] = ()
     arrays: tuple[ArrayConfig, ...] = ()
     fcoe: tuple[FcoeConfig, ...] = ()
+    control: ControlConfig = field(default_factory=ControlConfig)
     source: str = "<string>"
 
     def __post_init__(self) -> None:
@@ -717,12 +795,23 @@ def _build(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     lun = {"name": ("name", _to_str), "size": ("size", _to_size),
            "block_size": ("block_size", _to_int), "backing": ("backing", to_backing),
            "serial": ("serial", _to_str), "naa": ("naa", _to_naa)}
+    port_group = {"id": ("id", _to_int), "ports": ("ports", _to_wwns)}
+
+    def to_path(value: Any, key: str) -> Path:
+        text = _to_str(value, key)
+        if not text or "\0" in text:
+            raise ConfigError(f"bad path {_show(text)}", key)
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else base_dir / path
+
+    control = {"listen": ("listen", _to_listen), "token_file": ("token_file", to_path)}
     host = {"name": ("name", _to_str), "initiators": ("initiators", _to_wwns),
             "luns": ("luns", _to_lun_map)}
     array = {"name": ("name", _to_str), "node_wwn": ("node_wwn", _to_wwn),
              "ports": ("ports", _to_wwns), "vendor": ("vendor", _to_str),
              "product": ("product", _to_str), "lun": ("luns", many(LunConfig, lun)),
-             "host": ("hosts", many(HostConfig, host))}
+             "host": ("hosts", many(HostConfig, host)),
+             "port_group": ("port_groups", many(PortGroupConfig, port_group))}
     fcoe = {"name": ("name", _to_str), "listen": ("listen", _to_listen),
             "interface": ("interface", _to_str), "fc_map": ("fc_map", _to_fc_map),
             "mac": ("mac", _to_mac), "fka_adv_period_ms": ("fka_adv_period_ms", _to_int),
@@ -732,6 +821,7 @@ def _build(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
         "zone": ("zones", many(ZoneConfig, zone)),
         "array": ("arrays", many(ArrayConfig, array)),
         "fcoe": ("fcoe", many(FcoeConfig, fcoe)),
+        "control": ("control", lambda v, k: _read(ControlConfig, v, k, control)),
     }
     for name in data:
         if name not in top:

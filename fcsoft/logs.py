@@ -15,6 +15,40 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 LOG_FORMATS = ("console", "json")
+#: the levels `--log-level` and `ctl log-level` take, lowest first
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_LEVEL_NUMBERS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+                  "error": logging.ERROR, "critical": logging.CRITICAL,
+                  "exception": logging.ERROR}
+#: the threshold in force: a list so that the processor below sees every change at once
+_threshold = [logging.INFO]
+
+
+def parse_level(text: str) -> int:
+    """The logging level for a name in LOG_LEVELS (any case); ValueError otherwise."""
+    level = _LEVEL_NUMBERS.get(str(text).lower())
+    if level is None or str(text).lower() not in LOG_LEVELS:
+        raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, not {text!r}")
+    return level
+
+
+def set_level(level: int | str) -> None:
+    """Change the level in force at run time (every logger, even those bound already)."""
+    _threshold[0] = parse_level(level) if isinstance(level, str) else int(level)
+
+
+def current_level() -> str:
+    """The name of the level in force."""
+    value = _threshold[0]
+    return next((n for n in LOG_LEVELS if _LEVEL_NUMBERS[n] >= value), "error")
+
+
+def _filter_level(_logger: WrappedLogger, name: str, event: EventDict) -> EventDict:
+    # loggers are bound once (at construction) and keep the wrapper class they got then,
+    # so the level is checked here, where a change takes effect for all of them
+    if _LEVEL_NUMBERS.get(name, logging.INFO) < _threshold[0]:
+        raise structlog.DropEvent
+    return event
 
 
 def _stringify_wwns(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
@@ -36,7 +70,8 @@ def _stringify_wwns(_logger: WrappedLogger, _name: str, event: EventDict) -> Eve
 
 def configure(fmt: str = "console", level: int = logging.INFO,
               stream: TextIO | None = None) -> None:
-    """Configure structlog process-wide for `fmt` ("console" or "json")."""
+    """Configure structlog process-wide for `fmt` ("console" or "json"), logging events at
+    `level` and above (`set_level` changes it later)."""
     if fmt not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
     out = stream if stream is not None else sys.stderr
@@ -45,15 +80,17 @@ def configure(fmt: str = "console", level: int = logging.INFO,
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
+    set_level(level)
     structlog.configure(
         processors=[
+            _filter_level,
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _stringify_wwns,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )

@@ -17,6 +17,8 @@ PACKAGES = {
     "dpkg": "dpkg",
     "apt-get": "apt",
     "apt-cache": "apt",
+    "chromium": "chromium",
+    "chromedriver": "chromium-driver",
 }
 
 

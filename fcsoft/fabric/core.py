@@ -168,6 +168,8 @@ class Fabric:
         self._xids = itertools.cycle(range(0x0001, 0xFFFF))
         self._discard_logged: Counter[tuple[int, str]] = Counter()
         self._service_accepts: dict[tuple[int, int], bytes] = {}
+        #: WWPNs an administrator disabled: their FLOGI and FDISC get LS_RJT until enabled
+        self.disabled: set[WWN] = set()
 
     # ------------------------------------------------------------------ core API
     def link_up(self, link_id: int, now: float) -> None:
@@ -236,6 +238,20 @@ class Fabric:
     def port(self, wwpn: WWN | str) -> PortRecord | None:
         """The logged-in port with this WWPN, if any."""
         return self.db.by_wwpn(WWN(wwpn))
+
+    def set_port_disabled(self, wwpn: WWN | str, disabled: bool) -> bool:
+        """Mark a WWPN disabled (its FLOGI and FDISC are refused with LS_RJT) or enabled
+        again; True when that changed something. Taking a logged-in port off the fabric is
+        the caller's business (`logout_port`, or the shell closing its link)."""
+        w = WWN(wwpn)
+        if disabled == (w in self.disabled):
+            return False
+        if disabled:
+            self.disabled.add(w)
+        else:
+            self.disabled.discard(w)
+        self.log.info("port disabled" if disabled else "port enabled", wwpn=w)
+        return True
 
     def logout_port(self, wwpn: WWN | str, now: float, reason: str = "administrative") -> bool:
         """Take one logged-in port off the fabric (as on a switch CLI); it is sent a LOGO."""
@@ -454,6 +470,19 @@ class Fabric:
                          LsRjtExplanation.INVALID_COMMON_SERVICE_PARAMETERS)
             return None
 
+    def _disabled_refused(self, link: LinkRecord, frame: Frame, sp: ServiceParameters) -> bool:
+        """A disabled WWPN's FLOGI or FDISC: LS_RJT "unable to perform", as a switch port
+        that is administratively down lets nothing log in."""
+        if sp.port_name not in self.disabled:
+            return False
+        self.counters["disabled_login_rejected"] += 1
+        link.counters["disabled_login_rejected"] += 1
+        self.log.info("login rejected", reason="port disabled", wwpn=sp.port_name,
+                      link=link.link_id)
+        self._ls_rjt(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
+                     LsRjtExplanation.NO_ADDITIONAL_EXPLANATION)
+        return True
+
     def _duplicate_refused(self, link: LinkRecord, frame: Frame, sp: ServiceParameters,
                            now: float) -> bool:
         existing = self.db.by_wwpn(sp.port_name)
@@ -487,6 +516,8 @@ class Fabric:
         sp = self._decode_login(link, frame)
         if sp is None:
             return False
+        if self._disabled_refused(link, frame, sp):
+            return False
         if link.state is LinkState.LOGGED_IN:
             self._release_link_ports(link, now, "implicit logout by FLOGI")
             link.state = LinkState.UNLOGGED
@@ -512,6 +543,8 @@ class Fabric:
     def _fdisc(self, link: LinkRecord, frame: Frame, now: float) -> bool:
         sp = self._decode_login(link, frame)
         if sp is None:
+            return False
+        if self._disabled_refused(link, frame, sp):
             return False
         if len(link.fcids) - 1 >= self.max_npiv:
             self.log.info("login rejected", reason="NPIV limit reached", wwpn=sp.port_name,
@@ -618,7 +651,7 @@ class Fabric:
         self.transmit(link.link_id, frame)
         self.rscn.sent(recipient, link.link_id, ox, frame, now)
         self.counters["rscn_sent"] += 1
-        self.log.info("RSCN sent", fcid=recipient, wwpn=rec.wwpn, pages=len(pages),
+        self.log.debug("RSCN sent", fcid=recipient, wwpn=rec.wwpn, pages=len(pages),
                       affected=[f"{aid:06x}" for _q, _f, aid in pages])
 
     # -- services behind the well-known addresses ------------------------------------
@@ -636,7 +669,7 @@ class Fabric:
             if h.d_id == DIRECTORY:
                 rec.ns_session = True
             self._reply(link, h, self._service_accept(h.d_id, _receive_size(sp)))
-            self.log.info("service login", fcid=h.s_id, wwpn=rec.wwpn, service=f"{h.d_id:06x}")
+            self.log.debug("service login", fcid=h.s_id, wwpn=rec.wwpn, service=f"{h.d_id:06x}")
         elif cmd == ElsCommand.LOGO and h.d_id in (DIRECTORY, CONTROLLER, MANAGEMENT):
             if h.d_id == DIRECTORY:
                 rec.ns_session = False
@@ -679,7 +712,7 @@ class Fabric:
             return
         rec.scr_function = self._scr.get(rec.fcid, 0)
         self._reply(link, h, _ACC)
-        self.log.info("registration", object="SCR", function=fn, fcid=rec.fcid, wwpn=rec.wwpn)
+        self.log.debug("registration", object="SCR", function=fn, fcid=rec.fcid, wwpn=rec.wwpn)
 
     def _nport_rscn(self, link: LinkRecord, frame: Frame, rec: PortRecord, now: float) -> None:
         """An N_Port-detected RSCN: accept it and pass its pages on to the ports that asked
@@ -747,7 +780,7 @@ class Fabric:
                           explanation=f"{result.rejected[1]:#04x}")
         elif result.changed is not None:
             self.counters["ns_registrations"] += 1
-            self.log.info("registration", object=_ns_name(cmd), fcid=result.changed.fcid,
+            self.log.debug("registration", object=_ns_name(cmd), fcid=result.changed.fcid,
                           wwpn=result.changed.wwpn)
             # FC-4 types/features and deregistration change what others see (docs/behaviour.md 2)
             if cmd in (0x0217, 0x021F, 0x0300):

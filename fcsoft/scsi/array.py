@@ -32,13 +32,21 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fcsoft.config import MAX_LUN_NUMBER, ArrayConfig
+from fcsoft.config import MAX_LUN_NUMBER, ArrayConfig, LunConfig
 from fcsoft.wire.wwn import WWN
 
+from .alua import AluaState, PortGroups
 from .backing import Backing
 from .cdb import Opcode, check_reserved_bits, command_info
 from .disk import LogicalUnit, report_luns_data
-from .inquiry import PQ_NOT_SUPPORTED, LuIdentity, parse_inquiry_cdb, standard_inquiry, vpd_page
+from .inquiry import (
+    PQ_NOT_SUPPORTED,
+    LuIdentity,
+    lu_naa_designator,
+    parse_inquiry_cdb,
+    standard_inquiry,
+    vpd_page,
+)
 from .sense import (
     INVALID_COMMAND_OPERATION_CODE,
     LOGICAL_UNIT_NOT_SUPPORTED,
@@ -111,18 +119,116 @@ class ScsiArray:
         self._host_of: dict[WWN, str] = {}
         self._nexuses: set[Nexus] = set()  # every nexus that sent a command
         self.units: dict[str, LogicalUnit] = {}
+        self.port_groups = PortGroups(self._group_map(config))
+        #: some LU has a completion latency (fcsoft ctl lu-latency): the transport looks
+        #: the LU up for each command only while this is set
+        self.any_latency = False
+        self._engine_factory = engine_factory
         backings = backings or {}
         try:
             for i, lun in enumerate(config.luns):
                 lu = LogicalUnit(config, i, ports=self._rtpi, backing=backings.get(lun.name),
                                  engine_factory=engine_factory or self._engine_for)
-                lu.on_abort_tasks = self._abort
-                lu.lun_lister = self.luns_of
-                self.units[lun.name] = lu
+                self._attach(lu)
         except BaseException:
             self.discard()
             raise
         self._rebuild()
+
+    def _attach(self, lu: LogicalUnit) -> None:
+        lu.on_abort_tasks = self._abort
+        lu.lun_lister = self.luns_of
+        lu.port_groups = self.port_groups
+        self.units[lu.name] = lu
+
+    def _group_map(self, config: ArrayConfig) -> dict[int, list[int]]:
+        groups: dict[int, list[int]] = {}
+        for wwpn, rtpi in self._rtpi.items():
+            gid = config.port_group_of(rtpi) if wwpn in config.ports else rtpi
+            groups.setdefault(gid, []).append(rtpi)
+        return groups
+
+    # --- run-time changes (fcsoft ctl): each validates everything before it changes anything
+
+    def relative_port_of(self, port: WWN | int) -> int:
+        """The relative target port identifier of a port given by WWPN or by that number;
+        KeyError when the array has no such port."""
+        if isinstance(port, WWN):
+            rtpi = self._rtpi.get(port)
+            if rtpi is None:
+                raise KeyError(f"array {self.config.name!r} has no port {port}")
+            return rtpi
+        if not 1 <= port <= len(self.ports):
+            raise KeyError(f"array {self.config.name!r} has no port {port} (1.."
+                           f"{len(self.ports)})")
+        return port
+
+    def set_alua_state(self, port: WWN | int, state: AluaState) -> tuple[int, bool]:
+        """Set the ALUA state of the target port group holding `port`; (group id, whether
+        the state changed). Every LU's nexuses get 2A/06 on a change."""
+        rtpi = self.relative_port_of(port)
+        group = self.port_groups.group_of(rtpi)
+        assert group is not None
+        changed = self.port_groups.set_state(group.id, state)
+        if changed:
+            for lu in self.units.values():
+                lu.alua_changed()
+        return group.id, changed
+
+    def nexuses_seeing(self, lu: LogicalUnit) -> list[Nexus]:
+        """The nexuses in contact with the array whose initiator has `lu` mapped."""
+        return [n for n in self._nexuses if self._reaches(n.initiator, lu)]
+
+    def add_lu(self, lun: LunConfig) -> LogicalUnit:
+        """A new LU (not mapped to anyone yet). ValueError (or ConfigError) when its name,
+        NAA name or serial number is taken, or its backing cannot be opened; nothing
+        changes then."""
+        if lun.name in self.units:
+            raise ValueError(f"array {self.config.name!r} already has an LU {lun.name!r}")
+        new_config = dataclasses.replace(self.config, luns=(*self.config.luns, lun))
+        naa = lun.naa or lu_naa_designator(self.config.node_wwn, lun.name)
+        serial = lun.serial or naa.hex().upper()
+        for other in self.units.values():
+            if other.naa == naa:
+                raise ValueError(f"NAA name {naa.hex()} is already LU {other.name!r}'s")
+            if other.serial == serial:
+                raise ValueError(f"serial number {serial!r} is already LU {other.name!r}'s")
+            if lun.backing != "memory" and other.config.backing == lun.backing:
+                raise ValueError(f"{lun.backing} is already the backing of LU {other.name!r}")
+        lu = LogicalUnit(new_config, len(new_config.luns) - 1, ports=self._rtpi,
+                         engine_factory=self._engine_factory or self._engine_for)
+        self.config = new_config
+        self._attach(lu)
+        return lu
+
+    def remove_lu(self, name: str) -> None:
+        """Remove an unmapped LU and close its backing (a backing file stays where it is).
+        KeyError for an unknown LU, ValueError while a host has it mapped."""
+        lu = self.units.get(name)
+        if lu is None:
+            raise KeyError(f"array {self.config.name!r} has no LU {name!r}")
+        for host, (_initiators, luns) in self._hosts.items():
+            for number, lu_name in luns.items():
+                if lu_name == name:
+                    raise ValueError(f"LU {name!r} is mapped to host {host!r} as LUN "
+                                     f"{number}: unmap it first")
+        del self.units[name]
+        self.config = dataclasses.replace(
+            self.config, luns=tuple(c for c in self.config.luns if c.name != name))
+        lu.close()
+
+    def resize_lu(self, name: str, size: int) -> None:
+        """Change an LU's size (LogicalUnit.resize: 2A/09 to the nexuses that see it)."""
+        lu = self.units.get(name)
+        if lu is None:
+            raise KeyError(f"array {self.config.name!r} has no LU {name!r}")
+        lu.resize(size, self.nexuses_seeing(lu))
+        self.config = dataclasses.replace(self.config, luns=tuple(
+            lu.config if c.name == name else c for c in self.config.luns))
+
+    def hosts(self) -> dict[str, tuple[tuple[WWN, ...], dict[int, str]]]:
+        """Every host entry: name -> (initiators, LUN number -> LU name), copies."""
+        return {h: (inits, dict(luns)) for h, (inits, luns) in self._hosts.items()}
 
     def _engine_for(self, lu: LogicalUnit) -> Any:
         return default_engine_factory(

@@ -181,6 +181,16 @@ class MemoryBacking:
                 chunk[off:off + n] = self._zero[:n]
             start += n
 
+    def resize(self, size: int) -> None:
+        """Grow (the new bytes read as zeros) or shrink (what lies beyond is dropped)."""
+        if size <= 0:
+            raise ValueError(f"backing size must be positive, not {size}")
+        if size < self.size:
+            self.unmap(size, self.size - size)
+            for index in [i for i in self._chunks if i * self.chunk_size >= size]:
+                del self._chunks[index]
+        self.size = size
+
     def close(self) -> None:
         self._chunks.clear()
 
@@ -365,6 +375,26 @@ class FileBacking:
             n = min(len(zeros), end - offset)
             self.write(offset, zeros[:n])
             offset += n
+
+    def resize(self, size: int) -> None:
+        """Grow the file sparse to `size` bytes (a block device must already hold them).
+        Shrinking is refused: the data past the new end would be lost."""
+        if size < self.size:
+            raise ValueError(f"a file-backed LU only grows ({self.path} holds {self.size} "
+                             f"bytes, more than {size})")
+        st = os.fstat(self.fd)
+        if stat.S_ISBLK(st.st_mode):
+            have = os.lseek(self.fd, 0, os.SEEK_END)
+            if have < size:
+                raise ValueError(f"backing device {self.path} holds {have} bytes, less than "
+                                 f"{size}")
+        elif st.st_size < size:
+            try:
+                os.ftruncate(self.fd, size)
+            except OSError as exc:
+                raise ValueError(f"backing file {self.path} cannot grow to {size} bytes: "
+                                 f"{exc.strerror or exc}") from None
+        self.size = size
 
     def close(self) -> None:
         if self._fd >= 0:

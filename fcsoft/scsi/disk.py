@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import random
 import struct
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from typing import Any, Literal
 from fcsoft.config import ArrayConfig
 from fcsoft.wire.wwn import WWN
 
+from .alua import ASYMMETRIC_ACCESS_STATE_CHANGED, PortGroups
 from .backing import CHUNK_SIZE, Backing, MemoryBacking, open_backing
 from .block import BlockCommands
 from .cdb import (
@@ -67,6 +69,7 @@ from .cdb import (
     u16,
     u32,
 )
+from .inject import InjectedError
 from .inquiry import (
     BlockLimits,
     LuIdentity,
@@ -78,6 +81,7 @@ from .inquiry import (
 )
 from .modes import ModePages
 from .sense import (
+    CAPACITY_DATA_HAS_CHANGED,
     I_T_NEXUS_LOSS_OCCURRED,
     INVALID_COMMAND_OPERATION_CODE,
     MODE_PARAMETERS_CHANGED,
@@ -208,6 +212,14 @@ class LogicalUnit(BlockCommands):
         #: REPORT LUNS: the LUN numbers a nexus sees (default: just the one it addressed)
         self.lun_lister: Callable[[Nexus], Collection[int]] | None = None
         self._seen: set[Nexus] = set()
+        #: the array's target port groups (ALUA, alua.py); None: every port active/optimized
+        self.port_groups: PortGroups | None = None
+        #: an error the administrator made this LU answer (inject.py), and its draws
+        self.injected: InjectedError | None = None
+        #: milliseconds every command's completion is held back (fcsoft ctl lu-latency);
+        #: the transport does the waiting (fcsoft.target.fcp)
+        self.latency_ms = 0
+        self.random = random.Random()
         opened = backing is None
         self.backing = open_backing(config.backing, config.size) if backing is None else backing
         try:
@@ -282,6 +294,11 @@ class LogicalUnit(BlockCommands):
         op = cdb[0]
         if op not in _UA_EXEMPT and ua.has(nexus):
             return Result.check(ua.take(nexus))  # type: ignore[arg-type]
+        groups = self.port_groups
+        if groups is not None and not groups.all_active:
+            refused = groups.check(cdb, self.relative_port(nexus))
+            if refused is not None:
+                return Result.check(refused)
         if op not in _DELEGATED:
             conflict = self.reservations.check(cmd)
             if conflict is not None:
@@ -297,6 +314,9 @@ class LogicalUnit(BlockCommands):
     def execute(self, cmd: Command) -> Result:
         """Run the command (after a precheck that returned None)."""
         handler: _Handler | None = None
+        injected = self.injected
+        if injected is not None and cmd.cdb and injected.applies(cmd.cdb[0], self.random):
+            return injected.result()
         try:
             if not cmd.cdb:
                 raise illegal_request(INVALID_COMMAND_OPERATION_CODE, 0)
@@ -363,6 +383,26 @@ class LogicalUnit(BlockCommands):
         """The LUN inventory of these nexuses changed: REPORTED LUNS DATA HAS CHANGED."""
         self.unit_attentions.establish_all(nexuses, REPORTED_LUNS_DATA_HAS_CHANGED)
 
+    def alua_changed(self) -> None:
+        """A target port group's state changed: ASYMMETRIC ACCESS STATE CHANGED (2A/06) for
+        every nexus in contact with this LU."""
+        self.unit_attentions.establish_all(self._seen, ASYMMETRIC_ACCESS_STATE_CHANGED)
+
+    def resize(self, size: int, nexuses: Iterable[Nexus]) -> None:
+        """Change the capacity to `size` bytes (a multiple of the block size): the backing
+        grows or shrinks first (ValueError when it cannot, nothing changed then), and the
+        nexuses that see the LU get CAPACITY DATA HAS CHANGED (2A/09)."""
+        if size <= 0 or size % self.block_size:
+            raise ValueError(f"size must be a positive multiple of the block size "
+                             f"{self.block_size}, not {size}")
+        resize = getattr(self.backing, "resize", None)
+        if resize is None:
+            raise ValueError("this LU's backing store cannot change size")
+        resize(size)
+        self.config = dataclasses.replace(self.config, size=size)
+        self.blocks = size // self.block_size
+        self.unit_attentions.establish_all(nexuses, CAPACITY_DATA_HAS_CHANGED)
+
     def report_luns_seen(self, nexus: Nexus) -> None:
         """A REPORT LUNS from `nexus` completed: its 3F/0E is no longer pending here."""
         _withdraw(self.unit_attentions, nexus, REPORTED_LUNS_DATA_HAS_CHANGED)
@@ -418,8 +458,11 @@ class LogicalUnit(BlockCommands):
         """INQUIRY: standard data or a VPD page (inquiry.py), cut to the allocation length."""
         evpd, page, alloc = parse_inquiry_cdb(cdb)
         if evpd:
+            rp = self.relative_port(cmd.nexus)
             data = vpd_page(page, self.identity, self.limits, target_port=cmd.nexus.target,
-                            relative_port=self.relative_port(cmd.nexus))
+                            relative_port=rp,
+                            port_group=(self.port_groups.group_id(rp)
+                                        if self.port_groups is not None else None))
         else:
             data = standard_inquiry(self.identity)
         return Result(data=data[:alloc])
@@ -489,9 +532,14 @@ class LogicalUnit(BlockCommands):
             raise invalid_field_in_cdb(1, 7)  # PARAMETER DATA FORMAT
 
     def _report_target_port_groups(self, cmd: Command, cdb: bytes) -> Result:
-        """REPORT TARGET PORT GROUPS (inquiry.py): one group, every port of the array."""
+        """REPORT TARGET PORT GROUPS (alua.py; without port groups: one group holding
+        every port, inquiry.py)."""
         self._check_rtpg(cmd, cdb)
-        data = target_port_groups(self.ports.values(), extended=cdb[1] >> 5 == 1)
+        extended = cdb[1] >> 5 == 1
+        if self.port_groups is not None:
+            data = self.port_groups.report(extended=extended)
+        else:
+            data = target_port_groups(self.ports.values(), extended=extended)
         return Result(data=data[:u32(cdb, 6)])
 
     # --- delegated to the reservation engine --------------------------------------------------

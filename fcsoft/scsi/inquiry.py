@@ -180,7 +180,7 @@ def _page(page: int, body: bytes, peripheral: int = PDT_DISK) -> bytes:
 
 def vpd_page(page: int, identity: LuIdentity, limits: BlockLimits, *, target_port: int,
              relative_port: int, peripheral: int = PDT_DISK,
-             pages: Sequence[int] = VPD_PAGES) -> bytes:
+             pages: Sequence[int] = VPD_PAGES, port_group: int | None = None) -> bytes:
     """VPD page `page` as seen through the target port with WWPN `target_port` and relative
     port identifier `relative_port`. An unsupported page is INVALID FIELD IN CDB (byte 2)."""
     if page not in pages:
@@ -197,7 +197,8 @@ def vpd_page(page: int, identity: LuIdentity, limits: BlockLimits, *, target_por
                         _ascii(identity.vendor, 8) + identity.serial.encode("ascii")),
             _designator(_BINARY, port | _NAA, struct.pack(">Q", target_port)),
             _designator(_BINARY, port | _RELATIVE_PORT, struct.pack(">2xH", relative_port)),
-            _designator(_BINARY, port | _PORT_GROUP, struct.pack(">2xH", TARGET_PORT_GROUP)),
+            _designator(_BINARY, port | _PORT_GROUP, struct.pack(
+                ">2xH", TARGET_PORT_GROUP if port_group is None else port_group)),
             _designator(_BINARY, _PIV | _ASSOC_DEVICE | _NAA,
                         struct.pack(">Q", identity.node_wwn)),
         ))

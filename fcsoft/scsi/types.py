@@ -47,8 +47,9 @@ class Command:
 @dataclass(frozen=True, slots=True)
 class Deferral:
     """How a command is to be run when it may not run at once on the event loop: in a worker
-    thread (it does blocking file I/O), after a delay (latency injected by a test), or
-    both. The transport decides how; the SCSI layer only says which."""
+    thread (it does blocking file I/O), and/or with its completion held back `delay`
+    seconds after it ran (a latency injected by a test). The transport decides how; the
+    SCSI layer only says which."""
 
     thread: bool = False
     delay: float = 0.0

@@ -36,6 +36,31 @@ class PortDriver:
         self.timers = TimerLoop(port)
         self.limiter = limiter
         self._nursery: trio.Nursery | None = None
+        #: set while the port may have a link; cleared by `disable` (fcsoft ctl port disable)
+        self.enabled = trio.Event()
+        self.enabled.set()
+
+    @property
+    def disabled(self) -> bool:
+        return not self.enabled.is_set()
+
+    def disable(self) -> bool:
+        """Take the port's link down and keep it down (the fabric logs the port out and
+        sends RSCNs); False when it already was disabled."""
+        if self.disabled:
+            return False
+        self.enabled = trio.Event()
+        if self.link is not None:
+            self.link.close("port disabled")
+        return True
+
+    def enable(self) -> bool:
+        """Let the port bring its link up again (FLOGI and registrations follow); False
+        when it was not disabled."""
+        if not self.disabled:
+            return False
+        self.enabled.set()
+        return True
 
     def _deliver(self, frame: Frame) -> None:
         self.port.frame_received(frame, trio.current_time())
@@ -51,12 +76,12 @@ class PortDriver:
 
     async def _deferred(self, run: Callable[[], Any], done: Callable[[Any], None],
                         deferral: Deferral) -> None:
-        if deferral.delay > 0:
-            await trio.sleep(deferral.delay)
         if deferral.thread:
             result = await trio.to_thread.run_sync(run, limiter=self.limiter)
         else:
             result = run()
+        if deferral.delay > 0:  # an injected LU latency holds the completion back
+            await trio.sleep(deferral.delay)
         f = flusher()
         f.begin()  # the answer goes out with whatever else this step queues
         try:
@@ -183,12 +208,37 @@ class ArrayRuntime:
         self.scsi.close()
 
     async def run_in_process(self, server: FabricServer, nursery: trio.Nursery) -> None:
-        """Attach every port to `server`, a fabric in this process, by function call."""
+        """Attach every port to `server`, a fabric in this process, by function call. A
+        port whose link goes down attaches again after RECONNECT_DELAY, unless it was
+        disabled: then once it is enabled."""
         self._shared_limiter()
         for driver in self.drivers:
-            peer = f"{self.name}/{driver.port.relative_port}"
-            await nursery.start(lambda task_status, d=driver, p=peer: d.run_local(
-                server, p, task_status=task_status))
+            await nursery.start(self._keep_in_process, driver, server)
+
+    async def _keep_in_process(self, driver: PortDriver, server: FabricServer, *,
+                               task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        peer = f"{self.name}/{driver.port.relative_port}"
+        first = True
+        while True:
+            if not first:
+                if driver.disabled:
+                    await driver.enabled.wait()
+                else:
+                    await trio.sleep(RECONNECT_DELAY)
+                    if driver.disabled:
+                        continue
+            if first:
+                await driver.run_local(server, peer, task_status=task_status)
+                first = False
+            else:
+                await driver.run_local(server, peer)
+
+    def driver(self, wwpn: Any) -> PortDriver | None:
+        """The driver of the port with this WWPN, if the array has it."""
+        for d in self.drivers:
+            if d.port.wwpn == wwpn:
+                return d
+        return None
 
     async def run_remote(self, host: str, port: int) -> None:
         """Connect every port to a fabric over TCP, reconnecting when a link drops."""

@@ -149,6 +149,9 @@ class FabricServer:
         self.timers = TimerLoop(core)
         self._tracing: TraceRecord | None = None  # the frame being handled, for discards
         self._link_names: dict[int | None, tuple[str, str]] = {}
+        #: fault injection (fcsoft.server.faults), None until a rule is first installed
+        self.faults: Any = None
+        self._nursery: trio.Nursery | None = None
         core.transmit = self.transmit
         core.forward = self.forward
         core.forward_raw = self.forward_raw
@@ -158,6 +161,10 @@ class FabricServer:
 
     # -- the core's side ---------------------------------------------------------------
     def transmit(self, link_id: int, data: bytes | memoryview) -> bool:
+        if self.faults is not None:
+            data = self.faults.outbound(link_id, data)
+            if data is None:
+                return True
         link = self.links.get(link_id)
         if link is None:
             return False
@@ -189,6 +196,10 @@ class FabricServer:
 
     # -- the links' side ---------------------------------------------------------------
     def frame_received(self, link: Attachment, frame: Frame) -> None:
+        if self.faults is not None:
+            frame = self.faults.inbound(link, frame)
+            if frame is None:
+                return
         if self.tracer is not None:
             self._tracing = self.tracer.frame(frame.raw, link.id)
         try:
@@ -206,7 +217,7 @@ class FabricServer:
         w0, w1 = _IDS(data, 32)
         d_id = w0 & 0xFFFFFF
         tracer = self.tracer
-        if d_id < WELL_KNOWN_BASE:
+        if d_id < WELL_KNOWN_BASE and self.faults is None:
             if tracer is None:
                 return self.core.route_raw(link.id, w1 & 0xFFFFFF, d_id, data)
             frames = split_frames(data)
@@ -267,6 +278,18 @@ class FabricServer:
         link.log.info("link up")
         return link
 
+    def fault_injector(self) -> Any:
+        """The fault injector (fcsoft.server.faults), created and started on first use."""
+        if self.faults is None:
+            from .faults import FaultInjector
+
+            if self._nursery is None:
+                raise RuntimeError("the fabric is not serving")
+            injector = FaultInjector(self)
+            self._nursery.start_soon(injector.run)
+            self.faults = injector
+        return self.faults
+
     # -- running -----------------------------------------------------------------------
     async def run_link(self, stream: trio.abc.Stream, peer: str) -> None:
         """Run one link over `stream` until it closes (used for TCP and in-process links)."""
@@ -293,6 +316,7 @@ class FabricServer:
         sockname = listeners[0].socket.getsockname()
         self.address = (sockname[0], sockname[1])
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             nursery.start_soon(self.timers.run)
             if self.tracer is not None:
                 nursery.start_soon(self.tracer.run)

@@ -3,6 +3,7 @@ attached to the fabric through in-process links, and the config's FCoE Forwarder
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,21 @@ class Lab:
     config: Config
     extras: dict[str, Any] = field(default_factory=dict)
     fcfs: list[FcoeServer] = field(default_factory=list)
+    #: the process's nursery (for run-time additions)
+    nursery: trio.Nursery | None = None
+    #: where the control API listens ([control] listen / serve --control), if it does
+    control_address: tuple[str, int] | None = None
+    _control: Any = None
+
+    @property
+    def control(self) -> Any:
+        """The lab's operations (fcsoft.control.ops.LabControl), shared by the HTTP API
+        and the pytest handle."""
+        if self._control is None:
+            from fcsoft.control.ops import LabControl
+
+            self._control = LabControl(self)
+        return self._control
 
     def fcf(self, name: str | None = None) -> FcoeServer:
         """The FCoE Forwarder called `name` (the only one when None)."""
@@ -158,7 +174,9 @@ async def run_process(conf: Config, listen: tuple[str, int], trace: Path | None 
                                        f"{exc.strerror or exc}") from None
             started = True
             log_backings(arrays)
-            lab = Lab(server, arrays, address, conf, fcfs=fcfs)
+            lab = Lab(server, arrays, address, conf, fcfs=fcfs, nursery=nursery)
+            if conf.control.listen is not None:
+                lab.control_address = await start_control(lab, nursery)
             _log_listening(lab)
             for a in arrays:
                 await a.run_in_process(server, nursery)
@@ -175,9 +193,48 @@ async def run_process(conf: Config, listen: tuple[str, int], trace: Path | None 
             tracer.close()
 
 
+async def start_control(lab: Lab, nursery: trio.Nursery) -> tuple[str, int]:
+    """Start the control API ([control]); StartupError when its token file cannot be read
+    or its address bound."""
+    from fcsoft.control.server import TokenError, read_token, serve_control
+
+    conf = lab.config.control
+    assert conf.listen is not None
+    token = None
+    if conf.token_file is not None:
+        try:
+            token = read_token(conf.token_file)
+        except TokenError as exc:
+            raise StartupError(f"{lab.config.source}: control.token_file: {exc}") from None
+    host, port = conf.listen
+    try:
+        address: tuple[str, int] = await nursery.start(
+            functools.partial(serve_control, lab.control, host, port, token=token))
+    except (OSError, BaseExceptionGroup) as exc:
+        err = _first_oserror(exc)
+        if err is None:
+            raise
+        raise StartupError(f"control: cannot listen on {format_address(conf.listen)}: "
+                           f"{err.strerror or err}") from None
+    return address
+
+
+def _first_oserror(exc: BaseException) -> OSError | None:
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _first_oserror(inner)
+            if found is not None:
+                return found
+    return None
+
+
 def _log_listening(lab: Lab) -> None:
     where: dict[str, Any] = {"address": format_address(lab.address),
                              "fabric": format_address(lab.address)}
+    if lab.control_address is not None:
+        where["control"] = format_address(lab.control_address)
     if lab.fcfs:
         shown = {f.settings.name: format_address(f.address) if f.address is not None
                  else f"interface {f.interface}" for f in lab.fcfs}

@@ -138,7 +138,7 @@ class FabricClient:
         self._ox = None
         self._deadline = None
         self.state = FabricState.READY
-        self.log.info("registered with the fabric", fcid=self.fcid,  # type: ignore[attr-defined]
+        self.log.debug("registered with the fabric", fcid=self.fcid,  # type: ignore[attr-defined]
                       rejected=self.rejected or None)
         self.on_ready()
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fcsoft.scsi.sense import Status
-from fcsoft.scsi.types import Command, Result
+from fcsoft.scsi.types import Command, Deferral, Result
 from fcsoft.wire.encap import EOF, SOF, Frame, encode_sequence
 from fcsoft.wire.errors import DecodeError
 from fcsoft.wire.fcp import (
@@ -205,7 +205,7 @@ class FcpEngine:
         h = frame.header
         session = self.port.sessions.get(h.s_id)
         x = session.exchanges.get(h.ox_id) if session is not None else None
-        if x is None:
+        if x is None or x.state is not XState.DATA_OUT:
             self.counters["fcp_data_unknown_exchange"] += 1
             return
         payload = frame.payload
@@ -254,6 +254,9 @@ class FcpEngine:
         event loop (file I/O, an injected latency) and the port has a `defer` hook, later,
         the exchange waiting meanwhile where aborts find it."""
         deferral = self._deferral_of(cmd) if self._deferral_of is not None else None
+        delay = self._latency(cmd)
+        if delay:
+            deferral = Deferral(thread=deferral is not None and deferral.thread, delay=delay)
         if deferral is None or self.port.defer is None:
             self._respond(session, ox, rx, cmd, self._run(cmd), seq_id, rddata)
             return
@@ -267,6 +270,16 @@ class FcpEngine:
         session.exchanges[ox] = x
         self.port.defer(lambda: self._run(cmd), lambda result: self._completed(x, result),
                         deferral)
+
+    def _latency(self, cmd: Command) -> float:
+        """Seconds the LU's completions are held back (fcsoft ctl lu-latency), when the
+        shell gave the port a way to wait (`defer`)."""
+        port = self.port
+        if port.defer is None or not getattr(port.scsi, "any_latency", False):
+            return 0.0
+        lu = port.scsi.lookup(cmd.nexus, cmd.lun)
+        ms = getattr(lu, "latency_ms", 0) if lu is not None else 0
+        return ms / 1000 if isinstance(ms, int) and ms > 0 else 0.0
 
     def _run(self, cmd: Command) -> Result:
         try:

@@ -269,7 +269,7 @@ class TargetPort:
                                       receive_data_field_size=2048)
         self.reply(h, acc.encode())
         self.counters["plogi"] += 1
-        self.log.info("port login", initiator=sp.port_name, s_id=h.s_id, receive_size=size)
+        self.log.debug("port login", initiator=sp.port_name, s_id=h.s_id, receive_size=size)
 
     def _prli(self, session: Session, frame: Frame) -> None:
         h = frame.header
@@ -297,7 +297,7 @@ class TargetPort:
                 type=FcType.FCP, establish_image_pair=page.establish_image_pair,
                 response_code=code, service_parameters=ours))
         self.reply(h, Prli(tuple(pages), command=ElsCommand.LS_ACC).encode())
-        self.log.info("process login", initiator=session.wwpn, s_id=h.s_id,
+        self.log.debug("process login", initiator=session.wwpn, s_id=h.s_id,
                       image_pair=session.image_pair,
                       write_xfer_rdy_disabled=session.write_xfer_rdy_disabled)
 

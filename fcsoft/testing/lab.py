@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fcsoft.config import Config, load_builtin, load_config, parse_config
 from fcsoft.initiator import open_host
 from fcsoft.wire.wwn import WWN
+
+if TYPE_CHECKING:
+    from fcsoft.control.ops import LabControl
 
 
 def load_lab_config(source: str | Path | None, base_dir: Path | None = None) -> Config:
@@ -100,3 +103,68 @@ class LabHandle:
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
         await self.lab.wait_ready(timeout)
+
+    # -- the control operations (the same code as the HTTP API: fcsoft.control.ops) ----
+    @property
+    def control(self) -> LabControl:
+        """Every operation of `fcsoft ctl`, returning what the API returns as JSON."""
+        return self.lab.control  # type: ignore[no-any-return]
+
+    @property
+    def control_address(self) -> tuple[str, int] | None:
+        """Where the control API listens, when the config has [control] listen."""
+        return self.lab.control_address  # type: ignore[no-any-return]
+
+    def switchshow(self) -> dict[str, Any]:
+        """Links, N_Ports (NPIV under their link), disabled ports, counters, faults."""
+        return self.control.switchshow()
+
+    def zoneshow(self) -> dict[str, Any]:
+        """Zones, the default zone and who sees whom."""
+        return self.control.zoneshow()
+
+    def portshow(self, port: WWN | str | int) -> dict[str, Any]:
+        """One port by WWPN or N_Port_ID: login, link counters, discards, sessions."""
+        return self.control.portshow(port)
+
+    def zone_set(self, name: str, members: Iterable[WWN | str]) -> dict[str, Any]:
+        """Create or replace one zone (the others stay); RSCNs follow."""
+        return self.control.zone_set(name, [str(m) for m in members])
+
+    def zone_delete(self, name: str) -> dict[str, Any]:
+        return self.control.zone_delete(name)
+
+    def disable_port(self, wwpn: WWN | str) -> dict[str, Any]:
+        """`fcsoft ctl port disable`: an array port's link goes down and stays down; a
+        host's link (or ENode) is dropped and its logins refused until enabled."""
+        return self.control.port_disable(wwpn)
+
+    async def enable_port(self, wwpn: WWN | str, *, wait: float = 10.0) -> dict[str, Any]:
+        """`fcsoft ctl port enable` (async: waits up to `wait` seconds for an array port to
+        log in again; 0 returns at once)."""
+        return await self.control.port_enable(wwpn, wait=wait)
+
+    async def wait_port_online(self, wwpn: WWN | str, timeout: float = 10.0) -> bool:
+        """Wait until the port is logged in (and registered, for an array port)."""
+        return await self.control.wait_port_online(wwpn, timeout)
+
+    def set_alua(self, array: str, port: WWN | str | int, state: str) -> dict[str, Any]:
+        """ALUA state of the target port group holding `port` (WWPN or relative port)."""
+        return self.control.alua(array, str(port), state)
+
+    def add_fault(self, **spec: Any) -> dict[str, Any]:
+        """Install a fault rule: action="drop"|"delay"|"duplicate"|"corrupt", delay_ms,
+        s_id, d_id, wwpn, r_ctl, type, els, ct, opcodes, direction, probability, count."""
+        return self.control.fault_add(spec)
+
+    def clear_faults(self, rule_id: int | None = None) -> dict[str, Any]:
+        return self.control.fault_clear(rule_id)
+
+    def lu_error(self, array: str, lu: str, **spec: Any) -> dict[str, Any]:
+        """Make an LU fail: sense="3/11/00" or status="busy"|"task-set-full", ops, count,
+        probability (`fcsoft ctl lu-error`)."""
+        return self.control.lu_error(array, lu, **spec)
+
+    def lu_latency(self, array: str, lu: str, ms: int) -> dict[str, Any]:
+        """Complete the LU's commands `ms` milliseconds late (0: on time)."""
+        return self.control.lu_latency(array, lu, ms)

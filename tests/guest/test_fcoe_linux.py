@@ -192,6 +192,27 @@ async def _exercise(lab, handle, tmp_path, t0) -> None:
         res = await g.run(f"sg_persist -n -i -k {sg}", check=True)
         assert "0x2" in res.output and "0x1\n" not in res.output
 
+        # -- ALUA as sg3_utils decodes it: sg_rtpg (both formats) and sg_vpd, through port 2
+        handle.set_alua("array1", P2, "standby")
+        sg2 = found[(P2, 0)].sg
+        await g.run(f"sg_turs {sg2}")  # takes ASYMMETRIC ACCESS STATE CHANGED (2A/06)
+        for extended in ("", " -e"):
+            rtpg = (await g.run(f"sg_rtpg -d{extended} {sg2}", check=True)).output
+            groups = re.findall(r"target port group id : 0x(\w+) , Pref=0, Rtpg_fmt=0\s+"
+                                r"target port group asymmetric access state : 0x(\w+)", rtpg)
+            assert groups == [("1", "00"), ("2", "02")], rtpg
+            assert rtpg.count("O_SUP : 1, LBD_SUP : 0, U_SUP : 1, S_SUP : 1, AN_SUP : 1, "
+                              "AO_SUP : 1") == 2, rtpg
+            assert re.search(r"status code : 0x02", rtpg), rtpg
+            assert re.findall(r"Relative target port ids:\s+0x(\w+)", rtpg) == ["01", "02"]
+        turs = await g.run(f"sg_turs {sg2}")  # standby: NOT READY, 04/0B
+        assert turs.status != 0
+        vpd = (await g.run(f"sg_vpd -p di {sg2}", check=True)).output
+        assert "Target port group: 0x2" in vpd and "Relative target port: 0x2" in vpd
+        handle.set_alua("array1", P2, "active-optimized")
+        await g.run(f"sg_turs {sg2}")
+        await g.run(f"sg_turs {found[(P1, 0)].sg}")
+
         # -- NPIV: an FDISC, a vport with its own LUN map --------------------------------
         await g.create_vport(VPORT)
         await g.wait_online()

@@ -120,7 +120,7 @@ def test_sg_vpd_device_identification(array: ScsiArray, tmp_path: Path) -> None:
     assert "Fibre Channel Protocol for SCSI" in port_part
     assert "0x5001438000000002" in port_part  # the WWPN of port 2, which was asked
     assert "Relative target port: 0x2" in port_part
-    assert "Target port group: 0x1" in port_part
+    assert "Target port group: 0x2" in port_part  # one group per port: port 2's
     assert "0x5001438000000000" in device_part  # the array's node WWN
 
 
