@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import trio
 
 from fcsoft.logs import get_logger
-from fcsoft.wire.encap import Frame, frame_of, split_frames
+from fcsoft.wire.encap import Frame, crc_ok, frame_of, split_frames
 from fcsoft.wire.header import format_fcid
 
 from .core_api import Core
@@ -93,26 +93,38 @@ class LocalLink:
         return True
 
     def send_frame(self, frame: Frame) -> bool:
-        return self.send(frame)  # type: ignore[arg-type]
+        """A frame the fabric routed here: handed to the port at once. Routing changes no
+        state of the fabric core, so the port may answer (and re-enter the fabric's
+        routing) right away; the data path's way in."""
+        if self.closed:
+            return False
+        self._hand_over(frame)
+        return True
+
+    def _hand_over(self, frame: Frame) -> None:
+        if self._server.faults is not None and not crc_ok(frame.raw):
+            # a frame a fault corrupted: the port's receiver drops it, as on a real link
+            # (without faults, frames fcsoft built or checked at ingress need no check)
+            self.counters["rx_drop_fc_crc"] += 1
+            self.log.warning("frame dropped", reason="bad FC CRC")
+            return
+        self.counters["rx_frames"] += 1
+        try:
+            self._deliver(frame)
+        except Exception:  # noqa: BLE001 - one frame's bug must not stop the port
+            self.counters["rx_handler_error"] += 1
+            h = frame.header
+            self.log.exception("frame handling failed; frame discarded", r_ctl=h.r_ctl,
+                               s_id=h.s_id, d_id=h.d_id, ox_id=h.ox_id)
 
     def _flush(self) -> None:
         self._dirty = False
         items, self._in = self._in, []
-        deliver = self._deliver
         for item in items:
-            frames = (item,) if type(item) is Frame else map(frame_of, split_frames(item))
-            for frame in frames:
+            for frame in map(frame_of, split_frames(item)):
                 if self.closed:
                     return
-                self.counters["rx_frames"] += 1
-                try:
-                    deliver(frame)
-                except Exception:  # noqa: BLE001 - one frame's bug must not stop the port
-                    self.counters["rx_handler_error"] += 1
-                    h = frame.header
-                    self.log.exception("frame handling failed; frame discarded",
-                                       r_ctl=h.r_ctl, s_id=h.s_id, d_id=h.d_id,
-                                       ox_id=h.ox_id)
+                self._hand_over(frame)
 
     # -- port to fabric ------------------------------------------------------------------
     def transmit(self, data: bytes | memoryview) -> bool:

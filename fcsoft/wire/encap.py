@@ -237,6 +237,13 @@ def frame_of(raw: Buffer) -> Frame:
     return Frame(mv[28], mv[n - 4], header, mv[32 + HEADER_LEN:n - 8 - (header.f_ctl & 3)], mv)
 
 
+def crc_ok(raw: Buffer) -> bool:
+    """True when an encapsulated frame's FC CRC matches its header and payload."""
+    mv = memoryview(raw)
+    n = len(mv)
+    return bool(_crc32(mv[32:n - 8]) == _CRC.unpack_from(mv, n - 8)[0])
+
+
 def split_frames(raw: Buffer) -> list[memoryview]:
     """The encapsulated frames laid back to back in `raw` (which fcsoft built itself:
     lengths are trusted, not checked)."""
