@@ -10,7 +10,8 @@ Keeps `--qd` commands outstanding on one I_T nexus: READ(16)/WRITE(16) of `--bs`
 at random aligned offsets (rand*) or one after the other (read/write), within the first
 `--size` bytes of the LU (default: all of it). Once a second, on a terminal, a line of
 IOPS, MB/s and latency; at the end a summary with p50/p99/p99.9 latency, or with --json one
-object: iops, mbps, p50_ms, p99_ms, p999_ms, ios, errors, seconds (and reads, writes).
+object: iops, mbps, p50_ms, p99_ms, p999_ms, ios, errors, seconds (and reads, writes, and
+cpu_s: this process's CPU time over the measured interval).
 
 --verify makes every write carry a pattern derived from its LBA and checks every read
 against it: a workload that reads first writes the pattern over the region, and a
@@ -112,6 +113,7 @@ class Stats:
         self._sorted: list[int] | None = None
         self.reads = self.writes = self.errors = 0
         self.bytes = 0
+        self.cpu = 0.0  # this process's CPU seconds over the measured interval
         self.error_lines: list[str] = []
 
     def percentile(self, p: float) -> float:
@@ -159,12 +161,14 @@ async def work(args: argparse.Namespace) -> int:
             await _prefill(it, args.lun, span - span % per_io, block_size)
         written: set[int] = set()
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
         async with trio.open_nursery() as nursery:
             if not args.quiet and not args.json and sys.stderr.isatty():
                 nursery.start_soon(_live, stats, t0)
             await _run(it, args, stats, span, per_io, block_size, written)
             nursery.cancel_scope.cancel()
         elapsed = time.perf_counter() - t0
+        stats.cpu = time.process_time() - cpu0
         if args.verify and args.rw in ("write", "randwrite"):
             await _read_back(it, args.lun, sorted(written), per_io, block_size, stats)
     return _report(args, stats, elapsed)
@@ -304,7 +308,7 @@ def summary(args: argparse.Namespace, stats: Stats, elapsed: float) -> dict[str,
             "p50_ms": round(stats.percentile(50), 4), "p99_ms": round(stats.percentile(99), 4),
             "p999_ms": round(stats.percentile(99.9), 4), "ios": ios, "errors": stats.errors,
             "seconds": round(elapsed, 3), "reads": stats.reads, "writes": stats.writes,
-            "rw": args.rw, "bs": args.bs, "qd": args.qd}
+            "rw": args.rw, "bs": args.bs, "qd": args.qd, "cpu_s": round(stats.cpu, 3)}
 
 
 def _report(args: argparse.Namespace, stats: Stats, elapsed: float) -> int:
