@@ -41,6 +41,7 @@ from fcsoft.wire.wwn import WWN
 
 from . import fcoe as fc
 from . import image as img
+from . import lio as lio_
 from . import qemu as qm
 from .errors import BootError, GuestError, GuestTimeout
 from .protocol import AgentParser, Ready, Reply, encode_kill, encode_request
@@ -164,6 +165,9 @@ class Guest:
         self.kernel = kernel
         self.macs = list(macs)
         self.timings: dict[str, float] = {}
+        #: an LIO target guest: what it serves, and its target ports (one per FCoE NIC)
+        self.lio: lio_.LioSpec | None = None
+        self.target_ports: list[WWN] = []
 
     # -- identity --------------------------------------------------------------------
     @property
@@ -412,6 +416,8 @@ class _Plan:
     nics: list[qm.FcoeNic]
     vports: list[tuple[WWN, WWN]]
     modules: tuple[str, ...]
+    memory_mib: int = 512
+    lio: lio_.LioSpec | None = None
 
 
 def _addresses(fcoe: Address | str | Sequence[Address | str] | None) -> list[Address]:
@@ -428,7 +434,7 @@ def _addresses(fcoe: Address | str | Sequence[Address | str] | None) -> list[Add
 def _plan(fcoe: Address | str | Sequence[Address | str] | None,
           mac: str | Sequence[str] | None, wwpn: str | None,
           vports: Sequence[str | tuple[WWN, WWN]], modules: Sequence[str] | None,
-          mtu: int) -> _Plan:
+          mtu: int, memory_mib: int | None = None, lio: lio_.LioSpec | None = None) -> _Plan:
     """Check and normalize the arguments (ValueError with a one-line reason)."""
     addrs = _addresses(fcoe)
     if wwpn is not None:
@@ -452,7 +458,21 @@ def _plan(fcoe: Address | str | Sequence[Address | str] | None,
         raise ValueError("vports need an FCoE port (fcoe=HOST:PORT)")
     if modules is None:
         modules = img.FCOE_MODULES if nics else ()
-    return _Plan(nics, vps, tuple(modules))
+    memory = 512 if memory_mib is None else memory_mib
+    if lio is not None:
+        if not nics:
+            raise ValueError("an LIO target needs an FCoE port (fcoe=HOST:PORT)")
+        # the target modules first: libfc registers the FCP target feature only when
+        # tcm_fc is loaded before the local port is created
+        modules = tuple(lio_.TARGET_MODULES) + tuple(
+            m for m in modules if m not in lio_.TARGET_MODULES)
+        need = lio.min_memory_mib()
+        if memory_mib is None:
+            memory = max(memory, need)
+        elif memory_mib < need:
+            raise ValueError(f"{memory_mib} MiB of guest memory is too little for the LIO "
+                             f"target's backstores: give at least {need} MiB")
+    return _Plan(nics, vps, tuple(modules), memory, lio)
 
 
 @asynccontextmanager
@@ -467,8 +487,9 @@ async def open_guest(
     kernel: str | Path | None = None,
     kernel_modules: str | Path | None = None,
     kvm: bool = False,
-    memory_mib: int = 512,
+    memory_mib: int | None = None,
     mtu: int = DEFAULT_MTU,
+    lio: lio_.LioSpec | None = None,
     boot_timeout: float = BOOT_TIMEOUT,
     login_timeout: float = LOGIN_TIMEOUT,
     wait_online: bool = True,
@@ -491,6 +512,11 @@ async def open_guest(
     - `wait_online=False` returns once FCoE has been started, without waiting for the
       fabric login; `settle` is the quiet time that means the SCSI scan is over (None: no
       wait).
+    - `lio`: make the guest an FC target: LIO over tcm_fc serving the LUNs and ACLs of the
+      `LioSpec` on every FCoE port (fcsoft.guest.lio); configured before FCoE starts, so
+      the ports log in as FCP targets. `Guest.target_ports` names them.
+    - `memory_mib`: guest memory (default 512 MiB, more when an LIO target's backstores
+      need it).
     - `mtu`: the FCoE NICs' MTU; above 1500 it is advertised with virtio-net's host_mtu.
       The default, 2500, lets libfcoe use full-size FC frames (2112-byte payload); at 1500
       the FC payload is at most 1452 bytes.
@@ -498,7 +524,7 @@ async def open_guest(
 
     Raises ValueError for bad arguments, MissingTool, BootError, GuestError.
     """
-    plan = _plan(fcoe, mac, wwpn, vports, modules, mtu)
+    plan = _plan(fcoe, mac, wwpn, vports, modules, mtu, memory_mib, lio)
     qm.find_qemu()  # before a long image build: a missing QEMU is reported at once
     t0 = time.monotonic()
     spec = image or img.ImageSpec()
@@ -523,7 +549,7 @@ async def open_guest(
     macs = {n.mac for n in plan.nics} - _macs_in_use
     _macs_in_use.update(macs)
     try:
-        async with _booted(plan, files, log, workdir, kvm, memory_mib, boot_timeout,
+        async with _booted(plan, files, log, workdir, kvm, plan.memory_mib, boot_timeout,
                            (*KERNEL_ARGS, *kernel_args), qemu_args) as guest:
             guest.timings["image"] = t_image
             await _bring_up(guest, plan, mtu, login_timeout, wait_online, settle)
@@ -653,10 +679,23 @@ async def _bring_up(guest: Guest, plan: _Plan, mtu: int, login_timeout: float,
                     wait_online: bool, settle: float | None) -> None:
     """Load the modules, start FCoE, wait for the login and the scan, create vports."""
     t = time.monotonic()
+    if plan.lio is not None:
+        await guest.run(lio_.PREPARE_SCRIPT, check=True)
     if plan.modules:
         await guest.run(fc.load_modules_script(plan.modules), check=True)
     if not plan.nics:
         return
+    if plan.lio is not None:
+        ports = [fc.wwpn_for_mac(n.mac) for n in plan.nics]
+        res = await guest.run(lio_.configure_script(plan.lio, ports))
+        if res.status != 0:
+            last = [ln for ln in res.errors.splitlines() if ln.strip()]
+            raise GuestError("configuring the LIO target failed"
+                             + (f": {last[-1].strip()}" if last else "")
+                             + f" (console log: {guest.console_log})")
+        guest.lio = plan.lio
+        guest.target_ports = ports
+        guest.timings["lio"] = time.monotonic() - t
     await guest.run(fc.fcoe_up_script([n.mac for n in plan.nics], mtu if mtu != 1500 else None),
                     check=True)
     guest.timings["fcoe_up"] = time.monotonic() - t
