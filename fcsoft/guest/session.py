@@ -33,7 +33,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import trio
 
@@ -442,7 +442,8 @@ def _plan(fcoe: Address | str | Sequence[Address | str] | None,
             raise ValueError("give the WWPN or the MAC, not both (the WWPN is 20:00:MAC)")
         mac = fc.mac_from_wwpn(wwpn)
     if mac is None:
-        macs = fc.default_macs(len(addrs), _macs_in_use)
+        macs = fc.default_macs(len(addrs), _macs_in_use,
+                               fc.TARGET_MAC if lio is not None else fc.DEFAULT_MAC)
     elif isinstance(mac, str):
         first = fc.parse_mac(mac)
         base = int(first.replace(":", ""), 16)
@@ -503,9 +504,9 @@ async def open_guest(
     - `fcoe`: the FCF's (host, port) or "HOST:PORT" (a list of them: one NIC each), or None
       for a guest without FCoE.
     - `mac` or `wwpn` (20:00:MAC) choose the ENode's MAC (default: 52:54:00:fc:00:01, or
-      the next one up that no other guest of this process uses; further NICs count up
-      from the first MAC); `vports`: NPIV WWPNs ("WWPN" or "WWPN,WWNN"), created once the
-      ENode is Online.
+      the next one up that no other guest of this process uses; 52:54:00:fc:10:01 and up
+      for an LIO target; further NICs count up from the first MAC); `vports`: NPIV WWPNs
+      ("WWPN" or "WWPN,WWNN"), created once the ENode is Online.
     - `modules` loaded at boot (default: the FCoE initiator's when there is an FCoE port);
       `image` says which modules and programs the initramfs holds; `kernel` and
       `kernel_modules` replace Debian's kernel with a bzImage and its lib/modules/VERSION.
@@ -712,3 +713,42 @@ async def _bring_up(guest: Guest, plan: _Plan, mtu: int, login_timeout: float,
         t = time.monotonic()
         await guest.settle(settle)
         guest.timings["settle"] = time.monotonic() - t
+
+
+@asynccontextmanager
+async def open_lio_target(
+    fcoe: Address | str | Sequence[Address | str],
+    *,
+    luns: Sequence[lio_.LioLun | str] = ("0:64MiB",),
+    acls: Sequence[lio_.LioAcl | WWN | str] = (),
+    ports: int | None = None,
+    **options: Any,
+) -> AsyncIterator[Guest]:
+    """Boot a guest that is a Linux FC target (LIO over tcm_fc) and yield it once every
+    target port is Online on the fabric; `Guest.target_ports` are their WWPNs.
+
+    - `luns`: `LioLun`s or "N:SIZE[:file]" strings (memory backstores unless ":file");
+    - `acls`: the initiators allowed in: WWPNs (every LUN), "WWPN=N,N..." strings or
+      `LioAcl`s;
+    - `ports`: how many target ports (FCoE NICs) on the FCF at `fcoe` (default: one per
+      address given);
+    - anything else goes to `open_guest` (mac, wwpn, console_log, memory_mib ...).
+    """
+    spec = lio_.LioSpec(
+        tuple(lio_.parse_lun(x) if isinstance(x, str) else x for x in luns),
+        tuple(_acl(x) for x in acls))
+    addresses = _addresses(fcoe)
+    if ports is not None:
+        if ports < 1 or len(addresses) != 1:
+            raise ValueError("ports= needs one FCF address and a count of at least 1")
+        addresses = addresses * ports
+    async with open_guest(addresses, lio=spec, **options) as guest:
+        yield guest
+
+
+def _acl(item: lio_.LioAcl | WWN | str) -> lio_.LioAcl:
+    if isinstance(item, lio_.LioAcl):
+        return item
+    if isinstance(item, str):
+        return lio_.parse_acl(item)
+    return lio_.LioAcl(item)
