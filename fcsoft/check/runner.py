@@ -12,7 +12,9 @@ by itself whenever a nexus is logged out.
 Before every case, `Context.reset` makes the LU clean: it drains pending unit attentions
 from every nexus (TEST UNIT READY until no UNIT ATTENTION), releases an SPC-2 reservation if
 PERSISTENT RESERVE IN conflicts, and when anything is registered takes a registration with
-REGISTER AND IGNORE EXISTING KEY and CLEARs, then drains the 2A/03s that causes. The same
+REGISTER AND IGNORE EXISTING KEY (again with ALL_TG_PT=1 if the target refuses to change a
+registration made with it otherwise, as LIO does) and CLEARs, then drains the 2A/03s that
+causes. The same
 reset, unconditional, runs before the first case and after the last (the suite's clean-up).
 
 A case is an async function of a `Context`. It states what it expects with `expect(result,
@@ -479,8 +481,14 @@ class Context:
         expect(result, step="reset: PERSISTENT RESERVE IN READ KEYS from A")
         if force or commands.decode_read_keys(result.data).additional_length:
             riek = commands.persistent_reserve_out(PrOut.REGISTER_AND_IGNORE_EXISTING_KEY, 24)
-            expect(await a.settled(riek, data_out=commands.basic_parameters(0, a.key)),
-                   step="reset: REGISTER AND IGNORE EXISTING KEY from A")
+            result = await a.settled(riek, data_out=commands.basic_parameters(0, a.key))
+            if matches(result, CHECK) and result.sense is not None and \
+                    result.sense.key == SenseKey.ILLEGAL_REQUEST:
+                # A still holds a registration made with ALL_TG_PT=1 (multiport cases), and
+                # the target wants the bit again to change it (LIO: 24/00 otherwise)
+                result = await a.settled(riek, data_out=commands.basic_parameters(
+                    0, a.key, commands.ALL_TG_PT))
+            expect(result, step="reset: REGISTER AND IGNORE EXISTING KEY from A")
             expect(await a.settled(commands.persistent_reserve_out(PrOut.CLEAR, 24),
                                    data_out=commands.basic_parameters(a.key)),
                    step="reset: CLEAR from A")

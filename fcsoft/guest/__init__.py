@@ -4,8 +4,9 @@ FCF, run commands in it, and get their status and output (`fcsoft guest`, and
 
 Modules: `image` (kernel and initramfs, cached), `cpio` (the archive writer), `qemu` (the
 command line and the process), `protocol` (the command agent's wire format), `qmp` (QEMU's
-monitor), `fcoe` (ENode addresses and the guest-side shell), `session` (`open_guest` and
-`Guest`), `cli` (the `fcsoft guest` subcommand).
+monitor), `fcoe` (ENode addresses and the guest-side shell), `lio` (the guest as an FC
+target: Linux LIO over tcm_fc), `session` (`open_guest`, `open_lio_target` and `Guest`),
+`cli` (the `fcsoft guest` subcommand).
 
 The names below are imported on first use, so that `fcsoft --help` (which imports
 fcsoft.guest.cli) does not load trio.
@@ -19,18 +20,29 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .errors import BootError, GuestError, GuestTimeout, MissingTool
     from .image import ImageSpec
-    from .session import CommandFailed, CommandResult, FcHost, Guest, ScsiDevice, open_guest
+    from .lio import LioAcl, LioLun, LioSpec
+    from .session import (
+        CommandFailed,
+        CommandResult,
+        FcHost,
+        Guest,
+        ScsiDevice,
+        open_guest,
+        open_lio_target,
+    )
 
 _WHERE = {
     "BootError": "errors", "GuestError": "errors", "GuestTimeout": "errors",
     "MissingTool": "errors", "ImageSpec": "image", "CommandFailed": "session",
     "CommandResult": "session", "FcHost": "session", "Guest": "session", "ScsiDevice": "session",
-    "open_guest": "session",
+    "open_guest": "session", "open_lio_target": "session", "LioAcl": "lio", "LioLun": "lio",
+    "LioSpec": "lio",
 }
 
 __all__ = [
     "BootError", "CommandFailed", "CommandResult", "FcHost", "Guest", "GuestError",
-    "GuestTimeout", "ImageSpec", "MissingTool", "ScsiDevice", "open_guest",
+    "GuestTimeout", "ImageSpec", "LioAcl", "LioLun", "LioSpec", "MissingTool", "ScsiDevice",
+    "open_guest", "open_lio_target",
 ]
 
 

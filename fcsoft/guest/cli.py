@@ -1,9 +1,11 @@
 """`fcsoft guest`: boot a Linux guest attached to an FCF, run commands in it.
 
-    fcsoft guest [--fcoe HOST:PORT] [--wwpn WWPN | --mac MAC] [--vport WWPN[,WWNN]]...
+    fcsoft guest [--fcoe HOST:PORT]... [--wwpn WWPN | --mac MAC] [--vport WWPN[,WWNN]]...
                  [--run CMD]... [--script FILE] [--timeout S] [--kvm] [--kernel FILE]
                  [--modules DIR] [--mtu N] [--memory MIB] [--no-wait] [--login-timeout S]
                  [--boot-timeout S] [--console-log FILE] [-v]
+    fcsoft guest --lio --fcoe HOST:PORT... [--lun N:SIZE[:file]]... [--acl WWPN[=N,...]]...
+                 [--time S] [--wwpn WWPN | --mac MAC] [...]
 
 Boots QEMU with the cached kernel and initramfs (built on first use), loads the FCoE
 modules, brings up FCoE on the NIC attached to the FCF at --fcoe, waits until the fc_host
@@ -12,9 +14,17 @@ is Online and the SCSI scan has settled, creates the --vport NPIV ports, then ru
 stderr are copied to ours; the exit status is the first failing command's, or 0. Without
 --run or --script a summary of the guest's fc_hosts and SCSI devices is printed.
 
+With --lio the guest is an FC target instead (Linux LIO over tcm_fc, fcsoft.guest.lio):
+every --fcoe NIC is a target port serving the --lun LUNs (memory backstores, or files in
+the guest with `:file`; default one LUN 0 of 64 MiB) to the --acl initiators. Once every
+port is Online on the fabric, their WWPNs are printed on stdout, one per line, and the
+target stays up until SIGINT or SIGTERM, or for --time seconds; then QEMU is killed and
+the exit status is 0.
+
 Exit statuses: the commands' own, 124 when a command runs past --timeout, 1 when the guest
 cannot be built or booted or the login does not happen, 2 for bad usage, 130 / 143 when
-interrupted (SIGINT / SIGTERM). QEMU is killed in every case.
+interrupted (SIGINT / SIGTERM) while running commands (0 for an LIO target told to stop).
+QEMU is killed in every case.
 """
 
 from __future__ import annotations
@@ -52,8 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                     "the FCF at --fcoe, run commands in it and print their output; exits "
                     "with the commands' status. Builds and caches the kernel and initramfs "
                     "under $XDG_CACHE_HOME/fcsoft on first use.")
-    p.add_argument("--fcoe", metavar="HOST:PORT",
-                   help="the FCF's -netdev stream listener (without it: no FCoE NIC)")
+    p.add_argument("--fcoe", metavar="HOST:PORT", action="append", default=[],
+                   help="the FCF's -netdev stream listener (without it: no FCoE NIC); "
+                        "repeatable, one NIC each")
     who = p.add_mutually_exclusive_group()
     who.add_argument("--wwpn", metavar="WWPN",
                      help="the ENode's port name, 20:00:xx:xx:xx:xx:xx:xx (sets the MAC)")
@@ -78,8 +89,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--mtu", type=int, default=None, metavar="N",
                    help="the FCoE NIC's MTU (default: 2500, full-size FC frames; 1500 caps "
                         "the FC payload at 1452 bytes)")
-    p.add_argument("--memory", type=int, default=512, metavar="MIB",
-                   help="guest memory in MiB (default: 512)")
+    p.add_argument("--memory", type=int, default=None, metavar="MIB",
+                   help="guest memory in MiB (default: 512, more for --lio LUNs)")
     p.add_argument("--no-wait", action="store_true",
                    help="do not wait for the fabric login (run the commands once FCoE is "
                         "started)")
@@ -91,6 +102,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="keep the guest's console log in FILE")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="report progress and timings on stderr")
+    lio = p.add_argument_group("FC target (LIO)")
+    lio.add_argument("--lio", action="store_true",
+                     help="make the guest a Linux LIO FC target on every --fcoe port; print "
+                          "their WWPNs once Online and stay up until SIGINT/SIGTERM")
+    lio.add_argument("--lun", action="append", default=[], metavar="N:SIZE[:file]",
+                     help="a LUN of the target: number, size (64MiB, 1GiB ...), and ':file' "
+                          "for a file backstore instead of memory (repeatable; default "
+                          "0:64MiB)")
+    lio.add_argument("--acl", action="append", default=[], metavar="WWPN[=N,...]",
+                     help="an initiator allowed in, seeing every LUN or the LUNs listed "
+                          "(WWPN= for none; repeatable)")
+    lio.add_argument("--time", type=_seconds, default=None, metavar="S",
+                     help="stop the target after S seconds (default: run until stopped)")
     p.set_defaults(run=run)
 
 
@@ -129,16 +153,18 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     def usage(message: str) -> UserError:
         return UserError(message, EXIT_USAGE)
 
-    fcoe = None
-    if args.fcoe is not None:
+    fcoes = []
+    for text in args.fcoe:
         from fcsoft.config import parse_listen
 
         try:
-            fcoe = parse_listen(args.fcoe)
+            address = parse_listen(text)
         except ValueError as exc:
             raise usage(f"--fcoe: {exc}") from None
-        if fcoe[1] == 0:
+        if address[1] == 0:
             raise usage("--fcoe: give the FCF's port (not 0)")
+        fcoes.append(address)
+    fcoe: Any = fcoes[0] if len(fcoes) == 1 else (fcoes or None)
     mac = None
     try:
         if args.wwpn is not None:
@@ -162,17 +188,48 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     for opt, value in (("--kernel", args.kernel), ("--modules", args.modules)):
         if value is not None and not Path(value).exists():
             raise usage(f"{opt}: {value}: no such file or directory")
+    lio = _lio_spec(args, fcoe is not None, usage)
     mtu = DEFAULT_MTU if args.mtu is None else args.mtu
     if not 576 <= mtu <= 9000:
         raise usage(f"--mtu: {mtu} is out of range (576 to 9000)")
-    if not 128 <= args.memory <= 65536:
+    if args.memory is not None and not 128 <= args.memory <= 65536:
         raise usage(f"--memory: {args.memory} MiB is out of range (128 to 65536)")
+    if lio is not None and args.memory is not None and args.memory < lio.min_memory_mib():
+        raise usage(f"--memory: {args.memory} MiB is too little for the LUNs: give at least "
+                    f"{lio.min_memory_mib()}")
     return {
         "fcoe": fcoe, "mac": mac, "vports": vports, "kvm": args.kvm, "kernel": args.kernel,
-        "kernel_modules": args.modules, "mtu": mtu, "memory_mib": args.memory,
+        "kernel_modules": args.modules, "mtu": mtu, "memory_mib": args.memory, "lio": lio,
         "wait_online": not args.no_wait, "login_timeout": args.login_timeout,
         "boot_timeout": args.boot_timeout, "console_log": args.console_log,
     }
+
+
+def _lio_spec(args: argparse.Namespace, has_fcoe: bool, usage: Any) -> Any:
+    """The LioSpec of --lio, --lun and --acl (None without --lio); usage errors."""
+    from fcsoft.guest import lio as lio_
+
+    if not args.lio:
+        for option, given in (("--lun", args.lun), ("--acl", args.acl),
+                              ("--time", args.time is not None)):
+            if given:
+                raise usage(f"{option} goes with --lio")
+        return None
+    if not has_fcoe:
+        raise usage("--lio needs --fcoe (each FCoE NIC is a target port)")
+    for option, given in (("--run", args.commands), ("--script", args.script),
+                          ("--vport", args.vport), ("--no-wait", args.no_wait)):
+        if given:
+            raise usage(f"{option} does not go with --lio (the target runs until stopped)")
+    try:
+        luns = tuple(lio_.parse_lun(t) for t in args.lun) or (lio_.LioLun(0, 64 << 20),)
+    except ValueError as exc:
+        raise usage(f"--lun: {exc}") from None
+    try:
+        acls = tuple(lio_.parse_acl(t) for t in args.acl)
+        return lio_.LioSpec(luns, acls)
+    except ValueError as exc:
+        raise usage(f"--{'acl' if args.acl else 'lun'}: {exc}") from None
 
 
 def _write(stream: Any, data: bytes) -> None:
@@ -192,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     from fcsoft.guest.session import open_guest
 
     options = _options(args)
-    commands = _commands(args)
+    commands = [] if options["lio"] is not None else _commands(args)
     status = 0
 
     def note(text: str) -> None:
@@ -205,6 +262,9 @@ def run(args: argparse.Namespace) -> int:
             if g.mac is not None:
                 note(f"guest up: ENode MAC {g.mac}, WWPN {g.wwpn}, WWNN {g.wwnn}")
             note("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in g.timings.items()))
+            if g.lio is not None:
+                await _serve_target(g, args.time)
+                return
             for command in commands:
                 try:
                     res = await g.run(command, timeout=args.timeout)
@@ -225,7 +285,8 @@ def run(args: argparse.Namespace) -> int:
                 nonlocal status
                 with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                     async for signum in signals:
-                        status = 128 + signum
+                        # an LIO target is a server: being told to stop is its normal end
+                        status = 0 if options["lio"] is not None else 128 + signum
                         nursery.cancel_scope.cancel()
                         return
 
@@ -244,3 +305,24 @@ def run(args: argparse.Namespace) -> int:
             raise
         raise UserError(str(err)) from None
     return status
+
+
+async def _serve_target(g: Any, seconds: float | None) -> None:
+    """Print the target ports' WWPNs (stdout) and what they serve (stderr), then wait."""
+    import trio
+
+    from fcsoft.guest import lio as lio_
+
+    hosts = {h.port_name: h for h in await g.fc_hosts()}
+    for wwpn in g.target_ports:
+        print(wwpn, flush=True)
+    for wwpn in g.target_ports:
+        host = hosts.get(wwpn)
+        where = f"N_Port_ID {host.port_id}" if host is not None else "N_Port_ID unknown"
+        print(f"fcsoft: LIO target port {wwpn} ({where}) online", file=sys.stderr,
+              flush=True)
+    until = f"for {seconds:g} s" if seconds is not None else "until SIGINT or SIGTERM"
+    print(f"fcsoft: serving {lio_.describe(g.lio)}; up {until}", file=sys.stderr, flush=True)
+    if seconds is None:
+        await trio.sleep_forever()
+    await trio.sleep(seconds)

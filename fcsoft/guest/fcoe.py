@@ -23,6 +23,8 @@ from fcsoft.wire.wwn import WWN
 _MAC_RE = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$|^[0-9a-f]{12}$")
 QEMU_OUI = "52:54:00"
 DEFAULT_MAC = "52:54:00:fc:00:01"  # the first guest's ENode: WWPN 20:00:52:54:00:fc:00:01
+# an LIO target guest's first port: WWPN 20:00:52:54:00:fc:10:01, apart from the initiators'
+TARGET_MAC = "52:54:00:fc:10:01"
 
 
 def parse_mac(text: str) -> str:
@@ -40,10 +42,10 @@ def parse_mac(text: str) -> str:
     return ":".join(f"{b:02x}" for b in raw)
 
 
-def default_macs(count: int, taken: set[str]) -> list[str]:
-    """`count` MACs counting up from DEFAULT_MAC, skipping those in `taken` (the built-in
-    lab maps the first two ENodes, 20:00:52:54:00:fc:00:01 and :02)."""
-    base = int(DEFAULT_MAC.replace(":", ""), 16)
+def default_macs(count: int, taken: set[str], first: str = DEFAULT_MAC) -> list[str]:
+    """`count` MACs counting up from `first` (DEFAULT_MAC), skipping those in `taken` (the
+    built-in lab maps the first two ENodes, 20:00:52:54:00:fc:00:01 and :02)."""
+    base = int(first.replace(":", ""), 16)
     found: list[str] = []
     n = 0
     while len(found) < count:

@@ -56,8 +56,12 @@ IMAGE_FORMAT = 1
 # the agent's channel (virtio-serial), the FCoE initiator stack, and SCSI disks and sg nodes
 AGENT_MODULES = ("virtio_pci", "virtio_console")
 FCOE_MODULES = ("virtio_net", "fcoe", "libfcoe", "libfc", "scsi_transport_fc", "sd_mod", "sg")
-# in the image, loaded on demand: scsi_debug, a local SCSI disk for checks without a fabric
-EXTRA_MODULES = ("scsi_debug",)
+# LIO, the kernel's SCSI target, over FCoE (tcm_fc), with memory and file backstores: the
+# guest as an FC target (fcsoft.guest.lio)
+TARGET_MODULES = ("configfs", "target_core_mod", "target_core_file", "tcm_fc")
+# in the image, loaded on demand: scsi_debug, a local SCSI disk for checks without a fabric,
+# and the target modules
+EXTRA_MODULES = ("scsi_debug", *TARGET_MODULES)
 DEFAULT_MODULES = AGENT_MODULES + FCOE_MODULES + EXTRA_MODULES
 
 # sg3_utils programs every guest has (they must exist on the host: package sg3-utils)

@@ -33,7 +33,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import trio
 
@@ -41,6 +41,7 @@ from fcsoft.wire.wwn import WWN
 
 from . import fcoe as fc
 from . import image as img
+from . import lio as lio_
 from . import qemu as qm
 from .errors import BootError, GuestError, GuestTimeout
 from .protocol import AgentParser, Ready, Reply, encode_kill, encode_request
@@ -164,6 +165,9 @@ class Guest:
         self.kernel = kernel
         self.macs = list(macs)
         self.timings: dict[str, float] = {}
+        #: an LIO target guest: what it serves, and its target ports (one per FCoE NIC)
+        self.lio: lio_.LioSpec | None = None
+        self.target_ports: list[WWN] = []
 
     # -- identity --------------------------------------------------------------------
     @property
@@ -412,6 +416,8 @@ class _Plan:
     nics: list[qm.FcoeNic]
     vports: list[tuple[WWN, WWN]]
     modules: tuple[str, ...]
+    memory_mib: int = 512
+    lio: lio_.LioSpec | None = None
 
 
 def _addresses(fcoe: Address | str | Sequence[Address | str] | None) -> list[Address]:
@@ -428,7 +434,7 @@ def _addresses(fcoe: Address | str | Sequence[Address | str] | None) -> list[Add
 def _plan(fcoe: Address | str | Sequence[Address | str] | None,
           mac: str | Sequence[str] | None, wwpn: str | None,
           vports: Sequence[str | tuple[WWN, WWN]], modules: Sequence[str] | None,
-          mtu: int) -> _Plan:
+          mtu: int, memory_mib: int | None = None, lio: lio_.LioSpec | None = None) -> _Plan:
     """Check and normalize the arguments (ValueError with a one-line reason)."""
     addrs = _addresses(fcoe)
     if wwpn is not None:
@@ -436,7 +442,8 @@ def _plan(fcoe: Address | str | Sequence[Address | str] | None,
             raise ValueError("give the WWPN or the MAC, not both (the WWPN is 20:00:MAC)")
         mac = fc.mac_from_wwpn(wwpn)
     if mac is None:
-        macs = fc.default_macs(len(addrs), _macs_in_use)
+        macs = fc.default_macs(len(addrs), _macs_in_use,
+                               fc.TARGET_MAC if lio is not None else fc.DEFAULT_MAC)
     elif isinstance(mac, str):
         first = fc.parse_mac(mac)
         base = int(first.replace(":", ""), 16)
@@ -452,7 +459,21 @@ def _plan(fcoe: Address | str | Sequence[Address | str] | None,
         raise ValueError("vports need an FCoE port (fcoe=HOST:PORT)")
     if modules is None:
         modules = img.FCOE_MODULES if nics else ()
-    return _Plan(nics, vps, tuple(modules))
+    memory = 512 if memory_mib is None else memory_mib
+    if lio is not None:
+        if not nics:
+            raise ValueError("an LIO target needs an FCoE port (fcoe=HOST:PORT)")
+        # the target modules first: libfc registers the FCP target feature only when
+        # tcm_fc is loaded before the local port is created
+        modules = tuple(lio_.TARGET_MODULES) + tuple(
+            m for m in modules if m not in lio_.TARGET_MODULES)
+        need = lio.min_memory_mib()
+        if memory_mib is None:
+            memory = max(memory, need)
+        elif memory_mib < need:
+            raise ValueError(f"{memory_mib} MiB of guest memory is too little for the LIO "
+                             f"target's backstores: give at least {need} MiB")
+    return _Plan(nics, vps, tuple(modules), memory, lio)
 
 
 @asynccontextmanager
@@ -467,8 +488,9 @@ async def open_guest(
     kernel: str | Path | None = None,
     kernel_modules: str | Path | None = None,
     kvm: bool = False,
-    memory_mib: int = 512,
+    memory_mib: int | None = None,
     mtu: int = DEFAULT_MTU,
+    lio: lio_.LioSpec | None = None,
     boot_timeout: float = BOOT_TIMEOUT,
     login_timeout: float = LOGIN_TIMEOUT,
     wait_online: bool = True,
@@ -482,15 +504,20 @@ async def open_guest(
     - `fcoe`: the FCF's (host, port) or "HOST:PORT" (a list of them: one NIC each), or None
       for a guest without FCoE.
     - `mac` or `wwpn` (20:00:MAC) choose the ENode's MAC (default: 52:54:00:fc:00:01, or
-      the next one up that no other guest of this process uses; further NICs count up
-      from the first MAC); `vports`: NPIV WWPNs ("WWPN" or "WWPN,WWNN"), created once the
-      ENode is Online.
+      the next one up that no other guest of this process uses; 52:54:00:fc:10:01 and up
+      for an LIO target; further NICs count up from the first MAC); `vports`: NPIV WWPNs
+      ("WWPN" or "WWPN,WWNN"), created once the ENode is Online.
     - `modules` loaded at boot (default: the FCoE initiator's when there is an FCoE port);
       `image` says which modules and programs the initramfs holds; `kernel` and
       `kernel_modules` replace Debian's kernel with a bzImage and its lib/modules/VERSION.
     - `wait_online=False` returns once FCoE has been started, without waiting for the
       fabric login; `settle` is the quiet time that means the SCSI scan is over (None: no
       wait).
+    - `lio`: make the guest an FC target: LIO over tcm_fc serving the LUNs and ACLs of the
+      `LioSpec` on every FCoE port (fcsoft.guest.lio); configured before FCoE starts, so
+      the ports log in as FCP targets. `Guest.target_ports` names them.
+    - `memory_mib`: guest memory (default 512 MiB, more when an LIO target's backstores
+      need it).
     - `mtu`: the FCoE NICs' MTU; above 1500 it is advertised with virtio-net's host_mtu.
       The default, 2500, lets libfcoe use full-size FC frames (2112-byte payload); at 1500
       the FC payload is at most 1452 bytes.
@@ -498,7 +525,7 @@ async def open_guest(
 
     Raises ValueError for bad arguments, MissingTool, BootError, GuestError.
     """
-    plan = _plan(fcoe, mac, wwpn, vports, modules, mtu)
+    plan = _plan(fcoe, mac, wwpn, vports, modules, mtu, memory_mib, lio)
     qm.find_qemu()  # before a long image build: a missing QEMU is reported at once
     t0 = time.monotonic()
     spec = image or img.ImageSpec()
@@ -523,7 +550,7 @@ async def open_guest(
     macs = {n.mac for n in plan.nics} - _macs_in_use
     _macs_in_use.update(macs)
     try:
-        async with _booted(plan, files, log, workdir, kvm, memory_mib, boot_timeout,
+        async with _booted(plan, files, log, workdir, kvm, plan.memory_mib, boot_timeout,
                            (*KERNEL_ARGS, *kernel_args), qemu_args) as guest:
             guest.timings["image"] = t_image
             await _bring_up(guest, plan, mtu, login_timeout, wait_online, settle)
@@ -653,10 +680,23 @@ async def _bring_up(guest: Guest, plan: _Plan, mtu: int, login_timeout: float,
                     wait_online: bool, settle: float | None) -> None:
     """Load the modules, start FCoE, wait for the login and the scan, create vports."""
     t = time.monotonic()
+    if plan.lio is not None:
+        await guest.run(lio_.PREPARE_SCRIPT, check=True)
     if plan.modules:
         await guest.run(fc.load_modules_script(plan.modules), check=True)
     if not plan.nics:
         return
+    if plan.lio is not None:
+        ports = [fc.wwpn_for_mac(n.mac) for n in plan.nics]
+        res = await guest.run(lio_.configure_script(plan.lio, ports))
+        if res.status != 0:
+            last = [ln for ln in res.errors.splitlines() if ln.strip()]
+            raise GuestError("configuring the LIO target failed"
+                             + (f": {last[-1].strip()}" if last else "")
+                             + f" (console log: {guest.console_log})")
+        guest.lio = plan.lio
+        guest.target_ports = ports
+        guest.timings["lio"] = time.monotonic() - t
     await guest.run(fc.fcoe_up_script([n.mac for n in plan.nics], mtu if mtu != 1500 else None),
                     check=True)
     guest.timings["fcoe_up"] = time.monotonic() - t
@@ -673,3 +713,42 @@ async def _bring_up(guest: Guest, plan: _Plan, mtu: int, login_timeout: float,
         t = time.monotonic()
         await guest.settle(settle)
         guest.timings["settle"] = time.monotonic() - t
+
+
+@asynccontextmanager
+async def open_lio_target(
+    fcoe: Address | str | Sequence[Address | str],
+    *,
+    luns: Sequence[lio_.LioLun | str] = ("0:64MiB",),
+    acls: Sequence[lio_.LioAcl | WWN | str] = (),
+    ports: int | None = None,
+    **options: Any,
+) -> AsyncIterator[Guest]:
+    """Boot a guest that is a Linux FC target (LIO over tcm_fc) and yield it once every
+    target port is Online on the fabric; `Guest.target_ports` are their WWPNs.
+
+    - `luns`: `LioLun`s or "N:SIZE[:file]" strings (memory backstores unless ":file");
+    - `acls`: the initiators allowed in: WWPNs (every LUN), "WWPN=N,N..." strings or
+      `LioAcl`s;
+    - `ports`: how many target ports (FCoE NICs) on the FCF at `fcoe` (default: one per
+      address given);
+    - anything else goes to `open_guest` (mac, wwpn, console_log, memory_mib ...).
+    """
+    spec = lio_.LioSpec(
+        tuple(lio_.parse_lun(x) if isinstance(x, str) else x for x in luns),
+        tuple(_acl(x) for x in acls))
+    addresses = _addresses(fcoe)
+    if ports is not None:
+        if ports < 1 or len(addresses) != 1:
+            raise ValueError("ports= needs one FCF address and a count of at least 1")
+        addresses = addresses * ports
+    async with open_guest(addresses, lio=spec, **options) as guest:
+        yield guest
+
+
+def _acl(item: lio_.LioAcl | WWN | str) -> lio_.LioAcl:
+    if isinstance(item, lio_.LioAcl):
+        return item
+    if isinstance(item, str):
+        return lio_.parse_acl(item)
+    return lio_.LioAcl(item)

@@ -32,19 +32,17 @@ from fcsoft.wire.els import (
     LsRjt,
     LsRjtExplanation,
     LsRjtReason,
-    PrliResponseCode,
-    Prlo,
     Rscn,
     RscnPage,
     Scr,
     ScrFunction,
-    ServiceParameterPage,
 )
 from fcsoft.wire.els_login import ServiceParameters
 from fcsoft.wire.encap import Frame
 from fcsoft.wire.header import FcType, RCtl, WellKnownAddress, make_header
 from fcsoft.wire.wwn import WWN
 
+from .els_server import ElsServer, LoginPolicy, LoginTable
 from .exchange import ExchangeManager, ExchangeTimeout
 
 F_PORT = WellKnownAddress.FABRIC_F_PORT
@@ -96,7 +94,7 @@ class HostLink:
     """One TCP link to the fabric, shared by the base N_Port and its NPIV vports."""
 
     def __init__(self, stream: trio.abc.Stream, peer: str, *, r_a_tov: float = 10.0,
-                 frame_size: int = 2048) -> None:
+                 frame_size: int = 2048, login_policy: LoginPolicy | None = None) -> None:
         self.link = Link(stream, self, peer=peer, r_a_tov=r_a_tov, name=f"host-{peer}")
         #: the largest FC payload this link takes (FLOGI/PLOGI receive data field size)
         #: and sends: an HBA's maximum frame size (1452 on FCoE over a 1500-byte MTU)
@@ -107,6 +105,11 @@ class HostLink:
         #: their deadlines by one sweeper task per link
         self.commands: dict[int, Any] = {}
         self.closed_reason: str | None = None
+        #: timers of the port logins (PLOGI/PRLI back-off, RTV)
+        self.login_policy = login_policy or LoginPolicy()
+        #: where background work runs (logging in again after an implicit logout); None:
+        #: that work waits for the nexus's next command
+        self.nursery: trio.Nursery | None = None
         self.log = get_logger(component="host", peer=peer)
 
     async def sweep(self, interval: float = 0.25) -> None:
@@ -153,6 +156,13 @@ class NPort:
         # login may have gone, so that their next command logs in again first
         self.nexuses: weakref.WeakSet[Any] = weakref.WeakSet()
         self.log = hl.log.bind(wwpn=str(wwpn))
+        #: our port logins with other N_Ports, and the server for their ELS requests
+        self.logins = LoginTable()
+        self.els_server = ElsServer(self)
+
+    @property
+    def login_policy(self) -> LoginPolicy:
+        return self.hl.login_policy
 
     def __repr__(self) -> str:
         return f"<NPort {self.wwpn} {self.fcid:06x}>"
@@ -160,6 +170,7 @@ class NPort:
     # -- plumbing -------------------------------------------------------------------
     def _link_lost(self) -> None:
         self.logged_in = False
+        self.logins.clear()
         self._rscn_send.close()
 
     async def els(self, d_id: int, payload: bytes, *, s_id: int | None = None,
@@ -202,10 +213,11 @@ class NPort:
                                payload)
 
     def _unsolicited(self, frame: Frame) -> None:
+        self.els_server.received(frame)
+
+    def _fabric_els(self, frame: Frame, cmd: int) -> None:
+        """An ELS request from a well-known address: RSCN, or the fabric's LOGO."""
         h = frame.header
-        if h.type != FcType.ELS or h.r_ctl != RCtl.ELS_REQUEST or not frame.payload:
-            return
-        cmd = frame.payload[0]
         if cmd == ElsCommand.RSCN:
             self._reply(frame, LsAcc().encode())
             try:
@@ -219,38 +231,32 @@ class NPort:
                 self._rscn_send.send_nowait(rscn.pages)
             except (trio.WouldBlock, trio.ClosedResourceError):
                 pass
-        elif cmd == ElsCommand.LOGO:
+        elif cmd == ElsCommand.LOGO and h.s_id == F_PORT:
             self._reply(frame, LsAcc().encode())
-            if h.s_id == F_PORT:
-                self.logged_in = False
-                self.log.info("logged out by the fabric")
-            self._session_lost(h.s_id, "LOGO")
-        elif cmd == ElsCommand.PRLO:
-            try:
-                pages = Prlo.decode(frame.payload).pages
-            except Exception:  # noqa: BLE001 - answer a malformed PRLO with LS_RJT
-                self._reply(frame, LsRjt(LsRjtReason.PROTOCOL_ERROR,
-                                         LsRjtExplanation.INVALID_PAYLOAD_LENGTH).encode())
-                return
-            acc = tuple(ServiceParameterPage(type=p.type, type_extension=p.type_extension,
-                                             response_code=PrliResponseCode.REQUEST_EXECUTED)
-                        for p in pages)
-            self._reply(frame, Prlo(acc, command=ElsCommand.LS_ACC).encode())
-            self._session_lost(h.s_id, "PRLO")
+            self.logged_in = False
+            self.log.info("logged out by the fabric")
+            for entry in self.logins:
+                self._session_lost(entry.fcid, "LOGO")
+            self.logins.clear()
         else:
             self._reply(frame, LsRjt(LsRjtReason.COMMAND_NOT_SUPPORTED,
                                      LsRjtExplanation.REQUEST_NOT_SUPPORTED).encode())
 
-    def _session_lost(self, s_id: int, why: str) -> None:
-        # LOGO ends the port login; PRLO only the process login (the PLOGI stays, and a
-        # LOGO at the end is still owed). Either way the next command logs in again.
+    def _session_lost(self, s_id: int, why: str, *, relogin: bool = False) -> None:
+        """The port at `s_id` ended our login (LOGO, or a PLOGI: an implicit logout) or our
+        image pair (PRLO). The nexuses to it log in again: with `relogin` at once in the
+        background (when the link runs a nursery), else before their next command."""
         for nexus in self.nexuses:
             if nexus.target_fcid == s_id and nexus.logged_in:
-                if why == "LOGO":
+                if why != "PRLO":
                     nexus.logged_in = False
                 nexus.lost = True
                 self.log.info("target ended the session", target=str(nexus.target_wwpn),
                               why=why)
+                if relogin and self.hl.nursery is not None:
+                    from .login import relogin as task
+
+                    self.hl.nursery.start_soon(task, nexus)
 
     # -- fabric login ---------------------------------------------------------------
     async def logout(self) -> None:
@@ -400,19 +406,23 @@ async def open_host(address: tuple[str, int], wwpn: WWN | str, wwnn: WWN | str |
                     *, register: bool = True, scr: bool = True,
                     symbolic_name: str = "fcsoft initiator", timeout: float = 10.0,
                     stream: trio.abc.Stream | None = None,
-                    frame_size: int = 2048) -> AsyncIterator[Host]:
+                    frame_size: int = 2048,
+                    login_policy: LoginPolicy | None = None) -> AsyncIterator[Host]:
     """Connect to the fabric at `address` (or use `stream`), FLOGI as `wwpn`, register
     (unless told not to), and yield the `Host`. `frame_size` caps the FC payload of every
-    frame this host takes or sends (256..2112). Leaving the block closes the link (the
-    fabric logs us out)."""
+    frame this host takes or sends (256..2112); `login_policy` sets the timers of port
+    logins (PLOGI/PRLI back-off; fcsoft.initiator.els_server.LoginPolicy). Leaving the block
+    closes the link (the fabric logs us out)."""
     if not 256 <= frame_size <= 2112:
         raise ValueError(f"frame_size {frame_size} outside 256..2112")
     wwpn = WWN(wwpn)
     wwnn = WWN(wwnn) if wwnn is not None else WWN((0x2 << 60) | (int(wwpn) & ((1 << 60) - 1)))
     if stream is None:
         stream = await trio.open_tcp_stream(*address)
-    hl = HostLink(stream, f"{address[0]}:{address[1]}", frame_size=frame_size & ~3)
+    hl = HostLink(stream, f"{address[0]}:{address[1]}", frame_size=frame_size & ~3,
+                  login_policy=login_policy)
     async with trio.open_nursery() as nursery:
+        hl.nursery = nursery
         nursery.start_soon(hl.link.run)
         nursery.start_soon(hl.sweep)
         host = Host(hl, wwpn, wwnn, timeout=timeout)

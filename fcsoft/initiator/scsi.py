@@ -29,14 +29,9 @@ from fcsoft.scsi.sense import Sense, SenseKey, Status
 from fcsoft.wire import ns
 from fcsoft.wire.ct import NsCommand
 from fcsoft.wire.els import (
-    ElsCommand,
-    FcpServiceParameters,
     Logo,
-    LsRjt,
-    Prli,
     Prlo,
     ServiceParameterPage,
-    ServiceParameters,
 )
 from fcsoft.wire.encap import Frame, encode_sequence
 from fcsoft.wire.errors import DecodeError
@@ -50,7 +45,7 @@ from fcsoft.wire.fcp import (
 from fcsoft.wire.header import FCtl, FcType, RCtl, make_header
 from fcsoft.wire.wwn import WWN
 
-from .host import CtRejected, ElsRejected
+from .host import CtRejected
 
 if TYPE_CHECKING:
     from .host import NPort
@@ -247,52 +242,34 @@ class ITNexus:
         self.block_sizes: dict[int, int] = {}
         self.logged_in = False
         self.stale = False  # an RSCN came: check the target's N_Port_ID before the next command
-        self.lost = False  # the target ended the session (LOGO/PRLO): log in again first
+        self.lost = False  # the target ended the session (LOGO/PRLO/PLOGI): log in again first
+        self.closed = False  # the connect() block ended: never log in again
+        self._login_lock = trio.Lock()
+        self._logins_done = 0
 
     def __repr__(self) -> str:
         return f"<ITNexus {self.port.wwpn} -> {self.target_wwpn} ({self.target_fcid:06x})>"
 
-    # -- login ----------------------------------------------------------------------
+    # -- login (the policy lives in fcsoft.initiator.login) ---------------------------
     async def login(self) -> None:
-        reply = await self.port.els(self.target_fcid,
-                                    ServiceParameters.plogi(
-                                        self.port.wwpn, self.port.wwnn,
-                                        receive_data_field_size=self.port.hl.frame_size
-                                    ).encode())
-        if reply[:1] == bytes([ElsCommand.LS_RJT]):
-            raise ElsRejected("PLOGI", LsRjt.decode(reply))
-        sp = ServiceParameters.decode(reply)
-        sizes = [x for x in (sp.receive_data_field_size, sp.class3.receive_data_field_size)
-                 if x]
-        self.target_receive_size = min([*sizes, self.port.hl.frame_size]) & ~3
-        page = ServiceParameterPage(type=FcType.FCP, establish_image_pair=True,
-                                    service_parameters=FcpServiceParameters.INITIATOR_FUNCTION
-                                    | FcpServiceParameters.READ_XFER_RDY_DISABLED)
-        reply = await self.port.els(self.target_fcid, Prli((page,)).encode())
-        if reply[:1] == bytes([ElsCommand.LS_RJT]):
-            raise ElsRejected("PRLI", LsRjt.decode(reply))
-        acc = Prli.decode(reply)
-        code = acc.pages[0].response_code if acc.pages else 0
-        if code != 1:
-            raise ElsRejected("PRLI", LsRjt(0x09, 0))  # type: ignore[arg-type]
-        self.logged_in = True
+        """PLOGI (unless a login with the target is in place) and PRLI, with FC-LS-3's
+        collision rule and a bounded back-off on "busy" (fcsoft.initiator.login)."""
+        from .login import login
+
+        await login(self)
 
     async def _revalidate(self) -> None:
         """After an RSCN, or when the target ended the session: find the target port again
         (it may have a new N_Port_ID) and log in again if the session is gone."""
-        self.stale = False
-        fcid = await _find(self.port, self.target_wwpn)
-        if fcid != self.target_fcid or self.lost:
-            self.target_fcid = fcid
-            self.lost = False
-            self.port.log.info("logging in to the target again", target=str(self.target_wwpn),
-                               fcid=fcid)
-            await self.login()
+        from .login import revalidate
+
+        await revalidate(self)
 
     async def logout(self) -> None:
         """LOGO to the target (ends the I_T nexus), unless the session or link is gone."""
         if self.logged_in and self.port.logged_in:
             self.logged_in = False
+            self.port.logins.get(self.target_fcid).logged_out()
             try:
                 await self.port.els(self.target_fcid,
                                     Logo(self.port.fcid, self.port.wwpn).encode(), timeout=5)
@@ -300,6 +277,9 @@ class ITNexus:
                 pass
 
     async def prlo(self) -> None:
+        entry = self.port.logins.get(self.target_fcid)
+        entry.image_pair = False
+        self.lost = True
         await self.port.els(self.target_fcid, Prlo((ServiceParameterPage(
             type=FcType.FCP),)).encode())
 
@@ -513,5 +493,6 @@ async def connect(port: NPort, target_wwpn: WWN | str, *,
     try:
         yield it
     finally:
+        it.closed = True
         with trio.CancelScope(shield=True):
             await it.logout()

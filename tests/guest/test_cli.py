@@ -106,6 +106,22 @@ def test_a_kernel_package_that_cannot_be_fetched(tmp_path):
     (["--fcoe", FCOE, "--script", "/no/such/file"], "--script: cannot read /no/such/file"),
     (["--fcoe", FCOE, "--mtu", "100000"], "--mtu: 100000 is out of range"),
     (["--fcoe", FCOE, "--modules", "/tmp"], "--modules goes with --kernel"),
+    (["--lio"], "--lio needs --fcoe"),
+    (["--fcoe", FCOE, "--lun", "0:1MiB"], "--lun goes with --lio"),
+    (["--fcoe", FCOE, "--acl", "10:00:00:00:c9:00:00:01"], "--acl goes with --lio"),
+    (["--fcoe", FCOE, "--time", "5"], "--time goes with --lio"),
+    (["--fcoe", FCOE, "--lio", "--lun", "x"], "--lun: bad LUN 'x': use N:SIZE"),
+    (["--fcoe", FCOE, "--lio", "--lun", "0:12XB"], "--lun: bad LUN '0:12XB': bad size"),
+    (["--fcoe", FCOE, "--lio", "--lun", "0:1MiB", "--lun", "0:2MiB"],
+     "--lun: LUN 0 is given twice"),
+    (["--fcoe", FCOE, "--lio", "--acl", "nope"], "--acl: bad ACL 'nope'"),
+    (["--fcoe", FCOE, "--lio", "--acl", "10:00:00:00:c9:00:00:01=7"],
+     "--acl: ACL 10:00:00:00:c9:00:00:01: LUN 7 is not one of the target's LUNs"),
+    (["--fcoe", FCOE, "--lio", "--run", "true"], "--run does not go with --lio"),
+    (["--fcoe", FCOE, "--lio", "--vport", "c0:50:76:00:00:00:00:01"],
+     "--vport does not go with --lio"),
+    (["--fcoe", FCOE, "--lio", "--memory", "200", "--lun", "0:1GiB"],
+     "--memory: 200 MiB is too little for the LUNs: give at least 1408"),
 ])
 def test_bad_usage_is_one_line_and_status_2(args, message):
     proc = fcsoft(*args)
