@@ -122,11 +122,17 @@ class MemoryBacking:
 
     def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         cs = self.chunk_size
+        index, start = divmod(offset, cs)
+        n = data.nbytes if isinstance(data, memoryview) else len(data)
+        if start + n <= cs and n < cs:  # part of one chunk (a data frame's payload)
+            chunk = self._chunks.get(index)
+            if chunk is not None:
+                chunk[start:start + n] = data
+                return
         view = memoryview(data)  # slices of a view are views: no copy until the chunk
         if view.format != "B" or view.ndim != 1:
             view = view.cast("B")
         length = len(view)
-        index, start = divmod(offset, cs)
         chunks = self._chunks
         pos = 0
         while pos < length:
