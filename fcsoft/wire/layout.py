@@ -1,0 +1,227 @@
+"""The construct boundary: control-plane payload layouts declared once, in both directions.
+
+ELS, BLS and CT payloads are declared as construct `Struct`s that read like the standards'
+tables (ns.py, els.py, els_login.py, bls.py, ct.py). This module is the only one that knows
+construct has no type stubs: `Layout` wraps one declaration, `Payload` binds a frozen
+dataclass to its layout, and both hand out the typed values the rest of fcsoft uses, never
+construct's containers.
+
+Rules of the boundary:
+- construct stays off the per-frame path: encap.py, header.py and fcp.py keep their
+  precompiled struct.Struct codecs. A compiled construct parse costs tens of microseconds;
+  it is spent here once per login or name server query, not per frame.
+- Every failure to parse is a DecodeError naming the payload (construct raises its own
+  errors, and its compiled parsers raise struct.error); a failure to build is a ValueError,
+  because the values are ours.
+- A layout whose size is fixed is compiled (`Struct(...).compile()`) at import and its
+  length checked before parsing: construct 2.10's generated parsers do not check short
+  reads (a truncated `Bytes`, `Padding` or `Int24ub` comes back short or wrong instead of
+  raising), so the up-front check is what makes them safe. A layout whose size depends on
+  its content stays interpreted, where construct raises on a short read, unless its caller
+  has checked the length itself (`compiled=True`: the PRLI and RSCN page lists, whose
+  length field is validated first, and the name server's entry lists, which check what they
+  consumed afterwards).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from typing import Any, ClassVar, Self, TypeAlias, TypeVar
+
+import construct
+
+from .errors import DecodeError
+from .types import BytesLike
+
+__all__ = ["Fields", "Layout", "Payload", "adapter", "unsigned"]
+
+#: what a parse gives: field name -> value (construct's container, read at the boundary only)
+Fields: TypeAlias = Mapping[str, Any]
+
+_T = TypeVar("_T")
+
+# everything construct's interpreted and compiled parsers, and the adapters they call, raise
+# on bytes that do not fit the layout
+_PARSE_ERRORS = (construct.ConstructError, struct.error, ValueError, TypeError, IndexError,
+                 KeyError, OverflowError)
+
+
+def _detail(exc: BaseException) -> str:
+    # construct's messages start with "Error in path (parsing) -> field" on a line of their own
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    path = getattr(exc, "path", None)
+    text = lines[-1] if lines else type(exc).__name__
+    if isinstance(path, str) and "->" in path:
+        return f"{path.split('->', 1)[1].strip()}: {text}"
+    return text
+
+
+class Layout:
+    """One payload layout: a construct `Struct` (the declaration, kept as `struct`), compiled
+    when its size is fixed, with parse and build that raise the project's errors.
+
+    `what` names the payload in errors. `explain`, when given, turns bytes that failed to
+    parse into a better sentence than construct's (e.g. a symbolic name running past the
+    end). `compiled` overrides the choice between compiled and interpreted (module doc)."""
+
+    __slots__ = ("_build", "_checks", "_explain", "_parse", "size", "struct", "what")
+
+    def __init__(self, what: str, declaration: Any, *, compiled: bool | None = None,
+                 explain: Callable[[BytesLike], str | None] | None = None) -> None:
+        self.what = what
+        self.struct: Any = declaration
+        try:
+            size: int | None = declaration.sizeof()
+        except construct.SizeofError:
+            size = None
+        self.size = size
+        code = declaration.compile() if (size is not None if compiled is None else compiled) \
+            else declaration
+        self._parse: Callable[[BytesLike], Any] = code.parse
+        self._build: Callable[[Mapping[str, object]], bytes] = code.build
+        self._explain = explain
+        self._checks = tuple((sc.name, *check) for sc in getattr(declaration, "subcons", ())
+                             if sc.name and (check := _check_of(sc.subcon)) is not None)
+
+    def check(self, value: object) -> None:
+        """Hold the attributes of `value` named like fields of this layout to the field's
+        declaration: an unsigned integer field's width, a byte string's exact length or a
+        length-prefixed string's limit. Byte strings are stored back as bytes. ValueError (or
+        TypeError for a value of the wrong kind) names the field: a local bug."""
+        for name, kind, limit in self._checks:
+            field = getattr(value, name, None)
+            if field is None:
+                continue
+            if kind == "bits":
+                if not isinstance(field, int) or not 0 <= field < 1 << limit:
+                    raise ValueError(f"{self.what} {name} {field!r} does not fit in {limit} "
+                                     "bits")
+                continue
+            # bytes(n) of an int would silently make n zero bytes: insist on a real buffer
+            if not isinstance(field, (bytes, bytearray, memoryview)):
+                raise TypeError(f"{self.what} {name} must be bytes, not "
+                                f"{type(field).__name__}")
+            data = bytes(field)
+            if kind == "size" and len(data) != limit:
+                raise ValueError(f"{self.what} {name} must be {limit} bytes, not {len(data)}")
+            if kind == "limit" and len(data) > limit:
+                raise ValueError(f"{self.what} {name} is {len(data)} bytes, at most {limit} "
+                                 "fit")
+            if data is not field:
+                object.__setattr__(value, name, data)
+
+    def parse(self, data: BytesLike, what: str | None = None) -> Fields:
+        """The fields of the payload at the start of `data` (bytes after it are ignored).
+
+        DecodeError naming `what` (default: the layout's name) when `data` is shorter than a
+        fixed layout or does not parse."""
+        if self.size is not None and len(data) < self.size:
+            raise DecodeError(what or self.what, f"need {self.size} bytes, have {len(data)}")
+        try:
+            result: Fields = self._parse(data)
+        except _PARSE_ERRORS as exc:
+            detail = self._explain(data) if self._explain is not None else None
+            raise DecodeError(what or self.what, detail or _detail(exc)) from None
+        return result
+
+    def build(self, values: Mapping[str, object]) -> bytes:
+        """The bytes of the payload with these field values. ValueError when a value does not
+        fit its field (a local bug: decoded values always fit)."""
+        try:
+            return self._build(values)
+        except (construct.ConstructError, struct.error, TypeError, OverflowError) as exc:
+            raise ValueError(f"{self.what}: {_detail(exc)}") from None
+
+
+def _check_of(con: Any) -> tuple[str, int] | None:
+    """What Layout.check holds a field of construct `con` to, or None for anything else."""
+    if isinstance(con, (construct.FormatField, construct.BytesInteger)) and \
+            isinstance(con.length, int):
+        return "bits", 8 * con.length
+    if isinstance(con, construct.Bytes) and isinstance(con.length, int):
+        return "size", con.length
+    if isinstance(con, construct.Prefixed) and con.subcon is construct.GreedyBytes:
+        return "limit", (1 << 8 * con.lengthfield.sizeof()) - 1
+    if isinstance(con, construct.FixedSized):
+        return _check_of(con.subcon)
+    return None
+
+
+def adapter(subcon: Any, decode: Callable[[Any], _T], encode: Callable[[_T], object]) -> Any:
+    """`subcon` read as a typed value: `decode` turns the parsed value into it, `encode` back
+    (construct's ExprAdapter, with the context argument dropped)."""
+    return construct.ExprAdapter(subcon, lambda obj, _ctx: decode(obj),
+                                 lambda obj, _ctx: encode(obj))
+
+
+def unsigned(convert: Callable[[int], _T]) -> Callable[[int], _T]:
+    """`convert` (an IntFlag, say) that refuses a negative int: IntFlag would wrap it into
+    the flag's bits instead of leaving Layout.check a value to refuse."""
+
+    def checked(value: int) -> _T:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"{value} is negative")
+        return convert(value)
+
+    return checked
+
+
+class Payload:
+    """Base of a frozen dataclass that is one layout: its fields are the layout's named fields
+    (other named fields, such as a constant command byte, are built from the layout alone).
+
+    Subclasses set `_layout`, and `_convert` for fields held as a richer type than the
+    layout's (WWN, an enum, Fc4Types). Construction converts those fields and checks every
+    field against its declaration (Layout.check); decode() constructs the dataclass from the
+    parsed fields, so decoded and hand-made values go through the same door. Classes whose
+    typed fields differ from the layout's override `_from_fields` / `_to_fields`; classes with
+    more rules extend __post_init__."""
+
+    _layout: ClassVar[Layout]
+    #: field name -> conversion applied on construction
+    _convert: ClassVar[Mapping[str, Callable[[Any], object]]] = {}
+    _names: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        for name, convert in self._convert.items():
+            object.__setattr__(self, name, convert(getattr(self, name)))
+        self._layout.check(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._names = ()  # filled on first use: the dataclass decorator runs after this
+
+    @classmethod
+    def _field_names(cls) -> tuple[str, ...]:
+        names = cls._names
+        if not names:
+            names = cls._names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        return names
+
+    def _to_fields(self) -> Mapping[str, object]:
+        return vars(self)
+
+    @classmethod
+    def _from_fields(cls, parsed: Fields) -> Self:
+        return cls(**{name: parsed[name] for name in cls._field_names()})
+
+    def encode(self) -> bytes:
+        """The payload's bytes."""
+        return self._layout.build(self._to_fields())
+
+    @classmethod
+    def decode(cls, data: BytesLike) -> Self:
+        """Decode the payload at the start of `data`; bytes after it are ignored."""
+        return cls.from_parsed(cls._layout.parse(data), cls._layout.what)
+
+    @classmethod
+    def from_parsed(cls, parsed: Fields, what: str) -> Self:
+        """The typed value of parsed fields; values the dataclass refuses are a DecodeError."""
+        try:
+            return cls._from_fields(parsed)
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, DecodeError):
+                raise
+            raise DecodeError(what, str(exc)) from None
