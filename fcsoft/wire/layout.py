@@ -25,10 +25,11 @@ Rules of the boundary:
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from typing import Any, ClassVar, Self, TypeAlias, TypeVar
+from typing import Any, ClassVar, Self, TypeAlias, TypeVar, cast
 
 import construct
 
@@ -177,11 +178,19 @@ class Payload:
     field against its declaration (Layout.check); decode() constructs the dataclass from the
     parsed fields, so decoded and hand-made values go through the same door. Classes whose
     typed fields differ from the layout's override `_from_fields` / `_to_fields`; classes with
-    more rules extend __post_init__."""
+    more rules extend __post_init__.
 
+    `_memoize` keeps the last few thousand decodings and encodings of a fixed-size layout
+    whose values repeat, in a least-recently-used cache shared by the classes that set it:
+    the CT preamble, which every CT_IU carries and which differs little between them, and
+    the class service parameter blocks of a login. The values are frozen, so a cached one
+    can be handed out again; a decode that fails is not cached."""
+
+    __slots__ = ()
     _layout: ClassVar[Layout]
     #: field name -> conversion applied on construction
     _convert: ClassVar[Mapping[str, Callable[[Any], object]]] = {}
+    _memoize: ClassVar[bool] = False
     _names: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
@@ -209,12 +218,19 @@ class Payload:
 
     def encode(self) -> bytes:
         """The payload's bytes."""
+        if self._memoize:
+            return _encode_memo(self)
         return self._layout.build(self._to_fields())
 
     @classmethod
     def decode(cls, data: BytesLike) -> Self:
         """Decode the payload at the start of `data`; bytes after it are ignored."""
-        return cls.from_parsed(cls._layout.parse(data), cls._layout.what)
+        layout = cls._layout
+        if cls._memoize and layout.size is not None:
+            # a class is hashable; mypy's Hashable protocol does not see a metaclass's __hash__
+            memo = _decode_memo(cls, bytes(data[:layout.size]))  # type: ignore[arg-type]
+            return cast(Self, memo)
+        return cls.from_parsed(layout.parse(data), layout.what)
 
     @classmethod
     def from_parsed(cls, parsed: Fields, what: str) -> Self:
@@ -225,3 +241,13 @@ class Payload:
             if isinstance(exc, DecodeError):
                 raise
             raise DecodeError(what, str(exc)) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode_memo(cls: type[Payload], data: bytes) -> Payload:
+    return cls.from_parsed(cls._layout.parse(data), cls._layout.what)
+
+
+@functools.lru_cache(maxsize=4096)
+def _encode_memo(value: Payload) -> bytes:
+    return value._layout.build(value._to_fields())
