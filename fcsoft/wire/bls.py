@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from construct import Int8ub, Int16ub, Padding, Struct
 
 from .els_codes import LinkServicePayload, OpenIntEnum
-from .layout import Layout, adapter
+from .layout import Layout
 from .types import BytesLike
 
 __all__ = [
@@ -80,9 +80,6 @@ class Abts:
         return bool(parameter & ABTS_ABORT_SEQUENCE)
 
 
-#: BA_ACC byte 0: 80h when the SEQ_ID of byte 1 is valid, 00h when not (other bits reserved)
-_SEQ_ID_VALIDITY = adapter(Int8ub, lambda byte: bool(byte & 0x80),
-                           lambda valid: 0x80 if valid else 0)
 
 
 @dataclass(frozen=True)
@@ -100,9 +97,11 @@ class BaAcc(LinkServicePayload):
     low_seq_cnt: int = 0
     high_seq_cnt: int = 0xFFFF
     _layout = Layout("BA_ACC", Struct(
-        "seq_id_valid" / _SEQ_ID_VALIDITY, "seq_id" / Int8ub, Padding(2),
+        "seq_id_valid" / Int8ub,  # SEQ_ID validity: 80h valid, 00h not (other bits reserved)
+        "seq_id" / Int8ub, Padding(2),
         "ox_id" / Int16ub, "rx_id" / Int16ub,
         "low_seq_cnt" / Int16ub, "high_seq_cnt" / Int16ub))
+    _wire = {"seq_id_valid": (lambda byte: bool(byte & 0x80), lambda valid: 0x80 * valid)}
 
     @classmethod
     def for_exchange(cls, ox_id: int, rx_id: int) -> BaAcc:

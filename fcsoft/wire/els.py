@@ -40,6 +40,7 @@ from construct import (
     Array,
     BitsInteger,
     BitStruct,
+    Bytes,
     Const,
     GreedyBytes,
     Int8ub,
@@ -276,8 +277,7 @@ class RscnPage(LinkServicePayload):
     _convert = {"address_format": RscnAddressFormat, "event_qualifier": RscnEventQualifier}
     _memoize = True
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def _validate(self) -> None:
         check_range("event_qualifier", int(self.event_qualifier), 4)
 
     def _to_fields(self) -> Mapping[str, object]:
@@ -302,15 +302,16 @@ class Rscn(LinkServicePayload):
         _command(ElsCommand.RSCN),
         "page_length" / Const(RSCN_PAGE_LEN, Int8ub),
         "payload_length" / Rebuild(Int16ub, 4 + RSCN_PAGE_LEN * len_(this.pages)),
-        "pages" / Array((this.payload_length - 4) // RSCN_PAGE_LEN, RscnPage.field())),
+        "pages" / Array((this.payload_length - 4) // RSCN_PAGE_LEN,
+                        Bytes(RSCN_PAGE_LEN))),  # each an RscnPage
         compiled=True)  # the header is checked before parsing (check_page_list)
     _commands = (ElsCommand.RSCN,)
+    _convert = {"pages": tuple}
+    _wire = {"pages": RscnPage.array()}
 
-    def __post_init__(self) -> None:
-        pages = tuple(self.pages)
-        if not 1 <= len(pages) <= MAX_RSCN_PAGES:
-            raise ValueError(f"Rscn needs 1..{MAX_RSCN_PAGES} pages, got {len(pages)}")
-        object.__setattr__(self, "pages", pages)
+    def _validate(self) -> None:
+        if not 1 <= len(self.pages) <= MAX_RSCN_PAGES:
+            raise ValueError(f"Rscn needs 1..{MAX_RSCN_PAGES} pages, got {len(self.pages)}")
 
     @classmethod
     def for_ports(cls, port_ids: Iterable[int],
@@ -342,8 +343,7 @@ class Echo(LinkServicePayload):
     _commands = (ElsCommand.ECHO, ElsCommand.LS_ACC)
     _convert = {"data": bytes}
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def _validate(self) -> None:
         if len(self.data) > MAX_ECHO_DATA:
             raise ValueError(f"data is {len(self.data)} bytes, at most {MAX_ECHO_DATA}")
 

@@ -281,12 +281,12 @@ class LinkServicePayload(Payload):
     __slots__ = ()
     _commands: ClassVar[tuple[int, ...]] = ()
 
-    def __post_init__(self) -> None:
+    def _coerce(self) -> None:
         command = getattr(self, "command", None)
         if command is not None:
             check_command(type(self).__name__, command, self._commands)
             object.__setattr__(self, "command", ElsCommand(command))
-        super().__post_init__()
+        super()._coerce()
 
     @classmethod
     def decode(cls, data: BytesLike) -> Self:
@@ -296,24 +296,3 @@ class LinkServicePayload(Payload):
             expect_command(data, cls._commands, layout.what)
         need(data, layout.size or 4, layout.what)
         return super().decode(data)
-
-
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def trusted(cls: type[_T], *values: Any) -> _T:
-    """Build frozen dataclass `cls` from `values` without running __post_init__.
-
-    For decoders only: values straight out of a struct unpack are in range by construction,
-    and skipping the encode-side validation makes a login decode several times cheaper.
-    """
-    import dataclasses
-
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-        _FIELD_NAMES[cls] = names
-    obj = object.__new__(cls)
-    for name, value in zip(names, values, strict=True):
-        object.__setattr__(obj, name, value)
-    return obj

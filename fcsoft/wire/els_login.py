@@ -54,7 +54,6 @@ from .els_codes import (
     check_range,
     expect_command,
     need,
-    trusted,
 )
 from .header import MAX_PAYLOAD, FcType
 from .layout import Fields, Layout, unsigned
@@ -209,17 +208,16 @@ class ServiceParameters(LinkServicePayload):
         "e_d_tov" / Int32ub,  # 16
         "port_name" / Int64ub,  # 20: N_Port_Name / F_Port_Name
         "node_name" / Int64ub,  # 28: Node_Name / Fabric_Name
-        # 36: class 1, 2, 3, 4 service parameters, each a ClassServiceParameters (read and
-        # written by the boundary below, not by adapters: they cost more than the blocks)
+        # 36: class 1, 2, 3, 4 service parameters, each a ClassServiceParameters
         "classes" / Array(4, Bytes(CLASS_SERVICE_PARAMETERS_LEN)),
         "vendor_version" / Bytes(16),  # 100
     ))
     _commands = _LOGIN_COMMANDS
     _convert = {"port_name": WWN, "node_name": WWN,
                 "common_features": unsigned(CommonFeatures), "classes": tuple}
+    _wire = {"classes": ClassServiceParameters.array()}
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def _validate(self) -> None:
         if len(self.classes) != 4:
             raise ValueError(f"ServiceParameters needs 4 class blocks, got {len(self.classes)}")
         check_range("receive_data_field_size", self.receive_data_field_size, 12)
@@ -322,20 +320,14 @@ class ServiceParameters(LinkServicePayload):
     # -- codec ---------------------------------------------------------------------------------
 
     def _to_fields(self) -> Mapping[str, object]:
-        return {**vars(self), "bb_sc_n_receive_data_field_size":
-                self.bb_sc_n << 12 | self.receive_data_field_size,
-                "classes": [c.encode() for c in self.classes]}
+        return {**super()._to_fields(), "bb_sc_n_receive_data_field_size":
+                self.bb_sc_n << 12 | self.receive_data_field_size}
 
     @classmethod
-    def _from_fields(cls, f: Fields) -> Self:
-        # what the layout read is in range by construction: skip the checks of
-        # __post_init__ (several times cheaper, and a login decodes two of these)
-        word = f["bb_sc_n_receive_data_field_size"]
-        return trusted(cls, ElsCommand(f["command"]), WWN(f["port_name"]), WWN(f["node_name"]),
-                       CommonFeatures(f["common_features"]), f["bb_credit"], word & 0x0FFF,
-                       word >> 12, f["sequences_or_r_a_tov"], f["e_d_tov"],
-                       tuple(ClassServiceParameters.decode(c) for c in f["classes"]),
-                       f["vendor_version"], f["fc_ph_version_high"], f["fc_ph_version_low"])
+    def _from_fields(cls, parsed: Fields) -> Self:
+        word = parsed["bb_sc_n_receive_data_field_size"]
+        return super()._from_fields({**parsed, "bb_sc_n": word >> 12,
+                                     "receive_data_field_size": word & 0x0FFF})
 
     @classmethod
     def decode(cls, data: BytesLike) -> Self:
@@ -426,8 +418,7 @@ class ServiceParameterPage(LinkServicePayload):
                 "service_parameters": unsigned(FcpServiceParameters)}
     _memoize = True
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def _validate(self) -> None:
         check_range("response_code", int(self.response_code), 4)
 
     _FLAGS = ("originator_pa_valid", "responder_pa_valid", "establish_image_pair",
@@ -448,7 +439,8 @@ _PROCESS_LOGIN = Struct(
     "command" / Int8ub,
     "page_length" / Const(PRLI_PAGE_LEN, Int8ub),
     "payload_length" / Rebuild(Int16ub, 4 + PRLI_PAGE_LEN * len_(this.pages)),
-    "pages" / Array((this.payload_length - 4) // PRLI_PAGE_LEN, ServiceParameterPage.field()))
+    "pages" / Array((this.payload_length - 4) // PRLI_PAGE_LEN,
+                    Bytes(PRLI_PAGE_LEN)))  # each a ServiceParameterPage
 
 
 class _ProcessLogin(LinkServicePayload):
@@ -456,14 +448,13 @@ class _ProcessLogin(LinkServicePayload):
 
     pages: tuple[ServiceParameterPage, ...]
     command: ElsCommand
+    _convert = {"pages": tuple}
+    _wire = {"pages": ServiceParameterPage.array()}
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        pages = tuple(self.pages)
-        if not 1 <= len(pages) <= MAX_PRLI_PAGES:
+    def _validate(self) -> None:
+        if not 1 <= len(self.pages) <= MAX_PRLI_PAGES:
             raise ValueError(f"{type(self).__name__} needs 1..{MAX_PRLI_PAGES} pages, "
-                             f"got {len(pages)}")
-        object.__setattr__(self, "pages", pages)
+                             f"got {len(self.pages)}")
 
     @classmethod
     def decode(cls, data: BytesLike) -> Self:

@@ -37,7 +37,7 @@ import construct
 from .errors import DecodeError
 from .types import BytesLike
 
-__all__ = ["Fields", "Layout", "Payload", "adapter", "unsigned"]
+__all__ = ["Fields", "Layout", "Payload", "Wire", "unsigned"]
 
 #: what a parse gives: field name -> value (construct's container, read at the boundary only)
 Fields: TypeAlias = Mapping[str, Any]
@@ -68,7 +68,7 @@ class Layout:
     parse into a better sentence than construct's (e.g. a symbolic name running past the
     end). `compiled` overrides the choice between compiled and interpreted (module doc)."""
 
-    __slots__ = ("_build", "_checks", "_explain", "_parse", "size", "struct", "what")
+    __slots__ = ("_build", "_checks", "_explain", "_parse", "flat", "size", "struct", "what")
 
     def __init__(self, what: str, declaration: Any, *, compiled: bool | None = None,
                  explain: Callable[[BytesLike], str | None] | None = None) -> None:
@@ -79,10 +79,16 @@ class Layout:
         except construct.SizeofError:
             size = None
         self.size = size
-        if size is not None if compiled is None else compiled:
+        flat = _Flat.of(declaration) if size is not None else None
+        self._parse: Callable[[BytesLike], Any]
+        self._build: Callable[[Mapping[str, object]], bytes]
+        if flat is not None:
+            self._parse, self._build = flat.parse, flat.build
+        elif size is not None if compiled is None else compiled:
             self._parse, self._build = _compiled_codec(declaration.compile())
         else:
             self._parse, self._build = declaration.parse, declaration.build
+        self.flat = flat is not None
         self._explain = explain
         self._checks = tuple((sc.name, *check) for sc in getattr(declaration, "subcons", ())
                              if sc.name and (check := _check_of(sc.subcon)) is not None)
@@ -133,8 +139,134 @@ class Layout:
         fit its field (a local bug: decoded values always fit)."""
         try:
             return self._build(values)
-        except (construct.ConstructError, struct.error, TypeError, OverflowError) as exc:
+        except (construct.ConstructError, struct.error, ValueError, TypeError,
+                OverflowError, AttributeError) as exc:
             raise ValueError(f"{self.what}: {_detail(exc)}") from None
+
+
+class _Flat:
+    """The codec of a Struct whose fields all have a struct module format: one precompiled
+    struct.Struct, built from the declaration.
+
+    Most control-plane layouts are a row of big-endian integers, byte strings and padding
+    (the service parameters, the CT preamble, the name server's registrations). For those
+    construct's compiled parser still builds two containers and calls a function per field
+    (about half a microsecond each, and garbage for the collector on every login); one
+    `unpack_from` does the same work. `flat()` compiles a declaration to this codec when every
+    field is a FormatField, a 24-bit BytesInteger, Bytes, Padding, a Const of a FormatField or
+    an Array of FormatFields or Bytes, and returns None otherwise. The result is the same
+    mapping construct's parse gives, and the same bytes its build does (tests/wire/test_layout
+    holds every flat layout to construct's own parse and build).
+    """
+
+    __slots__ = ("_codec", "_names", "_simple", "_slots")
+
+    def __init__(self, codec: struct.Struct, slots: tuple[tuple[str, str, Any, int], ...]):
+        self._codec = codec
+        self._slots = slots  # (name, kind, argument, position in the unpacked tuple)
+        self._simple = all(kind in ("value", "bytes") for _, kind, _, _ in slots)
+        self._names = tuple(name for name, _, _, _ in slots)
+
+    @classmethod
+    def of(cls, declaration: Any) -> _Flat | None:
+        """The flat codec of `declaration`, or None when it has a field this cannot do."""
+        fmt = [">"]
+        slots: list[tuple[str, str, Any, int]] = []
+        position = 0
+        for sub in getattr(declaration, "subcons", None) or ():
+            con = sub.subcon if isinstance(sub, construct.Renamed) else sub
+            if isinstance(con, construct.Padded) and con.subcon is construct.Pass \
+                    and isinstance(con.length, int) and con.pattern == b"\0":
+                fmt.append(f"{con.length}x")
+                continue
+            entry = _flat_field(con)
+            if entry is None or not sub.name:
+                return None
+            kind, arg, code, count = entry
+            fmt.append(code)
+            slots.append((sub.name, kind, arg, position))
+            position += count
+        if not slots:
+            return None
+        return cls(struct.Struct("".join(fmt)), tuple(slots))
+
+    def parse(self, data: BytesLike) -> dict[str, Any]:
+        values = self._codec.unpack_from(data)
+        if self._simple:
+            return dict(zip(self._names, values, strict=True))
+        fields: dict[str, Any] = {}
+        for name, kind, arg, at in self._slots:
+            value = values[at]
+            if kind == "int":
+                value = int.from_bytes(value, "big")
+            elif kind == "array":
+                value = list(values[at:at + arg[0]])
+            elif kind == "const" and value != arg:
+                raise construct.ConstError(f"expected {arg!r} but parsed {value!r}")
+            fields[name] = value
+        return fields
+
+    def build(self, values: Mapping[str, object]) -> bytes:
+        args: list[Any] = []
+        for name, kind, arg, _ in self._slots:
+            if kind == "const":
+                args.append(arg)
+                continue
+            value: Any = values[name]
+            if kind == "int":
+                args.append(value.to_bytes(arg, "big"))
+            elif kind == "bytes":
+                args.append(_exact(value, arg))
+            elif kind == "array":
+                count, size = arg
+                items = list(value)
+                if len(items) != count:
+                    raise ValueError(f"{name}: expected {count} elements, found {len(items)}")
+                args.extend(items if size is None else (_exact(i, size) for i in items))
+            else:
+                args.append(value)
+        return self._codec.pack(*args)
+
+
+def _flat_field(con: Any) -> tuple[str, Any, str, int] | None:
+    """(kind, argument, struct format, values it unpacks to) of one field, or None."""
+    if isinstance(con, construct.Const):
+        char = _format_char(con.subcon)
+        return ("const", con.value, char, 1) if char else None
+    if isinstance(con, construct.Array) and isinstance(con.count, int):
+        char, size = _format_char(con.subcon), _bytes_size(con.subcon)
+        if char:
+            return "array", (con.count, None), f"{con.count}{char}", con.count
+        if size is not None:
+            return "array", (con.count, size), f"{size}s" * con.count, con.count
+        return None
+    if isinstance(con, construct.BytesInteger) and isinstance(con.length, int) \
+            and not con.signed and not con.swapped:
+        return "int", con.length, f"{con.length}s", 1
+    char, size = _format_char(con), _bytes_size(con)
+    if char:
+        return "value", None, char, 1
+    if size is not None:
+        return "bytes", size, f"{size}s", 1
+    return None
+
+
+def _exact(value: Any, size: int) -> bytes:
+    # struct's "Ns" pads or cuts silently; construct's Bytes(N) refuses another length
+    if not isinstance(value, (bytes, bytearray, memoryview)) or len(value) != size:
+        raise ValueError(f"expected {size} bytes, got {value!r:.40}")
+    return bytes(value)
+
+
+def _format_char(con: Any) -> str:
+    fmtstr = getattr(con, "fmtstr", "") if isinstance(con, construct.FormatField) else ""
+    return fmtstr[1] if len(fmtstr) == 2 and fmtstr[0] == ">" and fmtstr[1] in "BHLQ" else ""
+
+
+def _bytes_size(con: Any) -> int | None:
+    if isinstance(con, construct.Bytes) and isinstance(con.length, int):
+        return con.length
+    return None
 
 
 def _compiled_codec(code: Any) -> tuple[Callable[[BytesLike], Any],
@@ -181,13 +313,6 @@ def _check_of(con: Any) -> tuple[str, int] | None:
     return None
 
 
-def adapter(subcon: Any, decode: Callable[[Any], _T], encode: Callable[[_T], object]) -> Any:
-    """`subcon` read as a typed value: `decode` turns the parsed value into it, `encode` back
-    (construct's ExprAdapter, with the context argument dropped)."""
-    return construct.ExprAdapter(subcon, lambda obj, _ctx: decode(obj),
-                                 lambda obj, _ctx: encode(obj))
-
-
 def unsigned(convert: Callable[[int], _T]) -> Callable[[int], _T]:
     """`convert` (an IntFlag, say) that refuses a negative int: IntFlag would wrap it into
     the flag's bits instead of leaving Layout.check a value to refuse."""
@@ -200,34 +325,51 @@ def unsigned(convert: Callable[[int], _T]) -> Callable[[int], _T]:
     return checked
 
 
+#: a field's conversion between the value its layout reads and writes and the typed value
+Wire: TypeAlias = tuple[Callable[[Any], object], Callable[[Any], object]]
+
+
 class Payload:
     """Base of a frozen dataclass that is one layout: its fields are the layout's named fields
     (other named fields, such as a constant command byte, are built from the layout alone).
 
-    Subclasses set `_layout`, and `_convert` for fields held as a richer type than the
-    layout's (WWN, an enum, Fc4Types). Construction converts those fields and checks every
-    field against its declaration (Layout.check); decode() constructs the dataclass from the
-    parsed fields, so decoded and hand-made values go through the same door. Classes whose
-    typed fields differ from the layout's override `_from_fields` / `_to_fields`; classes with
-    more rules extend __post_init__.
+    Subclasses set `_layout`, and may declare per field:
+    - `_convert`: a conversion to a richer type than the layout's (WWN, an enum), applied to
+      a caller's values and to decoded ones alike;
+    - `_wire`: (decode, encode) between the layout's value and the typed value where they
+      differ in kind (the words of the FC-4 TYPEs object and an Fc4Types; a list of 16-byte
+      blocks and the payloads they hold). Doing this here rather than with construct
+      adapters keeps the layouts compiled: an adapter runs interpreted.
+    Construction converts, checks every field against its declaration (Layout.check) and
+    then `_validate`s the rules that are not field widths. Decoding converts and validates
+    too but skips the width checks, which bytes read by the layout always pass. Classes whose
+    typed fields differ from the layout's in shape override `_from_fields` / `_to_fields`.
 
     `_memoize` keeps the last few thousand decodings and encodings of a fixed-size layout
     whose values repeat, in a least-recently-used cache shared by the classes that set it:
     the CT preamble, which every CT_IU carries and which differs little between them, and
-    the class service parameter blocks of a login. The values are frozen, so a cached one
-    can be handed out again; a decode that fails is not cached."""
+    the class service parameter blocks and pages of logins. The values are frozen, so a
+    cached one can be handed out again; a decode that fails is not cached."""
 
     __slots__ = ()
     _layout: ClassVar[Layout]
-    #: field name -> conversion applied on construction
     _convert: ClassVar[Mapping[str, Callable[[Any], object]]] = {}
+    _wire: ClassVar[Mapping[str, Wire]] = {}
     _memoize: ClassVar[bool] = False
     _names: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
+        self._coerce()
+        self._layout.check(self)
+        self._validate()
+
+    def _coerce(self) -> None:
+        """Apply `_convert` (subclasses add conversions that depend on other fields)."""
         for name, convert in self._convert.items():
             object.__setattr__(self, name, convert(getattr(self, name)))
-        self._layout.check(self)
+
+    def _validate(self) -> None:
+        """Refuse values the layout could carry but the payload does not allow (ValueError)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -241,20 +383,44 @@ class Payload:
         return names
 
     @classmethod
-    def field(cls) -> Any:
-        """This payload as a field of a larger layout (a page of a list, say): its bytes,
-        read and written as the typed value through decode() and encode()."""
-        size = cls._layout.size
-        if size is None:
-            raise TypeError(f"{cls.__name__} has no fixed size to be a field")
-        return adapter(construct.Bytes(size), cls.decode, lambda value: value.encode())
+    def array(cls) -> Wire:
+        """The `_wire` entry of a field that is an Array of this payload's bytes: a tuple of
+        these payloads (each through its own decode / encode, memoized if it is)."""
+
+        # the layout has read each block whole, so the length checks of decode() are done
+        layout = cls._layout
+        if cls._memoize:
+            def decode(blocks: list[bytes]) -> tuple[Payload, ...]:
+                return tuple([_decode_memo(cls, block) for block in blocks])  # type: ignore[arg-type]
+        else:
+            def decode(blocks: list[bytes]) -> tuple[Payload, ...]:
+                return tuple([cls.from_parsed(layout.parse(block), layout.what)
+                              for block in blocks])
+
+        def encode(values: tuple[Payload, ...]) -> list[bytes]:
+            return [value.encode() for value in values]
+
+        return decode, encode
 
     def _to_fields(self) -> Mapping[str, object]:
-        return vars(self)
+        values = vars(self)
+        if self._wire:
+            values = {**values, **{name: encode(values[name])
+                                   for name, (_, encode) in self._wire.items()}}
+        return values
 
     @classmethod
     def _from_fields(cls, parsed: Fields) -> Self:
-        return cls(**{name: parsed[name] for name in cls._field_names()})
+        value = object.__new__(cls)
+        wire = cls._wire
+        for name in cls._field_names():
+            field = parsed[name]
+            if name in wire:
+                field = wire[name][0](field)
+            object.__setattr__(value, name, field)
+        value._coerce()
+        value._validate()
+        return value
 
     def encode(self) -> bytes:
         """The payload's bytes."""

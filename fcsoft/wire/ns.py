@@ -79,7 +79,7 @@ from construct import (
 from .ct import NsCommand
 from .errors import DecodeError
 from .header import FcType
-from .layout import Fields, Layout, Payload, adapter, unsigned
+from .layout import Fields, Layout, Payload, Wire, unsigned
 from .types import BytesLike
 from .wwn import WWN
 
@@ -323,9 +323,12 @@ def _fc4_features(value: Mapping[int, int]) -> Fc4Features:
 # ---------------------------------------------------------------------------------------------
 # fields that several layouts share (FC-GS-8 5.2.3, the name server objects)
 
-FC4_TYPES = adapter(Array(8, Int32ub), Fc4Types.from_words, lambda t: t.words)
-FC4_FEATURES = adapter(Array(32, Int32ub), Fc4Features.from_words, lambda f: f.words)
+FC4_TYPES = Array(8, Int32ub)  # an Fc4Types through _FC4_TYPES_WIRE
+FC4_FEATURES = Array(32, Int32ub)  # an Fc4Features through _FC4_FEATURES_WIRE
 SYMBOLIC_NAME = Prefixed(Int8ub, GreedyBytes)  # [len, name(len)], len 0..255
+
+_FC4_TYPES_WIRE: Wire = (Fc4Types.from_words, lambda types: types.words)
+_FC4_FEATURES_WIRE: Wire = (Fc4Features.from_words, lambda features: features.words)
 
 
 def _explain_name(offset: int) -> Callable[[BytesLike], str | None]:
@@ -398,6 +401,7 @@ class Fc4TypesPayload(Payload):
     fc4_types: Fc4Types
     _layout = Layout("FC-4 TYPEs", Struct("fc4_types" / FC4_TYPES))
     _convert = {"fc4_types": _fc4_types}
+    _wire = {"fc4_types": _FC4_TYPES_WIRE}
 
 
 @dataclass(frozen=True)
@@ -407,6 +411,7 @@ class Fc4FeaturesPayload(Payload):
     features: Fc4Features
     _layout = Layout("FC-4 Features", Struct("features" / FC4_FEATURES))
     _convert = {"features": _fc4_features}
+    _wire = {"features": _FC4_FEATURES_WIRE}
 
     def features_for(self, fc4_type: int) -> int:
         """The 4-bit features of `fc4_type` (0 when none)."""
@@ -631,6 +636,7 @@ class GaNxtAccept(Payload):
     _convert = {"port_type": _port_type, "class_of_service": unsigned(ClassOfService),
                 "port_name": WWN, "node_name": WWN, "fabric_port_name": WWN,
                 "fc4_types": _fc4_types}
+    _wire = {"fc4_types": _FC4_TYPES_WIRE}
 
     @property
     def symbolic_port_name_text(self) -> str:
@@ -701,6 +707,7 @@ class RftIdRequest(Payload):
     _layout = Layout("RFT_ID request", Struct(
         Padding(1), "port_id" / Int24ub, "fc4_types" / FC4_TYPES))
     _convert = {"fc4_types": _fc4_types}
+    _wire = {"fc4_types": _FC4_TYPES_WIRE}
 
 
 @dataclass(frozen=True)
@@ -718,10 +725,9 @@ class RffIdRequest(Payload):
     _layout = Layout("RFF_ID request", Struct(
         Padding(1), "port_id" / Int24ub, Padding(2), "features" / Int8ub, "fc4_type" / Int8ub))
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def _coerce(self) -> None:
         if self.fc4_type == FcType.FCP:
-            _set(self, "features", FcpFeatures(self.features))
+            _set(self, "features", unsigned(FcpFeatures)(self.features))
 
 
 @dataclass(frozen=True)
