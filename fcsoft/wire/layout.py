@@ -1,26 +1,30 @@
 """The construct boundary: control-plane payload layouts declared once, in both directions.
 
 ELS, BLS and CT payloads are declared as construct `Struct`s that read like the standards'
-tables (ns.py, els.py, els_login.py, bls.py, ct.py). This module is the only one that knows
-construct has no type stubs: `Layout` wraps one declaration, `Payload` binds a frozen
-dataclass to its layout, and both hand out the typed values the rest of fcsoft uses, never
-construct's containers.
+tables (ns.py, els.py, els_login.py, bls.py, ct.py). This module is the only one that holds
+construct's values (it has no type stubs): `Layout` wraps one declaration, `Payload` binds a
+frozen dataclass to its layout, and both hand out the typed values the rest of fcsoft uses,
+never construct's containers.
 
 Rules of the boundary:
 - construct stays off the per-frame path: encap.py, header.py and fcp.py keep their
-  precompiled struct.Struct codecs. A compiled construct parse costs tens of microseconds;
-  it is spent here once per login or name server query, not per frame.
+  hand-written struct.Struct codecs.
 - Every failure to parse is a DecodeError naming the payload (construct raises its own
-  errors, and its compiled parsers raise struct.error); a failure to build is a ValueError,
-  because the values are ours.
-- A layout whose size is fixed is compiled (`Struct(...).compile()`) at import and its
-  length checked before parsing: construct 2.10's generated parsers do not check short
+  errors, its compiled parsers struct.error); a failure to build is a ValueError, because
+  the values are ours.
+- Each declaration is compiled once, at import, to the fastest form that reads it exactly:
+  1. a flat layout (integers, byte strings, padding, constants, fixed arrays of those; most
+     of them, and every one a login uses) to one struct.Struct (`_Flat`), whose parse and
+     build tests/wire/test_layout.py holds to construct's own;
+  2. another fixed-size layout to construct's compiled parser (`Struct(...).compile()`);
+  3. a layout whose size depends on its content stays interpreted.
+  The length of a fixed layout is checked before it is parsed. That is what makes 1 and 2
+  safe: struct needs the bytes, and construct 2.10's generated parsers do not check short
   reads (a truncated `Bytes`, `Padding` or `Int24ub` comes back short or wrong instead of
-  raising), so the up-front check is what makes them safe. A layout whose size depends on
-  its content stays interpreted, where construct raises on a short read, unless its caller
-  has checked the length itself (`compiled=True`: the PRLI and RSCN page lists, whose
-  length field is validated first, and the name server's entry lists, which check what they
-  consumed afterwards).
+  raising), while interpreted construct raises on them. A variable layout is compiled only
+  when its caller checks the length itself (`compiled=True`: the PRLI and RSCN page lists,
+  whose length field is validated first, and the name server's entry lists, which check
+  what they consumed afterwards).
 """
 
 from __future__ import annotations
@@ -387,15 +391,15 @@ class Payload:
         """The `_wire` entry of a field that is an Array of this payload's bytes: a tuple of
         these payloads (each through its own decode / encode, memoized if it is)."""
 
-        # the layout has read each block whole, so the length checks of decode() are done
+        # the layout has read each block whole: decode()'s length checks are done already
         layout = cls._layout
-        if cls._memoize:
-            def decode(blocks: list[bytes]) -> tuple[Payload, ...]:
-                return tuple([_decode_memo(cls, block) for block in blocks])  # type: ignore[arg-type]
-        else:
-            def decode(blocks: list[bytes]) -> tuple[Payload, ...]:
-                return tuple([cls.from_parsed(layout.parse(block), layout.what)
-                              for block in blocks])
+        key: Any = cls  # hashable; mypy's Hashable protocol does not see a metaclass __hash__
+
+        def decode(blocks: list[bytes]) -> tuple[Payload, ...]:
+            if cls._memoize:
+                return tuple([_decode_memo(key, block) for block in blocks])
+            return tuple([cls.from_parsed(layout.parse(block), layout.what)
+                          for block in blocks])
 
         def encode(values: tuple[Payload, ...]) -> list[bytes]:
             return [value.encode() for value in values]
@@ -433,9 +437,8 @@ class Payload:
         """Decode the payload at the start of `data`; bytes after it are ignored."""
         layout = cls._layout
         if cls._memoize and layout.size is not None:
-            # a class is hashable; mypy's Hashable protocol does not see a metaclass's __hash__
-            memo = _decode_memo(cls, bytes(data[:layout.size]))  # type: ignore[arg-type]
-            return cast(Self, memo)
+            key: Any = cls  # as in array()
+            return cast(Self, _decode_memo(key, bytes(data[:layout.size])))
         return cls.from_parsed(layout.parse(data), layout.what)
 
     @classmethod
