@@ -320,8 +320,11 @@ class ServiceParameters(LinkServicePayload):
     # -- codec ---------------------------------------------------------------------------------
 
     def _to_fields(self) -> Mapping[str, object]:
-        return {**super()._to_fields(), "bb_sc_n_receive_data_field_size":
-                self.bb_sc_n << 12 | self.receive_data_field_size}
+        values = dict(vars(self))
+        values["classes"] = [block.encode() for block in self.classes]
+        values["bb_sc_n_receive_data_field_size"] = self.bb_sc_n << 12 | \
+            self.receive_data_field_size
+        return values
 
     @classmethod
     def _from_fields(cls, parsed: Fields) -> Self:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import io
+import operator
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import fields
@@ -163,13 +164,20 @@ class _Flat:
     holds every flat layout to construct's own parse and build).
     """
 
-    __slots__ = ("_codec", "_names", "_simple", "_slots")
+    __slots__ = ("_codec", "_get", "_names", "_simple", "_slots", "_special")
 
     def __init__(self, codec: struct.Struct, slots: tuple[tuple[str, str, Any, int], ...]):
         self._codec = codec
         self._slots = slots  # (name, kind, argument, position in the unpacked tuple)
         self._simple = all(kind in ("value", "bytes") for _, kind, _, _ in slots)
         self._names = tuple(name for name, _, _, _ in slots)
+        # build: the values of the fields that are not constants, then, from the last to the
+        # first so that positions hold, the fields that are not a plain value
+        given = [name for name, kind, _, _ in slots if kind != "const"]
+        self._special = tuple(reversed(_special_positions(slots)))
+        get = operator.itemgetter(*given) if given else (lambda values: ())
+        self._get: Callable[[Mapping[str, object]], Any] = (
+            get if len(given) != 1 else lambda values: (values[given[0]],))
 
     @classmethod
     def of(cls, declaration: Any) -> _Flat | None:
@@ -211,25 +219,37 @@ class _Flat:
         return fields
 
     def build(self, values: Mapping[str, object]) -> bytes:
-        args: list[Any] = []
-        for name, kind, arg, _ in self._slots:
+        if not self._special:
+            return self._codec.pack(*self._get(values))
+        args = list(self._get(values))
+        for at, kind, arg in self._special:
             if kind == "const":
-                args.append(arg)
-                continue
-            value: Any = values[name]
-            if kind == "int":
-                args.append(value.to_bytes(arg, "big"))
+                args.insert(at, arg)
+            elif kind == "int":
+                args[at] = args[at].to_bytes(arg, "big")
             elif kind == "bytes":
-                args.append(_exact(value, arg))
-            elif kind == "array":
-                count, size = arg
-                items = list(value)
-                if len(items) != count:
-                    raise ValueError(f"{name}: expected {count} elements, found {len(items)}")
-                args.extend(items if size is None else (_exact(i, size) for i in items))
+                args[at] = _exact(args[at], arg)
             else:
-                args.append(value)
+                count, size = arg
+                items = list(args[at])
+                if len(items) != count:
+                    raise ValueError(f"expected {count} elements, found {len(items)}")
+                args[at:at + 1] = items if size is None else [_exact(i, size) for i in items]
         return self._codec.pack(*args)
+
+
+def _special_positions(slots: tuple[tuple[str, str, Any, int], ...]
+                       ) -> list[tuple[int, str, Any]]:
+    """(position among the given values, kind, argument) of each field that is not a plain
+    value: a constant goes in at the position of the next given value."""
+    special: list[tuple[int, str, Any]] = []
+    given = 0
+    for _, kind, arg, _ in slots:
+        if kind != "value":
+            special.append((given, kind, arg))
+        if kind != "const":
+            given += 1
+    return special
 
 
 def _flat_field(con: Any) -> tuple[str, Any, str, int] | None:
@@ -409,8 +429,9 @@ class Payload:
     def _to_fields(self) -> Mapping[str, object]:
         values = vars(self)
         if self._wire:
-            values = {**values, **{name: encode(values[name])
-                                   for name, (_, encode) in self._wire.items()}}
+            values = dict(values)
+            for name, (_, encode) in self._wire.items():
+                values[name] = encode(values[name])
         return values
 
     @classmethod
@@ -428,9 +449,10 @@ class Payload:
 
     def encode(self) -> bytes:
         """The payload's bytes."""
-        if self._memoize:
+        layout = self._layout
+        if self._memoize and not layout.flat:  # a flat layout packs sooner than it hashes
             return _encode_memo(self)
-        return self._layout.build(self._to_fields())
+        return layout.build(self._to_fields())
 
     @classmethod
     def decode(cls, data: BytesLike) -> Self:
