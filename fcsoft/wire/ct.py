@@ -26,7 +26,6 @@ the hot path).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -222,7 +221,7 @@ class NsCommand(IntEnum):
     DA_ID = 0x0300
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CtPreamble(Payload):
     """The 16-byte basic CT_IU preamble (FC-GS-8 4.3.2, `PREAMBLE`). `command` is the command
     code of a request or the CtResponseCode of a response; `max_residual_size` is in words
@@ -246,9 +245,6 @@ class CtPreamble(Payload):
 
     def __post_init__(self) -> None:
         pass  # encode() holds the fields to the layout (class doc)
-
-    def _to_fields(self) -> Mapping[str, object]:
-        return {name: getattr(self, name) for name in self._field_names()}
 
     @property
     def is_request(self) -> bool:

@@ -23,6 +23,7 @@ equal the bytes received and the page length must be 0x10.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntFlag
@@ -145,10 +146,12 @@ class ClassServiceParameters(LinkServicePayload):
     _memoize = True
 
     @classmethod
+    @functools.lru_cache(maxsize=64)
     def class3(cls, receive_data_field_size: int = DEFAULT_RECEIVE_DATA_FIELD_SIZE, *,
                concurrent_sequences: int = 0,
                open_sequences_per_exchange: int = 0) -> ClassServiceParameters:
-        """A valid class 3 block with sequential delivery, as Linux libfc and switches send."""
+        """A valid class 3 block with sequential delivery, as Linux libfc and switches send
+        (one value per set of arguments: logins share it, and its encoding)."""
         return cls(ClassServiceOptions.CLASS_VALID | ClassServiceOptions.SEQUENTIAL_DELIVERY,
                    receive_data_field_size=receive_data_field_size,
                    concurrent_sequences=concurrent_sequences,
