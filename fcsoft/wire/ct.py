@@ -26,6 +26,7 @@ the hot path).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -297,35 +298,41 @@ def encode_ct(preamble: CtPreamble, body: BytesLike = b"") -> bytes:
     return preamble.encode() + bytes(body)
 
 
+@functools.lru_cache(maxsize=1024)
+def _preamble(gs_type: int, gs_subtype: int, command: int, size: int, in_id: int,
+              reason: int = 0, explanation: int = 0, vendor: int = 0) -> bytes:
+    # the preambles fcsoft writes carry no options and no fragment ID, and a service sends
+    # the same few again and again: cached by the fields that vary
+    return CtPreamble(gs_type, gs_subtype, command, size, in_id, 0, 0, reason, explanation,
+                      vendor).encode()
+
+
 def ct_request(gs_type: int, gs_subtype: int, command: int, body: BytesLike = b"", *,
                max_size: int = 0, in_id: int = 0) -> bytes:
     """A request CT_IU. `max_size` is the largest accept payload wanted, in words, not
     counting the preamble (0 = no limit), as FC-GS-8 defines it."""
     if not 0 <= command < 0x8000:
         raise ValueError(f"command code {command:#x} is not a request code (< 8000h)")
-    return encode_ct(CtPreamble(gs_type, gs_subtype, command, max_size, in_id), body)
+    return _preamble(gs_type, gs_subtype, command, max_size, in_id) + bytes(body)
 
 
-def _response(request: CtPreamble, code: int, residual: int, reason: int, explanation: int,
-              vendor: int) -> CtPreamble:
-    # A switch answers in the service it was asked in. IN_ID is echoed: requesters put 0
-    # there (libfc) or their own idea (fcoe-utils fcping sends FFFFFCh), and no initiator we
-    # know checks it in the answer. Options and fragment ID are not echoed: fcsoft implements
-    # neither the extended preamble nor fragmentation.
-    return CtPreamble(request.gs_type, request.gs_subtype, code, residual, request.in_id,
-                      0, 0, reason, explanation, vendor)
-
+# A switch answers in the service it was asked in. IN_ID is echoed: requesters put 0 there
+# (libfc) or their own idea (fcoe-utils fcping sends FFFFFCh), and no initiator we know checks
+# it in the answer. Options and fragment ID are not echoed: fcsoft implements neither the
+# extended preamble nor fragmentation.
 
 def ct_accept(request: CtPreamble, body: BytesLike = b"", *, residual: int = 0) -> bytes:
     """The accept CT_IU answering `request`: same GS type/subtype, ACCEPT, `body` after it.
     `residual` is the number of words left out because of the request's maximum size."""
-    return encode_ct(_response(request, CtResponseCode.ACCEPT, residual, 0, 0, 0), body)
+    return _preamble(request.gs_type, request.gs_subtype, CtResponseCode.ACCEPT, residual,
+                     request.in_id) + bytes(body)
 
 
 def ct_reject(request: CtPreamble, reason: int, explanation: int = 0, vendor: int = 0) -> bytes:
     """The reject CT_IU answering `request`: same GS type/subtype, REJECT, the reason code
     and explanation (e.g. CtRejectReason.UNABLE_TO_PERFORM, NsRejectExplanation.*), no body."""
-    return _response(request, CtResponseCode.REJECT, 0, reason, explanation, vendor).encode()
+    return _preamble(request.gs_type, request.gs_subtype, CtResponseCode.REJECT, 0,
+                     request.in_id, reason, explanation, vendor)
 
 
 def ct_max_response_bytes(request: CtPreamble) -> int | None:
