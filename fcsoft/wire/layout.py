@@ -17,14 +17,15 @@ Rules of the boundary:
      of them, and every one a login uses) to one struct.Struct (`_Flat`), whose parse and
      build tests/wire/test_layout.py holds to construct's own;
   2. another fixed-size layout to construct's compiled parser (`Struct(...).compile()`);
-  3. a layout whose size depends on its content stays interpreted.
+  3. a layout whose size depends on its content to construct's compiled parser too when
+     something checks the lengths that parser does not (below), else it stays interpreted.
   The length of a fixed layout is checked before it is parsed. That is what makes 1 and 2
   safe: struct needs the bytes, and construct 2.10's generated parsers do not check short
   reads (a truncated `Bytes`, `Padding` or `Int24ub` comes back short or wrong instead of
-  raising), while interpreted construct raises on them. A variable layout is compiled only
-  when its caller checks the length itself (`compiled=True`: the PRLI and RSCN page lists,
-  whose length field is validated first, and the name server's entry lists, which check
-  what they consumed afterwards).
+  raising), while interpreted construct raises on them. A variable layout is compiled when
+  a `fault` looks at the bytes after each parse (the name server's symbolic names and entry
+  lists) or its caller checks them before (`compiled=True`: the PRLI and RSCN page lists,
+  whose length field is validated first).
 """
 
 from __future__ import annotations
@@ -69,14 +70,18 @@ class Layout:
     """One payload layout: a construct `Struct` (the declaration, kept as `struct`), compiled
     when its size is fixed, with parse and build that raise the project's errors.
 
-    `what` names the payload in errors. `explain`, when given, turns bytes that failed to
-    parse into a better sentence than construct's (e.g. a symbolic name running past the
-    end). `compiled` overrides the choice between compiled and interpreted (module doc)."""
+    `what` names the payload in errors. `fault(data, parsed)`, when given, says what is
+    wrong with `data` (None when nothing is) after every parse, `parsed` being None when the
+    parse failed: it words the error better than construct does (a symbolic name running
+    past the end), and it is what lets a layout whose length depends on its content be
+    compiled (module doc), so a layout with a `fault` is. `compiled` overrides the choice
+    between compiled and interpreted for a caller that checks lengths before parsing."""
 
-    __slots__ = ("_build", "_checks", "_explain", "_parse", "flat", "size", "struct", "what")
+    __slots__ = ("_build", "_checks", "_fault", "_parse", "flat", "size", "struct", "what")
 
     def __init__(self, what: str, declaration: Any, *, compiled: bool | None = None,
-                 explain: Callable[[BytesLike], str | None] | None = None) -> None:
+                 fault: Callable[[BytesLike, Fields | None], str | None] | None = None,
+                 ) -> None:
         self.what = what
         self.struct: Any = declaration
         try:
@@ -89,12 +94,12 @@ class Layout:
         self._build: Callable[[Mapping[str, object]], bytes]
         if flat is not None:
             self._parse, self._build = flat.parse, flat.build
-        elif size is not None if compiled is None else compiled:
+        elif compiled if compiled is not None else size is not None or fault is not None:
             self._parse, self._build = _compiled_codec(declaration.compile())
         else:
             self._parse, self._build = declaration.parse, declaration.build
         self.flat = flat is not None
-        self._explain = explain
+        self._fault = fault
         self._checks = tuple((sc.name, *check) for sc in getattr(declaration, "subcons", ())
                              if sc.name and (check := _check_of(sc.subcon)) is not None)
 
@@ -135,8 +140,12 @@ class Layout:
         try:
             result: Fields = self._parse(data)
         except _PARSE_ERRORS as exc:
-            detail = self._explain(data) if self._explain is not None else None
+            detail = self._fault(data, None) if self._fault is not None else None
             raise DecodeError(what or self.what, detail or _detail(exc)) from None
+        if self._fault is not None:
+            detail = self._fault(data, result)
+            if detail is not None:
+                raise DecodeError(what or self.what, detail)
         return result
 
     def build(self, values: Mapping[str, object]) -> bytes:

@@ -331,16 +331,18 @@ _FC4_TYPES_WIRE: Wire = (Fc4Types.from_words, lambda types: types.words)
 _FC4_FEATURES_WIRE: Wire = (Fc4Features.from_words, lambda features: features.words)
 
 
-def _explain_name(offset: int) -> Callable[[BytesLike], str | None]:
-    """The fault of a payload whose symbolic name's length byte is at `offset`."""
+def _name_fault(offset: int) -> Callable[[BytesLike, Fields | None], str | None]:
+    """The Layout fault of a payload whose symbolic name's length byte is at `offset`."""
 
-    def explain(body: BytesLike) -> str | None:
+    def fault(body: BytesLike, parsed: Fields | None) -> str | None:
         if len(body) <= offset:
             return f"need {offset + 1} bytes, have {len(body)}"
         end = offset + 1 + body[offset]
+        if len(body) >= end:
+            return None
         return f"symbolic name length {body[offset]} needs {end} bytes, have {len(body)}"
 
-    return explain
+    return fault
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,7 +393,7 @@ class SymbolicNamePayload(_SymbolicName, Payload):
 
     symbolic_name: bytes
     _layout = Layout("symbolic name payload", Struct("symbolic_name" / SYMBOLIC_NAME),
-                     explain=_explain_name(0))
+                     fault=_name_fault(0))
 
 
 @dataclass(frozen=True)
@@ -442,16 +444,18 @@ class Fc4TypeQuery(Payload):
 
 
 def _list_layout(what: str, entry: object, size: int) -> Layout:
-    def explain(body: BytesLike) -> str:
+    def fault(body: BytesLike, parsed: Fields | None) -> str | None:
+        if parsed is not None:  # the entries read must have been in the body
+            n = len(parsed["entries"])
+            return None if n * size <= len(body) else \
+                f"entry {n - 1} truncated: need {n * size} bytes, have {len(body)}"
         n = len(body) // size
         if len(body) % size == 0:
             return f"list ends after {n} entries, none marked last (control bit 0x80)"
         return f"entry {n} truncated: need {(n + 1) * size} bytes, have {len(body)}"
 
-    # compiled although its length depends on the content: _EntryList.decode checks that
-    # the entries it got fit in the body (a compiled parser does not, see layout.py)
     return Layout(what, Struct("entries" / RepeatUntil(obj_.control & LAST_ENTRY, entry)),
-                  compiled=True, explain=explain)
+                  fault=fault)
 
 
 def _control(i: int, count: int) -> int:
@@ -466,29 +470,13 @@ def _check_entries(what: str, port_ids: Iterable[int], count: int) -> None:
         _check_range(f"{what} port ID", pid, _PORT_ID_MAX)
 
 
-class _EntryList(Payload):
-    _entry_size: ClassVar[int]
-
-    @classmethod
-    def decode(cls, data: BytesLike) -> Self:
-        """The entries up to the one marked last; bytes after it are ignored."""
-        layout = cls._layout
-        parsed = layout.parse(data)
-        need = len(parsed["entries"]) * cls._entry_size
-        if need > len(data):
-            raise DecodeError(layout.what, f"entry {need // cls._entry_size - 1} truncated: "
-                                           f"need {need} bytes, have {len(data)}")
-        return cls.from_parsed(parsed, layout.what)
-
-
 @dataclass(frozen=True)
-class PortIdList(_EntryList):
+class PortIdList(Payload):
     """[control, port ID(3)] per port, control bit 0x80 on the last: the GID_FT and GID_PT
     accepts (fc_ns.h struct fc_ns_fid, qla2xxx ct_sns_gid_pt_data)."""
 
     port_ids: tuple[int, ...]
     _layout = _list_layout("port ID list", Struct("control" / Int8ub, "port_id" / Int24ub), 4)
-    _entry_size = 4
 
     def __post_init__(self) -> None:
         ids = tuple(self.port_ids)
@@ -525,12 +513,11 @@ class GnnFtEntry(NamedTuple):
 _NAME_ENTRY = Struct("control" / Int8ub, "port_id" / Int24ub, Padding(4), "name" / Int64ub)
 
 
-class _NameList(_EntryList):
+class _NameList(Payload):
     """16-byte entries [control, port ID(3), rsvd(4), name(8)], bit 0x80 on the last."""
 
     entries: tuple[tuple[int, WWN], ...]
     _entry: ClassVar[type[GpnFtEntry] | type[GnnFtEntry]]
-    _entry_size = 16
 
     def __post_init__(self) -> None:
         entries = tuple(self._entry(pid, WWN(name)) for pid, name in self.entries)
@@ -682,7 +669,7 @@ class RsnnNnRequest(_SymbolicName, Payload):
     node_name: WWN
     symbolic_name: bytes
     _layout = Layout("RSNN_NN request", Struct(
-        "node_name" / Int64ub, "symbolic_name" / SYMBOLIC_NAME), explain=_explain_name(8))
+        "node_name" / Int64ub, "symbolic_name" / SYMBOLIC_NAME), fault=_name_fault(8))
     _convert = {"node_name": WWN}
 
 
@@ -695,7 +682,7 @@ class RspnIdRequest(_SymbolicName, Payload):
     symbolic_name: bytes
     _layout = Layout("RSPN_ID request", Struct(
         Padding(1), "port_id" / Int24ub, "symbolic_name" / SYMBOLIC_NAME),
-        explain=_explain_name(4))
+        fault=_name_fault(4))
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ DEMO = Layout("demo", Struct(
     "words" / Array(2, Int16ub), "tag" / Bytes(2)))
 NAMED = Layout("named", Struct("port_id" / Int24ub,
                                "name" / Prefixed(Int8ub, construct.GreedyBytes)),
-               explain=lambda raw: "name runs past the end")
+               fault=lambda raw, parsed: None if parsed is not None and len(raw) >= 4 + raw[3]
+               else "name runs past the end")
 
 
 def test_flat_layout_round_trip_and_reserved_bytes() -> None:
@@ -118,7 +119,7 @@ def test_layout_errors_are_the_projects() -> None:
             DEMO.build(values)
 
 
-def test_variable_layout_is_interpreted_and_explains() -> None:
+def test_variable_layout_with_a_fault_is_compiled_and_checked() -> None:
     assert not NAMED.flat and NAMED.size is None
     assert _fields(NAMED.parse(bytes.fromhex("010203 02") + b"hi" + b"junk")) == {
         "port_id": 0x010203, "name": b"hi"}
