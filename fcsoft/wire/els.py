@@ -98,7 +98,8 @@ _ASSIGNED_CODES = frozenset(int(c) for c in ElsCommand)
 
 
 def _command(code: int) -> Any:
-    """Word 0 of an ELS payload that stands for one command: the code, 3 reserved bytes."""
+    """Byte 0 of an ELS payload that stands for one command: that code (the reserved bytes
+    1-3 after it are each layout's Padding(3))."""
     return "command" / Const(int(code), Int8ub)
 
 
