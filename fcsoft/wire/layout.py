@@ -1,13 +1,14 @@
 """The construct boundary: control-plane payload layouts declared once, in both directions.
 
 ELS, BLS and CT payloads are declared as construct `Struct`s that read like the standards'
-tables (ns.py, els.py, els_login.py, bls.py, ct.py). This module is the only one that holds
-construct's values (it has no type stubs): `Layout` wraps one declaration, `Payload` binds a
-frozen dataclass to its layout, and both hand out the typed values the rest of fcsoft uses,
-never construct's containers.
+tables (ns.py, els.py, els_login.py, bls.py, ct.py). This module is where those modules'
+construct values are held (construct has no type stubs): `Layout` wraps one declaration,
+`Payload` binds a frozen dataclass to its layout, and both hand out the typed values the rest
+of fcsoft uses, never construct's containers. (fip.py reads its descriptors with construct
+on its own.)
 
 Rules of the boundary:
-- construct stays off the per-frame path: encap.py, header.py and fcp.py keep their
+- construct stays off the per-frame path: encap.py, fcoe.py, header.py and fcp.py keep their
   hand-written struct.Struct codecs.
 - Every failure to parse is a DecodeError naming the payload (construct raises its own
   errors, its compiled parsers struct.error); a failure to build is a ValueError, because
