@@ -1,5 +1,5 @@
-"""FC-LS-3 Basic Link Service payloads: ABTS, BA_ACC and BA_RJT (FC-LS-3 Basic link services
-clause; FC-FS-4 for the frame header fields they rely on).
+"""FC-LS-4 Basic Link Service payloads: ABTS, BA_ACC and BA_RJT (FC-LS-4 basic link services;
+FC-FS-4 for the frame header fields they rely on).
 
 A BLS frame has TYPE 0x00 and names its command in R_CTL, not in the payload: ABTS 0x81,
 BA_ACC 0x84, BA_RJT 0x85 (`header.RCtl`). Layouts (Linux include/uapi/scsi/fc/fc_fs.h struct
@@ -19,10 +19,12 @@ the excess ignored; reserved bytes are ignored; unknown reject codes decode as `
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
-from .els_codes import OpenIntEnum, check_range, decode_guard, need
+from construct import Int8ub, Int16ub, Padding, Struct
+
+from .els_codes import LinkServicePayload, OpenIntEnum
+from .layout import Layout
 from .types import BytesLike
 
 __all__ = [
@@ -78,13 +80,11 @@ class Abts:
         return bool(parameter & ABTS_ABORT_SEQUENCE)
 
 
-_BA_ACC = struct.Struct(">BB2xHHHH")
-_SEQ_ID_VALID = 0x80
 
 
 @dataclass(frozen=True)
-class BaAcc:
-    """BA_ACC (R_CTL 0x84), the answer to ABTS.
+class BaAcc(LinkServicePayload):
+    """BA_ACC (R_CTL 0x84), the answer to ABTS (FC-LS-4 BA_ACC; fc_fs.h struct fc_ba_acc).
 
     For a whole-exchange abort the SEQ_ID is invalid and the SEQ_CNT range is 0..0xFFFF, as
     Linux libfc (fc_exch.c fc_exch_recv_abts) and FC disk drives answer: see `for_exchange`.
@@ -96,57 +96,27 @@ class BaAcc:
     rx_id: int
     low_seq_cnt: int = 0
     high_seq_cnt: int = 0xFFFF
-
-    def __post_init__(self) -> None:
-        check_range("seq_id", self.seq_id, 8)
-        check_range("ox_id", self.ox_id, 16)
-        check_range("rx_id", self.rx_id, 16)
-        check_range("low_seq_cnt", self.low_seq_cnt, 16)
-        check_range("high_seq_cnt", self.high_seq_cnt, 16)
+    _layout = Layout("BA_ACC", Struct(
+        "seq_id_valid" / Int8ub,  # SEQ_ID validity: 80h valid, 00h not (other bits reserved)
+        "seq_id" / Int8ub, Padding(2),
+        "ox_id" / Int16ub, "rx_id" / Int16ub,
+        "low_seq_cnt" / Int16ub, "high_seq_cnt" / Int16ub))
+    _wire = {"seq_id_valid": (lambda byte: bool(byte & 0x80), lambda valid: 0x80 * valid)}
 
     @classmethod
     def for_exchange(cls, ox_id: int, rx_id: int) -> BaAcc:
         """The BA_ACC for an ABTS that aborted the whole exchange OX_ID / RX_ID."""
         return cls(False, 0, ox_id, rx_id, 0, 0xFFFF)
 
-    def encode(self) -> bytes:
-        """The 12-byte payload."""
-        return _BA_ACC.pack(_SEQ_ID_VALID if self.seq_id_valid else 0, self.seq_id,
-                            self.ox_id, self.rx_id, self.low_seq_cnt, self.high_seq_cnt)
-
-    @classmethod
-    @decode_guard("BA_ACC")
-    def decode(cls, data: BytesLike) -> BaAcc:
-        """Decode a BA_ACC (12 bytes; extra bytes ignored). SEQ_ID validity is bit 7."""
-        need(data, _BA_ACC.size, "BA_ACC")
-        valid, seq_id, ox, rx, low, high = _BA_ACC.unpack_from(data, 0)
-        return cls(bool(valid & _SEQ_ID_VALID), seq_id, ox, rx, low, high)
-
-
-_BA_RJT = struct.Struct(">xBBB")
-
 
 @dataclass(frozen=True)
-class BaRjt:
-    """BA_RJT (R_CTL 0x85): reason, explanation, vendor unique byte."""
+class BaRjt(LinkServicePayload):
+    """BA_RJT (R_CTL 0x85; FC-LS-4 BA_RJT, fc_fs.h struct fc_ba_rjt): reason, explanation,
+    vendor unique byte."""
 
     reason: BaRjtReason
     explanation: BaRjtExplanation = BaRjtExplanation.NO_ADDITIONAL
     vendor_unique: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "reason", BaRjtReason(self.reason))
-        object.__setattr__(self, "explanation", BaRjtExplanation(self.explanation))
-        check_range("vendor_unique", self.vendor_unique, 8)
-
-    def encode(self) -> bytes:
-        """The 4-byte payload."""
-        return _BA_RJT.pack(self.reason, self.explanation, self.vendor_unique)
-
-    @classmethod
-    @decode_guard("BA_RJT")
-    def decode(cls, data: BytesLike) -> BaRjt:
-        """Decode a BA_RJT (4 bytes; extra bytes ignored)."""
-        need(data, _BA_RJT.size, "BA_RJT")
-        reason, explanation, vendor = _BA_RJT.unpack_from(data, 0)
-        return cls(BaRjtReason(reason), BaRjtExplanation(explanation), vendor)
+    _layout = Layout("BA_RJT", Struct(
+        Padding(1), "reason" / Int8ub, "explanation" / Int8ub, "vendor_unique" / Int8ub))
+    _convert = {"reason": BaRjtReason, "explanation": BaRjtExplanation}

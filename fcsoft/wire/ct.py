@@ -1,15 +1,10 @@
 """FC-GS-8 Common Transport: the CT_IU preamble (FC-GS-8 clause 4.3) and the codes it carries.
 
 Every Generic Service request and response (name server, management server, fabric
-controller) is one CT_IU: a 16-byte basic preamble, then the command's payload.
-
-    0   revision 01h    IN_ID (3)
-    4   GS_Type         GS_Subtype      options         reserved
-    8   command/response code (2)       maximum/residual size (2)
-    12  fragment ID     reason code     reason code explanation     vendor unique
-
-(Linux include/uapi/scsi/fc/fc_gs.h struct fc_ct_hdr and Wireshark packet-fcct.h agree; byte
-12 is "reserved" in both, FC-GS-8 uses it for the fragment ID.)
+controller) is one CT_IU: a 16-byte basic preamble (`PREAMBLE`, a construct layout), then the
+command's payload. Linux include/uapi/scsi/fc/fc_gs.h struct fc_ct_hdr and Wireshark
+packet-fcct.h agree on the layout; byte 12 is "reserved" in both, FC-GS-8 uses it for the
+fragment ID.
 
 Requests carry a command code below 8000h; a response carries ACCEPT (8002h) or REJECT
 (8001h), and a reject carries the reason code, explanation and vendor byte, with no payload.
@@ -25,23 +20,41 @@ The options byte is kept but not acted on: its X bit (80h) announces an extended
 (FC-GS-8 4.3.3, authentication), which fcsoft does not implement; such a preamble stays at
 the front of `CtIu.body` for the service to reject.
 
-This is control-plane code: frozen dataclasses are fine here (see fcp.py for the hot path).
+This is control-plane code: frozen dataclasses and construct are fine here (see fcp.py for
+the hot path).
 """
 
 from __future__ import annotations
 
-import struct
+import functools
 from dataclasses import dataclass
 from enum import IntEnum
 
+from construct import Int8ub, Int16ub, Int24ub, Padding, Struct
+
 from .errors import DecodeError
+from .layout import Layout, Payload
 from .types import BytesLike
 
 CT_REVISION = 0x01
 CT_PREAMBLE_LEN = 16
 OPTIONS_EXTENDED_PREAMBLE = 0x80  # X bit: an extended CT_IU preamble follows (unsupported)
 
-_PREAMBLE = struct.Struct(">I4BHHBBBB")
+#: the basic CT_IU preamble, FC-GS-8 4.3.2 (fc_gs.h struct fc_ct_hdr)
+PREAMBLE = Layout("CT_IU preamble", Struct(
+    "revision" / Int8ub,  # 0: 01h
+    "in_id" / Int24ub,  # 1: IN_ID
+    "gs_type" / Int8ub,  # 4
+    "gs_subtype" / Int8ub,  # 5
+    "options" / Int8ub,  # 6
+    Padding(1),  # 7: reserved
+    "command" / Int16ub,  # 8: command/response code
+    "max_residual_size" / Int16ub,  # 10: maximum/residual size, in words
+    "fragment_id" / Int8ub,  # 12
+    "reason" / Int8ub,  # 13: reason code
+    "explanation" / Int8ub,  # 14: reason code explanation
+    "vendor" / Int8ub,  # 15: vendor unique
+))
 
 
 class GsType(IntEnum):
@@ -209,11 +222,13 @@ class NsCommand(IntEnum):
     DA_ID = 0x0300
 
 
-@dataclass(frozen=True, slots=True)
-class CtPreamble:
-    """The 16-byte basic CT_IU preamble (FC-GS-8 4.3.2). `command` is the command code of a
-    request or the CtResponseCode of a response; `max_residual_size` is in words (module
-    doc). Fields are ints; compare them with the enums above."""
+@dataclass(frozen=True)
+class CtPreamble(Payload):
+    """The 16-byte basic CT_IU preamble (FC-GS-8 4.3.2, `PREAMBLE`). `command` is the command
+    code of a request or the CtResponseCode of a response; `max_residual_size` is in words
+    (module doc). Fields are ints; compare them with the enums above. A value that does not
+    fit its field is refused by encode() (ValueError), not on construction: a preamble is
+    made for every CT_IU, and encode() checks anyway."""
 
     gs_type: int
     gs_subtype: int
@@ -226,6 +241,11 @@ class CtPreamble:
     explanation: int = 0
     vendor: int = 0
     revision: int = CT_REVISION
+    _layout = PREAMBLE
+    _memoize = True
+
+    def __post_init__(self) -> None:
+        pass  # encode() holds the fields to the layout (class doc)
 
     @property
     def is_request(self) -> bool:
@@ -239,18 +259,6 @@ class CtPreamble:
     def is_reject(self) -> bool:
         return self.command == CtResponseCode.REJECT
 
-    def encode(self) -> bytes:
-        """The 16 preamble bytes. ValueError when a field does not fit."""
-        if not 0 <= self.in_id <= 0xFFFFFF or not 0 <= self.revision <= 0xFF:
-            raise ValueError(f"CT revision {self.revision:#x} / IN_ID {self.in_id:#x} "
-                             "out of range")
-        try:
-            return _PREAMBLE.pack((self.revision << 24) | self.in_id, self.gs_type,
-                                  self.gs_subtype, self.options, 0, self.command,
-                                  self.max_residual_size, self.fragment_id, self.reason,
-                                  self.explanation, self.vendor)
-        except struct.error as exc:
-            raise ValueError(f"CT preamble field out of range: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,14 +287,7 @@ def decode_ct(payload: BytesLike) -> CtIu:
     DecodeError when fewer than 16 bytes; CtRevisionError (a DecodeError) when the revision
     is not 01h. The reserved byte 7 is ignored; the body is not length-checked here (its
     layout belongs to the command, and senders such as libfc do not pad names to a word)."""
-    try:
-        word0, gs_type, gs_subtype, options, _rsvd, command, size, frag, reason, expl, vendor = (
-            _PREAMBLE.unpack_from(payload))
-    except struct.error:
-        raise DecodeError("CT_IU preamble",
-                          f"need {CT_PREAMBLE_LEN} bytes, have {len(payload)}") from None
-    preamble = CtPreamble(gs_type, gs_subtype, command, size, word0 & 0xFFFFFF, options, frag,
-                          reason, expl, vendor, word0 >> 24)
+    preamble = CtPreamble.decode(payload)
     if preamble.revision != CT_REVISION:
         raise CtRevisionError(preamble)
     return CtIu(preamble, payload[CT_PREAMBLE_LEN:])
@@ -297,35 +298,41 @@ def encode_ct(preamble: CtPreamble, body: BytesLike = b"") -> bytes:
     return preamble.encode() + bytes(body)
 
 
+@functools.lru_cache(maxsize=1024)
+def _preamble(gs_type: int, gs_subtype: int, command: int, size: int, in_id: int,
+              reason: int = 0, explanation: int = 0, vendor: int = 0) -> bytes:
+    # the preambles fcsoft writes carry no options and no fragment ID, and a service sends
+    # the same few again and again: cached by the fields that vary
+    return CtPreamble(gs_type, gs_subtype, command, size, in_id, 0, 0, reason, explanation,
+                      vendor).encode()
+
+
 def ct_request(gs_type: int, gs_subtype: int, command: int, body: BytesLike = b"", *,
                max_size: int = 0, in_id: int = 0) -> bytes:
     """A request CT_IU. `max_size` is the largest accept payload wanted, in words, not
     counting the preamble (0 = no limit), as FC-GS-8 defines it."""
     if not 0 <= command < 0x8000:
         raise ValueError(f"command code {command:#x} is not a request code (< 8000h)")
-    return encode_ct(CtPreamble(gs_type, gs_subtype, command, max_size, in_id), body)
+    return _preamble(gs_type, gs_subtype, command, max_size, in_id) + bytes(body)
 
 
-def _response(request: CtPreamble, code: int, residual: int, reason: int, explanation: int,
-              vendor: int) -> CtPreamble:
-    # A switch answers in the service it was asked in. IN_ID is echoed: requesters put 0
-    # there (libfc) or their own idea (fcoe-utils fcping sends FFFFFCh), and no initiator we
-    # know checks it in the answer. Options and fragment ID are not echoed: fcsoft implements
-    # neither the extended preamble nor fragmentation.
-    return CtPreamble(request.gs_type, request.gs_subtype, code, residual, request.in_id,
-                      0, 0, reason, explanation, vendor)
-
+# A switch answers in the service it was asked in. IN_ID is echoed: requesters put 0 there
+# (libfc) or their own idea (fcoe-utils fcping sends FFFFFCh), and no initiator we know checks
+# it in the answer. Options and fragment ID are not echoed: fcsoft implements neither the
+# extended preamble nor fragmentation.
 
 def ct_accept(request: CtPreamble, body: BytesLike = b"", *, residual: int = 0) -> bytes:
     """The accept CT_IU answering `request`: same GS type/subtype, ACCEPT, `body` after it.
     `residual` is the number of words left out because of the request's maximum size."""
-    return encode_ct(_response(request, CtResponseCode.ACCEPT, residual, 0, 0, 0), body)
+    return _preamble(request.gs_type, request.gs_subtype, CtResponseCode.ACCEPT, residual,
+                     request.in_id) + bytes(body)
 
 
 def ct_reject(request: CtPreamble, reason: int, explanation: int = 0, vendor: int = 0) -> bytes:
     """The reject CT_IU answering `request`: same GS type/subtype, REJECT, the reason code
     and explanation (e.g. CtRejectReason.UNABLE_TO_PERFORM, NsRejectExplanation.*), no body."""
-    return _response(request, CtResponseCode.REJECT, 0, reason, explanation, vendor).encode()
+    return _preamble(request.gs_type, request.gs_subtype, CtResponseCode.REJECT, 0,
+                     request.in_id, reason, explanation, vendor)
 
 
 def ct_max_response_bytes(request: CtPreamble) -> int | None:

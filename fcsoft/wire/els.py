@@ -1,21 +1,16 @@
-"""FC-LS-3 Extended Link Service payloads: typed values <-> bytes, and the request/reply dispatch.
+"""FC-LS-4 Extended Link Service payloads: typed values <-> bytes, and the request/reply dispatch.
 
 Every ELS payload starts with a command word whose byte 0 is the command code (`ElsCommand`);
 requests travel with R_CTL 0x22, replies (LS_ACC 0x02 or LS_RJT 0x01) with R_CTL 0x23. An
 LS_ACC does not say which request it answers, so `decode_els_reply` takes the request's
-command code. Layouts (byte offsets as in Linux include/uapi/scsi/fc/fc_els.h and Wireshark
-epan/dissectors/packet-fcels.c; FC-LS-3 clauses named on each class):
+command code.
 
-    LS_ACC   02 00 00 00
-    LS_RJT   01 00 00 00 | rsvd reason explanation vendor-unique
-    LOGO     05 00 00 00 | rsvd N_Port_ID(3) | port name(8)
-    ADISC    52 00 00 00 | rsvd hard address(3) | port name(8) | node name(8) | rsvd N_Port_ID(3)
-    RRQ      12 00 00 00 | rsvd originator S_ID(3) | OX_ID(2) RX_ID(2)
-    RTV      0E 00 00 00;    LS_ACC: 02 00 00 00 | R_A_TOV(4) | E_D_TOV(4) | TOQ(4)
-    SCR      62 00 00 00 | 00 00 00 function
-    RSCN     61 04 payload length(2) | pages: [rsvd(2b) event qualifier(4b) format(2b), ID(3)]
-    ECHO     10 00 00 00 | up to 2108 bytes echoed back in the LS_ACC
-    FLOGI/FDISC/PLOGI/PDISC, PRLI/PRLO: see els_login.py
+Each payload class declares its layout once, as a construct Struct (`_layout`, see layout.py)
+that serves both directions, field by field as in Linux include/uapi/scsi/fc/fc_els.h (the
+struct named on each class) and Wireshark epan/dissectors/packet-fcels.c. Each class names
+the FC-LS-4 clause it follows by the ELS's name; these layouts are unchanged from FC-LS-3, and
+section numbers are not quoted (see els_codes.py). FLOGI / FDISC / PLOGI / PDISC and PRLI /
+PRLO live in els_login.py.
 
 Length policy (decided here once for every decoder):
 - Too short is always a DecodeError naming the payload and both lengths.
@@ -36,23 +31,41 @@ value there is a local bug, not something the peer did.
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
-from typing import TypeAlias
+from typing import Any, Self, TypeAlias
+
+from construct import (
+    Array,
+    BitsInteger,
+    BitStruct,
+    Bytes,
+    Const,
+    GreedyBytes,
+    Int8ub,
+    Int16ub,
+    Int24ub,
+    Int32ub,
+    Int64ub,
+    Padding,
+    Rebuild,
+    Struct,
+    len_,
+    this,
+)
 
 from .els_codes import (
     ElsCommand,
+    LinkServicePayload,
     LsRjtExplanation,
     LsRjtReason,
     OpenIntEnum,
-    check_command,
+    check_page_list,
     check_range,
     decode_guard,
     expect_command,
     need,
-    port_id_bytes,
 )
 from .els_login import (
     CLASS_NOT_SUPPORTED,
@@ -68,6 +81,7 @@ from .els_login import (
 )
 from .errors import DecodeError
 from .header import MAX_PAYLOAD
+from .layout import Fields, Layout, unsigned
 from .types import BytesLike
 from .wwn import WWN
 
@@ -80,227 +94,129 @@ __all__ = [
     "ServiceParameters", "UnknownEls", "decode_els_reply", "decode_els_request",
 ]
 
-_ACC_WORD = bytes((ElsCommand.LS_ACC, 0, 0, 0))
 _ASSIGNED_CODES = frozenset(int(c) for c in ElsCommand)
 
 
-def _command_word(command: int) -> bytes:
-    return bytes((command, 0, 0, 0))
+def _command(code: int) -> Any:
+    """Byte 0 of an ELS payload that stands for one command: that code (the reserved bytes
+    1-3 after it are each layout's Padding(3))."""
+    return "command" / Const(int(code), Int8ub)
 
 
 @dataclass(frozen=True)
-class LsAcc:
-    """A plain LS_ACC with no body (FC-LS-3 LS_ACC clause): the reply to LOGO, SCR, RSCN,
-    RRQ and every request whose accept carries nothing fcsoft reads."""
+class LsAcc(LinkServicePayload):
+    """A plain LS_ACC with no body (FC-LS-4 LS_ACC): the reply to LOGO, SCR, RSCN, RRQ and
+    every request whose accept carries nothing fcsoft reads; a body is ignored."""
 
-    def encode(self) -> bytes:
-        """The 4-byte payload."""
-        return _ACC_WORD
-
-    @classmethod
-    @decode_guard("LS_ACC")
-    def decode(cls, data: BytesLike) -> LsAcc:
-        """Decode an LS_ACC; a body after the command word is ignored."""
-        expect_command(data, (ElsCommand.LS_ACC,), "LS_ACC")
-        need(data, 4, "LS_ACC")
-        return cls()
-
-
-_LS_RJT = struct.Struct(">B4xBBB")
+    _layout = Layout("LS_ACC", Struct(_command(ElsCommand.LS_ACC), Padding(3)))
+    _commands = (ElsCommand.LS_ACC,)
 
 
 @dataclass(frozen=True)
-class LsRjt:
-    """LS_RJT (FC-LS-3 LS_RJT clause): reason, explanation, vendor unique byte."""
+class LsRjt(LinkServicePayload):
+    """LS_RJT (FC-LS-4 LS_RJT; fc_els.h struct fc_els_ls_rjt): reason, explanation, vendor
+    unique byte."""
 
     reason: LsRjtReason
     explanation: LsRjtExplanation = LsRjtExplanation.NO_ADDITIONAL_EXPLANATION
     vendor_unique: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "reason", LsRjtReason(self.reason))
-        object.__setattr__(self, "explanation", LsRjtExplanation(self.explanation))
-        check_range("vendor_unique", self.vendor_unique, 8)
-
-    def encode(self) -> bytes:
-        """The 8-byte payload."""
-        return _LS_RJT.pack(ElsCommand.LS_RJT, self.reason, self.explanation,
-                            self.vendor_unique)
-
-    @classmethod
-    @decode_guard("LS_RJT")
-    def decode(cls, data: BytesLike) -> LsRjt:
-        """Decode an LS_RJT (8 bytes; extra bytes ignored)."""
-        expect_command(data, (ElsCommand.LS_RJT,), "LS_RJT")
-        need(data, _LS_RJT.size, "LS_RJT")
-        _, reason, explanation, vendor = _LS_RJT.unpack_from(data, 0)
-        return cls(LsRjtReason(reason), LsRjtExplanation(explanation), vendor)
-
-
-_LOGO = struct.Struct(">B3xI8s")
+    _layout = Layout("LS_RJT", Struct(
+        _command(ElsCommand.LS_RJT), Padding(3),
+        Padding(1), "reason" / Int8ub, "explanation" / Int8ub, "vendor_unique" / Int8ub))
+    _commands = (ElsCommand.LS_RJT,)
+    _convert = {"reason": LsRjtReason, "explanation": LsRjtExplanation}
 
 
 @dataclass(frozen=True)
-class Logo:
-    """LOGO request (FC-LS-3 LOGO clause): the N_Port_ID and port name logging out.
-
-    Its accept is a plain `LsAcc`.
-    """
+class Logo(LinkServicePayload):
+    """LOGO request (FC-LS-4 LOGO; fc_els.h struct fc_els_logo): the N_Port_ID and port name
+    logging out. Its accept is a plain `LsAcc`."""
 
     port_id: int
     port_name: WWN
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "port_name", WWN(self.port_name))
-        check_range("port_id", self.port_id, 24)
-
-    def encode(self) -> bytes:
-        """The 16-byte payload."""
-        return _LOGO.pack(ElsCommand.LOGO, self.port_id, self.port_name.to_bytes8())
-
-    @classmethod
-    @decode_guard("LOGO")
-    def decode(cls, data: BytesLike) -> Logo:
-        """Decode a LOGO (16 bytes; extra bytes ignored)."""
-        expect_command(data, (ElsCommand.LOGO,), "LOGO")
-        need(data, _LOGO.size, "LOGO")
-        _, word1, name = _LOGO.unpack_from(data, 0)
-        return cls(word1 & 0xFFFFFF, WWN(name))
-
-
-_ADISC = struct.Struct(">B3xI8s8sI")
+    _layout = Layout("LOGO", Struct(
+        _command(ElsCommand.LOGO), Padding(3),
+        Padding(1), "port_id" / Int24ub,
+        "port_name" / Int64ub))
+    _commands = (ElsCommand.LOGO,)
+    _convert = {"port_name": WWN}
 
 
 @dataclass(frozen=True)
-class Adisc:
-    """ADISC request and its LS_ACC (FC-LS-3 ADISC clause): same layout both ways.
-
-    `hard_address` is the port's hard (loop) address, 0 when it has none.
-    """
+class Adisc(LinkServicePayload):
+    """ADISC request and its LS_ACC (FC-LS-4 ADISC; fc_els.h struct fc_els_adisc): the same
+    layout both ways. `hard_address` is the port's hard (loop) address, 0 when it has none."""
 
     hard_address: int
     port_name: WWN
     node_name: WWN
     port_id: int
     command: ElsCommand = ElsCommand.ADISC
-
-    def __post_init__(self) -> None:
-        check_command("Adisc", self.command, (ElsCommand.ADISC, ElsCommand.LS_ACC))
-        object.__setattr__(self, "command", ElsCommand(self.command))
-        object.__setattr__(self, "port_name", WWN(self.port_name))
-        object.__setattr__(self, "node_name", WWN(self.node_name))
-        check_range("hard_address", self.hard_address, 24)
-        check_range("port_id", self.port_id, 24)
-
-    def encode(self) -> bytes:
-        """The 28-byte payload."""
-        return _ADISC.pack(self.command, self.hard_address, self.port_name.to_bytes8(),
-                           self.node_name.to_bytes8(), self.port_id)
-
-    @classmethod
-    @decode_guard("ADISC")
-    def decode(cls, data: BytesLike) -> Adisc:
-        """Decode an ADISC or its LS_ACC (28 bytes; extra bytes ignored)."""
-        command = expect_command(data, (ElsCommand.ADISC, ElsCommand.LS_ACC), "ADISC")
-        need(data, _ADISC.size, "ADISC")
-        _, hard, wwpn, wwnn, pid = _ADISC.unpack_from(data, 0)
-        return cls(hard & 0xFFFFFF, WWN(wwpn), WWN(wwnn), pid & 0xFFFFFF, command)
-
-
-_RRQ = struct.Struct(">B3xIHH")
+    _layout = Layout("ADISC", Struct(
+        "command" / Int8ub, Padding(3),
+        Padding(1), "hard_address" / Int24ub,
+        "port_name" / Int64ub,
+        "node_name" / Int64ub,
+        Padding(1), "port_id" / Int24ub))
+    _commands = (ElsCommand.ADISC, ElsCommand.LS_ACC)
+    _convert = {"port_name": WWN, "node_name": WWN}
 
 
 @dataclass(frozen=True)
-class Rrq:
-    """RRQ request (FC-LS-3 RRQ clause): the exchange whose recovery qualifier to reinstate,
-    named by the exchange originator's S_ID, OX_ID and RX_ID. Its accept is a plain `LsAcc`."""
+class Rrq(LinkServicePayload):
+    """RRQ request (FC-LS-4 RRQ; fc_els.h struct fc_els_rrq): the exchange whose recovery
+    qualifier to reinstate, named by the exchange originator's S_ID, OX_ID and RX_ID. Its
+    accept is a plain `LsAcc`."""
 
     originator_s_id: int
     ox_id: int
     rx_id: int
-
-    def __post_init__(self) -> None:
-        check_range("originator_s_id", self.originator_s_id, 24)
-        check_range("ox_id", self.ox_id, 16)
-        check_range("rx_id", self.rx_id, 16)
-
-    def encode(self) -> bytes:
-        """The 12-byte payload."""
-        return _RRQ.pack(ElsCommand.RRQ, self.originator_s_id, self.ox_id, self.rx_id)
-
-    @classmethod
-    @decode_guard("RRQ")
-    def decode(cls, data: BytesLike) -> Rrq:
-        """Decode an RRQ (12 bytes; extra bytes ignored)."""
-        expect_command(data, (ElsCommand.RRQ,), "RRQ")
-        need(data, _RRQ.size, "RRQ")
-        _, sid, ox, rx = _RRQ.unpack_from(data, 0)
-        return cls(sid & 0xFFFFFF, ox, rx)
+    _layout = Layout("RRQ", Struct(
+        _command(ElsCommand.RRQ), Padding(3),
+        Padding(1), "originator_s_id" / Int24ub,
+        "ox_id" / Int16ub, "rx_id" / Int16ub))
+    _commands = (ElsCommand.RRQ,)
 
 
 @dataclass(frozen=True)
-class Rtv:
-    """RTV request (FC-LS-3 RTV clause): just the command word. The answer is `RtvAccept`."""
+class Rtv(LinkServicePayload):
+    """RTV request (FC-LS-4 RTV): just the command word. The answer is `RtvAccept`."""
 
-    def encode(self) -> bytes:
-        """The 4-byte payload."""
-        return _command_word(ElsCommand.RTV)
-
-    @classmethod
-    @decode_guard("RTV")
-    def decode(cls, data: BytesLike) -> Rtv:
-        """Decode an RTV (4 bytes; extra bytes ignored)."""
-        expect_command(data, (ElsCommand.RTV,), "RTV")
-        need(data, 4, "RTV")
-        return cls()
+    _layout = Layout("RTV", Struct(_command(ElsCommand.RTV), Padding(3)))
+    _commands = (ElsCommand.RTV,)
 
 
 class RtvQualifier(IntFlag):
-    """Timeout qualifier word of the RTV LS_ACC (FC-LS-3 RTV clause; fc_els.h FC_ELS_RTV_*)."""
+    """Timeout qualifier word of the RTV LS_ACC (FC-LS-4 RTV; fc_els.h FC_ELS_RTV_*)."""
 
     E_D_TOV_RESOLUTION_NS = 1 << 26  # E_D_TOV counts nanoseconds instead of milliseconds
     R_T_TOV_100_US = 1 << 19  # R_T_TOV is 100 us instead of 100 ms
 
 
-_RTV_ACC = struct.Struct(">B3xIII")
-
-
 @dataclass(frozen=True)
-class RtvAccept:
-    """The LS_ACC of RTV: R_A_TOV and E_D_TOV (ms unless the qualifier says ns) and the
-    timeout qualifier word."""
+class RtvAccept(LinkServicePayload):
+    """The LS_ACC of RTV (fc_els.h struct fc_els_rtv_acc): R_A_TOV and E_D_TOV (ms unless
+    the qualifier says ns) and the timeout qualifier word."""
 
     r_a_tov: int
     e_d_tov: int
     qualifier: RtvQualifier = RtvQualifier(0)  # noqa: RUF009 - IntFlag values are immutable
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "qualifier", RtvQualifier(self.qualifier))
-        check_range("r_a_tov", self.r_a_tov, 32)
-        check_range("e_d_tov", self.e_d_tov, 32)
-        check_range("qualifier", int(self.qualifier), 32)
+    _layout = Layout("RTV LS_ACC", Struct(
+        _command(ElsCommand.LS_ACC), Padding(3),
+        "r_a_tov" / Int32ub,
+        "e_d_tov" / Int32ub,
+        "qualifier" / Int32ub))
+    _commands = (ElsCommand.LS_ACC,)
+    _convert = {"qualifier": unsigned(RtvQualifier)}
 
     @property
     def e_d_tov_in_ns(self) -> bool:
         """True when E_D_TOV is given in nanoseconds (TOQ E_D_TOV resolution bit)."""
         return bool(self.qualifier & RtvQualifier.E_D_TOV_RESOLUTION_NS)
 
-    def encode(self) -> bytes:
-        """The 16-byte payload."""
-        return _RTV_ACC.pack(ElsCommand.LS_ACC, self.r_a_tov, self.e_d_tov, int(self.qualifier))
-
-    @classmethod
-    @decode_guard("RTV LS_ACC")
-    def decode(cls, data: BytesLike) -> RtvAccept:
-        """Decode an RTV LS_ACC (16 bytes; extra bytes ignored)."""
-        expect_command(data, (ElsCommand.LS_ACC,), "RTV LS_ACC")
-        need(data, _RTV_ACC.size, "RTV LS_ACC")
-        _, ratov, edtov, toq = _RTV_ACC.unpack_from(data, 0)
-        return cls(ratov, edtov, RtvQualifier(toq))
-
 
 class ScrFunction(OpenIntEnum):
-    """SCR registration function (FC-LS-3 SCR clause; fc_els.h enum fc_els_scr_func)."""
+    """SCR registration function (FC-LS-4 SCR; fc_els.h enum fc_els_scr_func)."""
 
     FABRIC_DETECTED = 1  # RSCNs for changes the fabric detects
     N_PORT_DETECTED = 2  # RSCNs other Nx_Ports send
@@ -308,34 +224,21 @@ class ScrFunction(OpenIntEnum):
     CLEAR = 255  # remove this port's registration
 
 
-_SCR = struct.Struct(">B6xB")
-
-
 @dataclass(frozen=True)
-class Scr:
-    """SCR request (FC-LS-3 SCR clause), sent to the fabric controller FFFFFD."""
+class Scr(LinkServicePayload):
+    """SCR request (FC-LS-4 SCR; fc_els.h struct fc_els_scr), sent to the fabric controller
+    FFFFFD. A reserved function is kept as read."""
 
     function: ScrFunction = ScrFunction.FULL
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "function", ScrFunction(self.function))
-
-    def encode(self) -> bytes:
-        """The 8-byte payload."""
-        return _SCR.pack(ElsCommand.SCR, self.function)
-
-    @classmethod
-    @decode_guard("SCR")
-    def decode(cls, data: BytesLike) -> Scr:
-        """Decode an SCR (8 bytes; extra bytes ignored). A reserved function is kept."""
-        expect_command(data, (ElsCommand.SCR,), "SCR")
-        need(data, _SCR.size, "SCR")
-        _, function = _SCR.unpack_from(data, 0)
-        return cls(ScrFunction(function))
+    _layout = Layout("SCR", Struct(
+        _command(ElsCommand.SCR), Padding(3),
+        Padding(3), "function" / Int8ub))
+    _commands = (ElsCommand.SCR,)
+    _convert = {"function": ScrFunction}
 
 
 class RscnEventQualifier(OpenIntEnum):
-    """RSCN page event qualifier, bits 5-2 of the page's first byte (FC-LS-3 RSCN clause;
+    """RSCN page event qualifier, bits 5-2 of the page's first byte (FC-LS-4 RSCN;
     fc_els.h enum fc_els_rscn_ev_qual)."""
 
     NOT_SPECIFIED = 0
@@ -357,42 +260,59 @@ class RscnAddressFormat(IntEnum):
 
 RSCN_PAGE_LEN = 4
 MAX_RSCN_PAGES = (0xFFFF - 4) // RSCN_PAGE_LEN  # the payload length field is 16 bits
-_RSCN_HEADER = struct.Struct(">BBH")
 
 
 @dataclass(frozen=True)
-class RscnPage:
-    """One RSCN affected port page: the affected N_Port_ID / area / domain, its address
-    format and the event qualifier."""
+class RscnPage(LinkServicePayload):
+    """One RSCN affected port page (fc_els.h struct fc_els_rscn_page): the affected
+    N_Port_ID / area / domain, its address format and the event qualifier. Memoized (a
+    fabric sends the same page to every registered port)."""
 
     affected_id: int
     address_format: RscnAddressFormat = RscnAddressFormat.PORT
     event_qualifier: RscnEventQualifier = RscnEventQualifier.NOT_SPECIFIED
+    _layout = Layout("RSCN page", Struct(
+        "flags" / BitStruct(Padding(2), "event_qualifier" / BitsInteger(4),
+                            "address_format" / BitsInteger(2)),
+        "affected_id" / Int24ub))
+    _convert = {"address_format": RscnAddressFormat, "event_qualifier": RscnEventQualifier}
+    _memoize = True
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "address_format", RscnAddressFormat(self.address_format))
-        object.__setattr__(self, "event_qualifier", RscnEventQualifier(self.event_qualifier))
-        check_range("affected_id", self.affected_id, 24)
+    def _validate(self) -> None:
         check_range("event_qualifier", int(self.event_qualifier), 4)
 
-    def encode(self) -> bytes:
-        """The 4 bytes of the page."""
-        flags = (int(self.event_qualifier) << 2) | int(self.address_format)
-        return bytes((flags,)) + port_id_bytes(self.affected_id)
+    def _to_fields(self) -> Mapping[str, object]:
+        return {"flags": {"event_qualifier": self.event_qualifier,
+                          "address_format": self.address_format},
+                "affected_id": self.affected_id}
+
+    @classmethod
+    def _from_fields(cls, parsed: Fields) -> Self:
+        flags = parsed["flags"]
+        return cls(parsed["affected_id"], flags["address_format"], flags["event_qualifier"])
 
 
 @dataclass(frozen=True)
-class Rscn:
-    """RSCN request (FC-LS-3 RSCN clause): a list of affected port pages. The accept is a
-    plain `LsAcc`."""
+class Rscn(LinkServicePayload):
+    """RSCN request (FC-LS-4 RSCN; fc_els.h struct fc_els_rscn): a list of affected port
+    pages. The page length must be 4 and the payload length 4 + 4 * pages, equal to the
+    bytes received. The accept is a plain `LsAcc`."""
 
     pages: tuple[RscnPage, ...]
+    _layout = Layout("RSCN", Struct(
+        _command(ElsCommand.RSCN),
+        "page_length" / Const(RSCN_PAGE_LEN, Int8ub),
+        "payload_length" / Rebuild(Int16ub, 4 + RSCN_PAGE_LEN * len_(this.pages)),
+        "pages" / Array((this.payload_length - 4) // RSCN_PAGE_LEN,
+                        Bytes(RSCN_PAGE_LEN))),  # each an RscnPage
+        compiled=True)  # the header is checked before parsing (check_page_list)
+    _commands = (ElsCommand.RSCN,)
+    _convert = {"pages": tuple}
+    _wire = {"pages": RscnPage.array()}
 
-    def __post_init__(self) -> None:
-        pages = tuple(self.pages)
-        if not 1 <= len(pages) <= MAX_RSCN_PAGES:
-            raise ValueError(f"Rscn needs 1..{MAX_RSCN_PAGES} pages, got {len(pages)}")
-        object.__setattr__(self, "pages", pages)
+    def _validate(self) -> None:
+        if not 1 <= len(self.pages) <= MAX_RSCN_PAGES:
+            raise ValueError(f"Rscn needs 1..{MAX_RSCN_PAGES} pages, got {len(self.pages)}")
 
     @classmethod
     def for_ports(cls, port_ids: Iterable[int],
@@ -402,72 +322,35 @@ class Rscn:
         return cls(tuple(RscnPage(p, RscnAddressFormat.PORT, event_qualifier)
                          for p in port_ids))
 
-    def encode(self) -> bytes:
-        """Header (0x61, page length 4, payload length) and the pages."""
-        return (_RSCN_HEADER.pack(ElsCommand.RSCN, RSCN_PAGE_LEN,
-                                  4 + RSCN_PAGE_LEN * len(self.pages))
-                + b"".join(p.encode() for p in self.pages))
-
     @classmethod
-    @decode_guard("RSCN")
-    def decode(cls, data: BytesLike) -> Rscn:
-        """Decode an RSCN; page length must be 4 and the payload length field must equal
-        4 + 4 * pages and the bytes received."""
-        expect_command(data, (ElsCommand.RSCN,), "RSCN")
-        need(data, 4, "RSCN")
-        _, page_len, payload_len = _RSCN_HEADER.unpack_from(data, 0)
-        if page_len != RSCN_PAGE_LEN:
-            raise DecodeError("RSCN", f"page length {page_len}, must be 4")
-        if payload_len < 8 or payload_len % RSCN_PAGE_LEN:
-            raise DecodeError("RSCN", f"payload length {payload_len} is not 4 + 4 * pages "
-                                      "with at least one page")
-        if payload_len != len(data):
-            raise DecodeError("RSCN", f"payload length field says {payload_len} bytes, "
-                                      f"received {len(data)}")
-        pages = []
-        for off in range(4, payload_len, RSCN_PAGE_LEN):
-            flags = data[off]
-            pages.append(RscnPage(int.from_bytes(data[off + 1:off + 4], "big"),
-                                  RscnAddressFormat(flags & 0x03),
-                                  RscnEventQualifier((flags >> 2) & 0x0F)))
-        return cls(tuple(pages))
+    def decode(cls, data: BytesLike) -> Self:
+        """Decode an RSCN; its length fields are strict (class doc)."""
+        expect_command(data, cls._commands, "RSCN")
+        check_page_list(data, "RSCN", RSCN_PAGE_LEN)
+        return cls.from_parsed(cls._layout.parse(data), "RSCN")
 
 
 MAX_ECHO_DATA = MAX_PAYLOAD - 4  # 2108: one frame, minus the command word
 
 
 @dataclass(frozen=True)
-class Echo:
-    """ECHO request and its LS_ACC (FC-LS-3 ECHO clause): the accept returns the data."""
+class Echo(LinkServicePayload):
+    """ECHO request and its LS_ACC (FC-LS-4 ECHO; fc_els.h struct fc_els_echo): everything
+    after the command word is the data, at most 2108 bytes; the accept returns it."""
 
     data: bytes = b""
     command: ElsCommand = ElsCommand.ECHO
+    _layout = Layout("ECHO", Struct("command" / Int8ub, Padding(3), "data" / GreedyBytes))
+    _commands = (ElsCommand.ECHO, ElsCommand.LS_ACC)
+    _convert = {"data": bytes}
 
-    def __post_init__(self) -> None:
-        check_command("Echo", self.command, (ElsCommand.ECHO, ElsCommand.LS_ACC))
-        object.__setattr__(self, "command", ElsCommand(self.command))
-        object.__setattr__(self, "data", bytes(self.data))
+    def _validate(self) -> None:
         if len(self.data) > MAX_ECHO_DATA:
-            raise ValueError(f"ECHO data is {len(self.data)} bytes, at most {MAX_ECHO_DATA}")
+            raise ValueError(f"data is {len(self.data)} bytes, at most {MAX_ECHO_DATA}")
 
     def accept(self) -> Echo:
         """The LS_ACC that answers this ECHO: the same data."""
         return Echo(self.data, ElsCommand.LS_ACC)
-
-    def encode(self) -> bytes:
-        """Command word and data."""
-        return _command_word(self.command) + self.data
-
-    @classmethod
-    @decode_guard("ECHO")
-    def decode(cls, data: BytesLike) -> Echo:
-        """Decode an ECHO or its LS_ACC: everything after the command word is the data,
-        at most 2108 bytes."""
-        command = expect_command(data, (ElsCommand.ECHO, ElsCommand.LS_ACC), "ECHO")
-        need(data, 4, "ECHO")
-        if len(data) - 4 > MAX_ECHO_DATA:
-            raise DecodeError("ECHO", f"data is {len(data) - 4} bytes, at most {MAX_ECHO_DATA}")
-        return cls(bytes(data[4:]), command)
 
 
 @dataclass(frozen=True)

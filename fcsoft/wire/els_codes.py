@@ -6,6 +6,8 @@
   (FC-LS-3, LS_RJT clause, "LS_RJT reason codes" and "LS_RJT reason code explanations"
   tables; values cross-checked against fc_els.h and Wireshark packet-fcels.c).
 - `OpenIntEnum`: the base of every code table a peer can fill with a value the table lacks.
+- `LinkServicePayload`: the base of the ELS and BLS payload classes, each one construct
+  layout (layout.py), with the length and command-byte policy of els.py.
 
 FC-LS-3 section and table numbers are not quoted on purpose: the values were taken from the
 Linux and Wireshark sources named beside them, not re-read from the standard's text.
@@ -24,9 +26,10 @@ import functools
 import struct
 from collections.abc import Callable
 from enum import IntEnum
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, Self, TypeVar
 
 from .errors import DecodeError
+from .layout import Payload
 from .types import BytesLike
 
 
@@ -248,27 +251,48 @@ def check_command(what: str, command: int, allowed: tuple[int, ...]) -> None:
         raise ValueError(f"{what}: command {command!r} must be one of {names}")
 
 
-def port_id_bytes(port_id: int) -> bytes:
-    """A 24-bit N_Port_ID as 3 big-endian bytes."""
-    return port_id.to_bytes(3, "big")
+def check_page_list(data: BytesLike, what: str, page_len: int, page_len_format: str = "d") -> int:
+    """Hold the header of a PRLI / PRLO / RSCN payload [command, page length, payload length(2)]
+    to els.py's length policy: the page length must be `page_len`, the payload length
+    4 + pages * page length with at least one page, and equal to the bytes received. Returns
+    the number of pages. `page_len_format` is how the messages print page lengths."""
+    need(data, 4, what)
+    got, length = data[1], int.from_bytes(data[2:4], "big")
+    if got != page_len:
+        raise DecodeError(what, f"page length {got:{page_len_format}}, must be "
+                                f"{page_len:{page_len_format}}")
+    if length < 4 + page_len or (length - 4) % page_len:
+        raise DecodeError(what, f"payload length {length} is not 4 + {page_len} * pages "
+                                "with at least one page")
+    if length != len(data):
+        raise DecodeError(what, f"payload length field says {length} bytes, "
+                                f"received {len(data)}")
+    return (length - 4) // page_len
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+class LinkServicePayload(Payload):
+    """An ELS or BLS payload with one layout (layout.Payload). For an ELS, byte 0 is the
+    command: one of `_commands`, checked before anything else is read, and kept as an
+    ElsCommand when the class has a `command` field (a payload that stands for a request and
+    its LS_ACC); a BLS names its command in R_CTL and has no `_commands`. Too short is a
+    DecodeError naming the payload and both lengths; extra bytes after a fixed layout are
+    ignored."""
 
+    __slots__ = ()
+    _commands: ClassVar[tuple[int, ...]] = ()
 
-def trusted(cls: type[_T], *values: Any) -> _T:
-    """Build frozen dataclass `cls` from `values` without running __post_init__.
+    def _coerce(self) -> None:
+        command = getattr(self, "command", None)
+        if command is not None:
+            check_command(type(self).__name__, command, self._commands)
+            object.__setattr__(self, "command", ElsCommand(command))
+        super()._coerce()
 
-    For decoders only: values straight out of a struct unpack are in range by construction,
-    and skipping the encode-side validation makes a login decode several times cheaper.
-    """
-    import dataclasses
-
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-        _FIELD_NAMES[cls] = names
-    obj = object.__new__(cls)
-    for name, value in zip(names, values, strict=True):
-        object.__setattr__(obj, name, value)
-    return obj
+    @classmethod
+    def decode(cls, data: BytesLike) -> Self:
+        """Decode the payload at the start of `data` (els.py length policy)."""
+        layout = cls._layout
+        if cls._commands:
+            expect_command(data, cls._commands, layout.what)
+        need(data, layout.size or 4, layout.what)
+        return super().decode(data)

@@ -1,32 +1,19 @@
 """Login payloads: FLOGI / FDISC / PLOGI / PDISC service parameters and PRLI / PRLO pages.
 
-Service parameters (FC-LS-3 FLOGI / PLOGI / FDISC clauses and the Login service parameters
-clause: common service parameters and class service parameters tables; byte offsets as in
-Linux fc_els.h struct fc_els_flogi and Wireshark packet-fcels.c dissect_fcels_logi). One
-116-byte layout serves FLOGI, FDISC, PLOGI, PDISC and the LS_ACC of each:
+Service parameters (FC-LS-4 FLOGI, FDISC, PLOGI, PDISC and their login service parameters:
+the common service parameters and class service parameters; offsets as in Linux fc_els.h
+struct fc_els_flogi / fc_els_csp / fc_els_cssp and Wireshark packet-fcels.c
+dissect_fcels_logi). One 116-byte layout, `ServiceParameters._layout`, serves FLOGI, FDISC,
+PLOGI, PDISC and the LS_ACC of each: the command word, 16 bytes of common service
+parameters, the port and node (or fabric) names, four 16-byte class blocks
+(`ClassServiceParameters`) and the vendor version level. Common service parameter word 2 is
+total concurrent sequences | relative offset by information category in a PLOGI and its
+LS_ACC, but R_A_TOV in a FLOGI / FDISC LS_ACC, so it is kept raw.
 
-    0    command (FLOGI 04 / FDISC 51 / PLOGI 03 / PDISC 50 / LS_ACC 02), 3 reserved bytes
-    4    common service parameters, 16 bytes:
-           FC-PH version highest, lowest, BB_Credit (16)
-           common features (16), BB_SC_N (4) | receive data field size (12)
-           word 2: total concurrent sequences (16) | relative offset by info category (16)
-                   in PLOGI and its LS_ACC, but R_A_TOV (32) in a FLOGI / FDISC LS_ACC
-           E_D_TOV (32)
-    20   N_Port_Name / F_Port_Name (8)
-    28   Node_Name / Fabric_Name (8)
-    36   class 1, 2, 3, 4 service parameters, 16 bytes each
-    100  vendor version level (16)
-
-Process login (FC-LS-3 PRLI and PRLO clauses; FCP-4 for the FCP page; Linux fc_els.h struct
-fc_els_prli / fc_els_spp):
-
-    0    command (PRLI 20 / PRLO 21 / LS_ACC 02), page length 0x10, payload length (16)
-    4    pages of 16 bytes: TYPE, TYPE extension, flags, reserved,
-         originator process associator (32), responder process associator (32),
-         service parameters (32)
-
-The LS_ACC of PRLI and PRLO has the same layout with command 0x02, and carries the response
-code in the low nibble of each page's flags byte.
+Process login (FC-LS-4 PRLI and PRLO; FCP-4 for the FCP page; Linux fc_els.h struct
+fc_els_prli / fc_els_spp): [command, page length 10h, payload length], then 16-byte pages
+(`ServiceParameterPage`). The LS_ACC of PRLI and PRLO has the same layout with command 0x02,
+and carries the response code in the low nibble of each page's flags byte.
 
 Length rules (see also els.py): the service parameter payload has a fixed length, so a longer
 payload decodes and the excess is ignored (FLOGI may carry 256 bytes when the payload-length
@@ -36,23 +23,41 @@ equal the bytes received and the page length must be 0x10.
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Iterable
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntFlag
+from typing import Self
+
+from construct import (
+    Array,
+    BitsInteger,
+    BitStruct,
+    Bytes,
+    Const,
+    Flag,
+    Int8ub,
+    Int16ub,
+    Int32ub,
+    Int64ub,
+    Padding,
+    Rebuild,
+    Struct,
+    len_,
+    this,
+)
 
 from .els_codes import (
     ElsCommand,
+    LinkServicePayload,
     OpenIntEnum,
-    check_command,
+    check_page_list,
     check_range,
-    decode_guard,
     expect_command,
     need,
-    trusted,
 )
-from .errors import DecodeError
 from .header import MAX_PAYLOAD, FcType
+from .layout import Fields, Layout, unsigned
 from .types import BytesLike
 from .wwn import WWN
 
@@ -65,8 +70,8 @@ FC_PH_VERSION = 0x20  # the version fields are obsolete (fc_els.h); Linux libfc 
 
 
 class CommonFeatures(IntFlag):
-    """Common features, bits 31-16 of common service parameter word 1 (FC-LS-3 common
-    service parameters table).
+    """Common features, bits 31-16 of common service parameter word 1 (FC-LS-4 common
+    service parameters).
 
     Several bits mean different things in a fabric login and a port login, and in a request
     and its accept; those share a value and are aliases here (Linux fc_els.h FC_SP_FT_*,
@@ -111,17 +116,14 @@ class ClassServiceOptions(IntFlag):
     NON_ZERO_CS_CTL = 0x0040  # FLOGI: non-zero CS_CTL tolerated
 
 
-_CLASS = struct.Struct(">HHHHHHxBxx")
-
-
 @dataclass(frozen=True)
-class ClassServiceParameters:
-    """One 16-byte class service parameter block (FC-LS-3 class service parameters table;
-    Linux fc_els.h struct fc_els_cssp).
+class ClassServiceParameters(LinkServicePayload):
+    """One 16-byte class service parameter block (FC-LS-4 class service parameters; Linux
+    fc_els.h struct fc_els_cssp).
 
     All zero (the default) means "class not supported". The initiator and recipient control
-    words are kept raw: fcsoft only speaks class 3, where FC-LS-3 leaves most of them
-    reserved.
+    words are kept raw: fcsoft only speaks class 3, where FC-LS-4 leaves most of them
+    reserved. Memoized: every login carries one of a few blocks.
     """
 
     service_options: ClassServiceOptions = ClassServiceOptions(0)  # noqa: RUF009 - immutable
@@ -131,19 +133,25 @@ class ClassServiceParameters:
     concurrent_sequences: int = 0
     end_to_end_credit: int = 0
     open_sequences_per_exchange: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "service_options", ClassServiceOptions(self.service_options))
-        for name in ("service_options", "initiator_control", "recipient_control",
-                     "receive_data_field_size", "concurrent_sequences", "end_to_end_credit"):
-            check_range(name, int(getattr(self, name)), 16)
-        check_range("open_sequences_per_exchange", self.open_sequences_per_exchange, 8)
+    _layout = Layout("class service parameters", Struct(
+        "service_options" / Int16ub,  # word 0
+        "initiator_control" / Int16ub,
+        "recipient_control" / Int16ub,  # word 1
+        "receive_data_field_size" / Int16ub,
+        "concurrent_sequences" / Int16ub,  # word 2
+        "end_to_end_credit" / Int16ub,
+        Padding(1), "open_sequences_per_exchange" / Int8ub,  # word 3
+        Padding(2)))
+    _convert = {"service_options": unsigned(ClassServiceOptions)}
+    _memoize = True
 
     @classmethod
+    @functools.lru_cache(maxsize=64)
     def class3(cls, receive_data_field_size: int = DEFAULT_RECEIVE_DATA_FIELD_SIZE, *,
                concurrent_sequences: int = 0,
                open_sequences_per_exchange: int = 0) -> ClassServiceParameters:
-        """A valid class 3 block with sequential delivery, as Linux libfc and switches send."""
+        """A valid class 3 block with sequential delivery, as Linux libfc and switches send
+        (one value per set of arguments: logins share it, and its encoding)."""
         return cls(ClassServiceOptions.CLASS_VALID | ClassServiceOptions.SEQUENTIAL_DELIVERY,
                    receive_data_field_size=receive_data_field_size,
                    concurrent_sequences=concurrent_sequences,
@@ -154,31 +162,11 @@ class ClassServiceParameters:
         """True when the class-valid bit is set (the class is supported)."""
         return bool(self.service_options & ClassServiceOptions.CLASS_VALID)
 
-    def encode(self) -> bytes:
-        """The 16 bytes of the block."""
-        return _CLASS.pack(int(self.service_options), self.initiator_control,
-                           self.recipient_control, self.receive_data_field_size,
-                           self.concurrent_sequences, self.end_to_end_credit,
-                           self.open_sequences_per_exchange)
-
-    @classmethod
-    @decode_guard("class service parameters")
-    def decode(cls, data: BytesLike, offset: int = 0) -> ClassServiceParameters:
-        """Decode the 16-byte block at `offset`; reserved bytes are ignored."""
-        if len(data) - offset < CLASS_SERVICE_PARAMETERS_LEN:
-            raise DecodeError("class service parameters",
-                              f"need 16 bytes at offset {offset}, have {len(data) - offset}")
-        opts, ini, rcp, rdfs, seqs, e2e, open_seq = _CLASS.unpack_from(data, offset)
-        if not (opts or ini or rcp or rdfs or seqs or e2e or open_seq):
-            return CLASS_NOT_SUPPORTED
-        return trusted(cls, ClassServiceOptions(opts), ini, rcp, rdfs, seqs, e2e, open_seq)
-
 
 CLASS_NOT_SUPPORTED = ClassServiceParameters()
 
 _LOGIN_COMMANDS = (ElsCommand.FLOGI, ElsCommand.FDISC, ElsCommand.PLOGI, ElsCommand.PDISC,
                    ElsCommand.LS_ACC)
-_COMMON = struct.Struct(">B3xBBHHHII8s8s")
 
 
 def _no_class_parameters() -> tuple[ClassServiceParameters, ...]:
@@ -186,8 +174,9 @@ def _no_class_parameters() -> tuple[ClassServiceParameters, ...]:
 
 
 @dataclass(frozen=True)
-class ServiceParameters:
-    """The FLOGI / FDISC / PLOGI / PDISC payload and its LS_ACC (FC-LS-3 login clauses).
+class ServiceParameters(LinkServicePayload):
+    """The FLOGI / FDISC / PLOGI / PDISC payload and its LS_ACC (FC-LS-4 FLOGI, FDISC, PLOGI
+    and PDISC; the layout in the module doc).
 
     `command` tells which: the request code, or LS_ACC for an accept. `sequences_or_r_a_tov`
     is common service parameter word 2 kept raw, because its meaning depends on the exchange:
@@ -210,27 +199,32 @@ class ServiceParameters:
     vendor_version: bytes = bytes(16)
     fc_ph_version_high: int = FC_PH_VERSION
     fc_ph_version_low: int = FC_PH_VERSION
+    _layout = Layout("service parameters", Struct(
+        "command" / Int8ub, Padding(3),  # 0
+        # common service parameters
+        "fc_ph_version_high" / Int8ub,  # 4
+        "fc_ph_version_low" / Int8ub,  # 5
+        "bb_credit" / Int16ub,  # 6
+        "common_features" / Int16ub,  # 8
+        "bb_sc_n_receive_data_field_size" / Int16ub,  # 10: BB_SC_N (15-12) | size (11-0)
+        "sequences_or_r_a_tov" / Int32ub,  # 12
+        "e_d_tov" / Int32ub,  # 16
+        "port_name" / Int64ub,  # 20: N_Port_Name / F_Port_Name
+        "node_name" / Int64ub,  # 28: Node_Name / Fabric_Name
+        # 36: class 1, 2, 3, 4 service parameters, each a ClassServiceParameters
+        "classes" / Array(4, Bytes(CLASS_SERVICE_PARAMETERS_LEN)),
+        "vendor_version" / Bytes(16),  # 100
+    ))
+    _commands = _LOGIN_COMMANDS
+    _convert = {"port_name": WWN, "node_name": WWN,
+                "common_features": unsigned(CommonFeatures), "classes": tuple}
+    _wire = {"classes": ClassServiceParameters.array()}
 
-    def __post_init__(self) -> None:
-        check_command("ServiceParameters", self.command, _LOGIN_COMMANDS)
-        object.__setattr__(self, "command", ElsCommand(self.command))
-        object.__setattr__(self, "port_name", WWN(self.port_name))
-        object.__setattr__(self, "node_name", WWN(self.node_name))
-        object.__setattr__(self, "common_features", CommonFeatures(self.common_features))
-        object.__setattr__(self, "classes", tuple(self.classes))
-        object.__setattr__(self, "vendor_version", bytes(self.vendor_version))
+    def _validate(self) -> None:
         if len(self.classes) != 4:
             raise ValueError(f"ServiceParameters needs 4 class blocks, got {len(self.classes)}")
-        if len(self.vendor_version) != 16:
-            raise ValueError("vendor_version must be 16 bytes")
-        check_range("common_features", int(self.common_features), 16)
-        check_range("bb_credit", self.bb_credit, 16)
         check_range("receive_data_field_size", self.receive_data_field_size, 12)
         check_range("bb_sc_n", self.bb_sc_n, 4)
-        check_range("sequences_or_r_a_tov", self.sequences_or_r_a_tov, 32)
-        check_range("e_d_tov", self.e_d_tov, 32)
-        check_range("fc_ph_version_high", self.fc_ph_version_high, 8)
-        check_range("fc_ph_version_low", self.fc_ph_version_low, 8)
 
     # -- the two readings of common service parameter word 2 --------------------------------
 
@@ -328,18 +322,21 @@ class ServiceParameters:
 
     # -- codec ---------------------------------------------------------------------------------
 
-    def encode(self) -> bytes:
-        """The 116-byte payload."""
-        head = _COMMON.pack(self.command, self.fc_ph_version_high, self.fc_ph_version_low,
-                            self.bb_credit, int(self.common_features),
-                            (self.bb_sc_n << 12) | self.receive_data_field_size,
-                            self.sequences_or_r_a_tov, self.e_d_tov,
-                            self.port_name.to_bytes8(), self.node_name.to_bytes8())
-        return head + b"".join(c.encode() for c in self.classes) + self.vendor_version
+    def _to_fields(self) -> Mapping[str, object]:
+        values = dict(vars(self))
+        values["classes"] = [block.encode() for block in self.classes]
+        values["bb_sc_n_receive_data_field_size"] = self.bb_sc_n << 12 | \
+            self.receive_data_field_size
+        return values
 
     @classmethod
-    @decode_guard("service parameters")
-    def decode(cls, data: BytesLike) -> ServiceParameters:
+    def _from_fields(cls, parsed: Fields) -> Self:
+        word = parsed["bb_sc_n_receive_data_field_size"]
+        return super()._from_fields({**parsed, "bb_sc_n": word >> 12,
+                                     "receive_data_field_size": word & 0x0FFF})
+
+    @classmethod
+    def decode(cls, data: BytesLike) -> Self:
         """Decode a FLOGI / FDISC / PLOGI / PDISC payload or its LS_ACC.
 
         At least 116 bytes; bytes beyond (a 256-byte FLOGI's services availability, or
@@ -348,12 +345,7 @@ class ServiceParameters:
         what = "service parameters"
         command = expect_command(data, _LOGIN_COMMANDS, what)
         need(data, SERVICE_PARAMETERS_LEN, f"{command.name} {what}")
-        (_, hi, lo, credit, features, bb_data, word2, edtov, wwpn,
-         wwnn) = _COMMON.unpack_from(data, 0)
-        classes = tuple(ClassServiceParameters.decode(data, 36 + 16 * i) for i in range(4))
-        return trusted(cls, command, WWN.from_bytes8(wwpn), WWN.from_bytes8(wwnn),
-                       CommonFeatures(features), credit, bb_data & 0x0FFF, bb_data >> 12, word2,
-                       edtov, classes, bytes(data[100:116]), hi, lo)
+        return cls.from_parsed(cls._layout.parse(data), what)
 
 
 # ------------------------------------------------------------------------------------------
@@ -391,21 +383,19 @@ class FcpServiceParameters(IntFlag):
     WRITE_XFER_RDY_DISABLED = 0x0001  # the target sends no FCP_XFER_RDY for writes
 
 
-_PAGE = struct.Struct(">BBBxIII")
-_PRLI_HEADER = struct.Struct(">BBH")
 PRLI_PAGE_LEN = 0x10
-_FLAG_ORIGINATOR_PA_VALID = 0x80
-_FLAG_RESPONDER_PA_VALID = 0x40
-_FLAG_ESTABLISH_IMAGE_PAIR = 0x20
+MAX_PRLI_PAGES = (0xFFFF - 4) // PRLI_PAGE_LEN  # the payload length field is 16 bits
 
 
 @dataclass(frozen=True)
-class ServiceParameterPage:
-    """One 16-byte PRLI / PRLO service parameter page (FC-LS-3 PRLI and PRLO clauses).
+class ServiceParameterPage(LinkServicePayload):
+    """One 16-byte PRLI / PRLO service parameter page (FC-LS-4 PRLI and PRLO; fc_els.h
+    struct fc_els_spp).
 
     `establish_image_pair` is "establish image pair" in a PRLI request and "image pair
     established" in its accept; PRLO leaves it 0. `response_code` is meaningful in accepts
-    only. `service_parameters` is the FCP word for TYPE 08h.
+    only. `service_parameters` is the FCP word for TYPE 08h. Flag bit 0x10 and byte 3 are
+    reserved. Memoized: a port sends the same pages login after login.
     """
 
     type: int = FcType.FCP
@@ -417,119 +407,89 @@ class ServiceParameterPage:
     originator_pa: int = 0
     responder_pa: int = 0
     service_parameters: FcpServiceParameters = FcpServiceParameters(0)  # noqa: RUF009
+    _layout = Layout("service parameter page", Struct(
+        "type" / Int8ub,
+        "type_extension" / Int8ub,
+        "flags" / BitStruct(
+            "originator_pa_valid" / Flag,  # 0x80
+            "responder_pa_valid" / Flag,  # 0x40
+            "establish_image_pair" / Flag,  # 0x20
+            Padding(1),
+            "response_code" / BitsInteger(4)),  # accepts only
+        Padding(1),
+        "originator_pa" / Int32ub,
+        "responder_pa" / Int32ub,
+        "service_parameters" / Int32ub))
+    _convert = {"response_code": PrliResponseCode,
+                "service_parameters": unsigned(FcpServiceParameters)}
+    _memoize = True
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "response_code", PrliResponseCode(self.response_code))
-        object.__setattr__(self, "service_parameters",
-                           FcpServiceParameters(self.service_parameters))
-        check_range("type", self.type, 8)
-        check_range("type_extension", self.type_extension, 8)
+    def _validate(self) -> None:
         check_range("response_code", int(self.response_code), 4)
-        check_range("originator_pa", self.originator_pa, 32)
-        check_range("responder_pa", self.responder_pa, 32)
-        check_range("service_parameters", int(self.service_parameters), 32)
 
-    def encode(self) -> bytes:
-        """The 16 bytes of the page."""
-        flags = ((_FLAG_ORIGINATOR_PA_VALID if self.originator_pa_valid else 0)
-                 | (_FLAG_RESPONDER_PA_VALID if self.responder_pa_valid else 0)
-                 | (_FLAG_ESTABLISH_IMAGE_PAIR if self.establish_image_pair else 0)
-                 | int(self.response_code))
-        return _PAGE.pack(self.type, self.type_extension, flags, self.originator_pa,
-                          self.responder_pa, int(self.service_parameters))
+    _FLAGS = ("originator_pa_valid", "responder_pa_valid", "establish_image_pair",
+              "response_code")
+
+    def _to_fields(self) -> Mapping[str, object]:
+        return {**vars(self), "flags": {name: getattr(self, name) for name in self._FLAGS}}
 
     @classmethod
-    @decode_guard("service parameter page")
-    def decode(cls, data: BytesLike, offset: int = 0) -> ServiceParameterPage:
-        """Decode the 16-byte page at `offset`. Flag bit 0x10 and byte 3 are reserved."""
-        if len(data) - offset < PRLI_PAGE_LEN:
-            raise DecodeError("service parameter page",
-                              f"need 16 bytes at offset {offset}, have {len(data) - offset}")
-        type_, ext, flags, opa, rpa, params = _PAGE.unpack_from(data, offset)
-        return cls(type_, ext, bool(flags & _FLAG_ORIGINATOR_PA_VALID),
-                   bool(flags & _FLAG_RESPONDER_PA_VALID),
-                   bool(flags & _FLAG_ESTABLISH_IMAGE_PAIR), PrliResponseCode(flags & 0x0F),
-                   opa, rpa, FcpServiceParameters(params))
+    def _from_fields(cls, parsed: Fields) -> Self:
+        return cls(**{name: parsed[name] for name in cls._field_names() if name in parsed},
+                   **{name: parsed["flags"][name] for name in cls._FLAGS})
 
 
-MAX_PRLI_PAGES = (0xFFFF - 4) // PRLI_PAGE_LEN  # the payload length field is 16 bits
+# [command, page length 10h, payload length(2)], then the pages (FC-LS-4 PRLI and PRLO;
+# fc_els.h struct fc_els_prli / fc_els_prlo)
+_PROCESS_LOGIN = Struct(
+    "command" / Int8ub,
+    "page_length" / Const(PRLI_PAGE_LEN, Int8ub),
+    "payload_length" / Rebuild(Int16ub, 4 + PRLI_PAGE_LEN * len_(this.pages)),
+    "pages" / Array((this.payload_length - 4) // PRLI_PAGE_LEN,
+                    Bytes(PRLI_PAGE_LEN)))  # each a ServiceParameterPage
 
 
-def _pages_tuple(what: str, pages: Iterable[ServiceParameterPage]) -> tuple[
-        ServiceParameterPage, ...]:
-    result = tuple(pages)
-    if not 1 <= len(result) <= MAX_PRLI_PAGES:
-        raise ValueError(f"{what} needs 1..{MAX_PRLI_PAGES} pages, got {len(result)}")
-    return result
+class _ProcessLogin(LinkServicePayload):
+    """PRLI and PRLO: the same header and pages. The header's lengths are strict (els.py)."""
 
+    pages: tuple[ServiceParameterPage, ...]
+    command: ElsCommand
+    _convert = {"pages": tuple}
+    _wire = {"pages": ServiceParameterPage.array()}
 
-def _encode_pages(command: int, pages: tuple[ServiceParameterPage, ...]) -> bytes:
-    return (_PRLI_HEADER.pack(command, PRLI_PAGE_LEN, 4 + PRLI_PAGE_LEN * len(pages))
-            + b"".join(p.encode() for p in pages))
+    def _validate(self) -> None:
+        if not 1 <= len(self.pages) <= MAX_PRLI_PAGES:
+            raise ValueError(f"{type(self).__name__} needs 1..{MAX_PRLI_PAGES} pages, "
+                             f"got {len(self.pages)}")
 
-
-def _decode_pages(data: BytesLike, what: str) -> tuple[ServiceParameterPage, ...]:
-    """Check the PRLI/PRLO header lengths strictly and decode the pages."""
-    need(data, 4, what)
-    _, page_len, payload_len = _PRLI_HEADER.unpack_from(data, 0)
-    if page_len != PRLI_PAGE_LEN:
-        raise DecodeError(what, f"page length {page_len:#04x}, must be 0x10")
-    if payload_len < 4 + PRLI_PAGE_LEN or (payload_len - 4) % PRLI_PAGE_LEN:
-        raise DecodeError(what, f"payload length {payload_len} is not 4 + 16 * pages "
-                                "with at least one page")
-    if payload_len != len(data):
-        raise DecodeError(what, f"payload length field says {payload_len} bytes, "
-                                f"received {len(data)}")
-    return tuple(ServiceParameterPage.decode(data, off)
-                 for off in range(4, payload_len, PRLI_PAGE_LEN))
+    @classmethod
+    def decode(cls, data: BytesLike) -> Self:
+        """Decode the request or its LS_ACC; the payload length field must match exactly."""
+        what = cls._layout.what
+        expect_command(data, cls._commands, what)
+        check_page_list(data, what, PRLI_PAGE_LEN, "#04x")
+        return cls.from_parsed(cls._layout.parse(data), what)
 
 
 @dataclass(frozen=True)
-class Prli:
-    """PRLI request, or its LS_ACC with command=LS_ACC (FC-LS-3 PRLI clause)."""
+class Prli(_ProcessLogin):
+    """PRLI request, or its LS_ACC with command=LS_ACC (FC-LS-4 PRLI)."""
 
     pages: tuple[ServiceParameterPage, ...]
     command: ElsCommand = ElsCommand.PRLI
-
-    def __post_init__(self) -> None:
-        check_command("Prli", self.command, (ElsCommand.PRLI, ElsCommand.LS_ACC))
-        object.__setattr__(self, "command", ElsCommand(self.command))
-        object.__setattr__(self, "pages", _pages_tuple("Prli", self.pages))
-
-    def encode(self) -> bytes:
-        """Header (command, page length 0x10, payload length) and the pages."""
-        return _encode_pages(self.command, self.pages)
-
-    @classmethod
-    @decode_guard("PRLI")
-    def decode(cls, data: BytesLike) -> Prli:
-        """Decode a PRLI or PRLI LS_ACC; the payload length field must match exactly."""
-        command = expect_command(data, (ElsCommand.PRLI, ElsCommand.LS_ACC), "PRLI")
-        return cls(_decode_pages(data, "PRLI"), command)
+    # the header is checked before parsing (check_page_list)
+    _layout = Layout("PRLI", _PROCESS_LOGIN, compiled=True)
+    _commands = (ElsCommand.PRLI, ElsCommand.LS_ACC)
 
 
 @dataclass(frozen=True)
-class Prlo:
-    """PRLO request, or its LS_ACC with command=LS_ACC (FC-LS-3 PRLO clause).
+class Prlo(_ProcessLogin):
+    """PRLO request, or its LS_ACC with command=LS_ACC (FC-LS-4 PRLO).
 
-    The page length byte is obsolete for PRLO but FC-LS-3 still requires 0x10 there.
+    The page length byte is obsolete for PRLO but FC-LS-4 still requires 0x10 there.
     """
 
     pages: tuple[ServiceParameterPage, ...]
     command: ElsCommand = ElsCommand.PRLO
-
-    def __post_init__(self) -> None:
-        check_command("Prlo", self.command, (ElsCommand.PRLO, ElsCommand.LS_ACC))
-        object.__setattr__(self, "command", ElsCommand(self.command))
-        object.__setattr__(self, "pages", _pages_tuple("Prlo", self.pages))
-
-    def encode(self) -> bytes:
-        """Header (command, page length 0x10, payload length) and the pages."""
-        return _encode_pages(self.command, self.pages)
-
-    @classmethod
-    @decode_guard("PRLO")
-    def decode(cls, data: BytesLike) -> Prlo:
-        """Decode a PRLO or PRLO LS_ACC; the payload length field must match exactly."""
-        command = expect_command(data, (ElsCommand.PRLO, ElsCommand.LS_ACC), "PRLO")
-        return cls(_decode_pages(data, "PRLO"), command)
+    _layout = Layout("PRLO", _PROCESS_LOGIN, compiled=True)
+    _commands = (ElsCommand.PRLO, ElsCommand.LS_ACC)

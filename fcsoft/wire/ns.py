@@ -1,38 +1,37 @@
 """Directory name server payloads (FC-GS-8 clause 5.2, the Name Server): the part of a CT_IU
 after its 16-byte preamble, for every request fcsoft serves at FFFFFC and its accept.
 
-The CT_IU preamble, the command-code enum and the CT reject codes live in `ct.py`; this module
-refers to commands by their integer codes only (FC-GS-8 5.2, name server command codes, as
-listed in Wireshark packet-fcdns.h and Linux fc_ns.h `enum fc_ns_req`).
+The CT_IU preamble, the command codes (`ct.NsCommand`) and the CT reject codes live in
+`ct.py`. Sources for the layouts: FC-GS-8 5.2; the same layouts as C structs in Linux
+include/uapi/scsi/fc/fc_ns.h (fc_ns_rn_id, fc_ns_rsnn, fc_ns_rspn, fc_ns_rft_id, fc_ns_rff_id,
+fc_ns_gid_ft, fc_ns_gid_pt, fc_gpn_ft_resp, fc_ns_gid_pn, fc_gid_pn_resp, fc_gspn_resp),
+qla2xxx qla_def.h (ct_sns_req / ct_sns_rsp), fcoe-utils fcnsq and Wireshark packet-fcdns.c.
 
-Payload layouts (byte offsets; "rsvd" is sent as zero and ignored on receipt). Sources: FC-GS-8
-5.2; the same layouts as C structs in Linux include/uapi/scsi/fc/fc_ns.h (fc_ns_rn_id,
-fc_ns_rsnn, fc_ns_rspn, fc_ns_rft_id, fc_ns_rff_id, fc_ns_gid_ft, fc_ns_gid_pt, fc_gpn_ft_resp,
-fc_ns_gid_pn, fc_gid_pn_resp, fc_gspn_resp), qla2xxx qla_def.h (ct_sns_req / ct_sns_rsp),
-fcoe-utils fcnsq and Wireshark packet-fcdns.c:
+Most commands share a handful of payload shapes ("port ID in, port name out"), so the module
+declares one layout per shape, a typed value for each, and `NS_COMMANDS`, the table from
+command code to (request payload, accept payload) that FC-GS-8 5.2.5 lists command by
+command. The per-message names (GpnIdRequest, GidPnAccept, ...) are those shapes under the
+message's name. Layouts (construct, see layout.py; "rsvd" is sent as zero and ignored):
 
-    RNN_ID   req  rsvd, port ID(3), node name(8)
-    RSNN_NN  req  node name(8), len, symbolic node name(len)
-    RSPN_ID  req  rsvd, port ID(3), len, symbolic port name(len)
-    RFT_ID   req  rsvd, port ID(3), FC-4 TYPEs(32)
-    RFF_ID   req  rsvd, port ID(3), rsvd(2), FC-4 features, FC-4 type
-    DA_ID    req  rsvd, port ID(3)                  (registration accepts carry no payload)
-    GA_NXT / GPN_ID / GNN_ID / GFT_ID / GSPN_ID / GFF_ID   req  rsvd, port ID(3)
-    GA_NXT   acc  the 620-byte port object (see GaNxtAccept)
-    GPN_ID   acc  port name(8)             GNN_ID  acc  node name(8)
-    GFT_ID   acc  FC-4 TYPEs(32)           GFF_ID  acc  FC-4 Features(128)
-    GSPN_ID  acc  len, symbolic port name  GSNN_NN req node name(8), acc len, symbolic node name
-    GID_PN   req  port name(8)             acc  rsvd, port ID(3)
-    GID_FT / GPN_FT / GNN_FT  req  flags, domain ID scope, area ID scope, FC-4 type
-    GID_PT   req  port type, domain ID scope, area ID scope, rsvd
-    GID_FT / GID_PT  acc  entries [control, port ID(3)]
-    GPN_FT / GNN_FT  acc  entries [control, port ID(3), rsvd(4), port / node name(8)]
+    port ID         rsvd, port ID(3)          GA_NXT, GPN_ID, GNN_ID, GFT_ID, GSPN_ID,
+                                              GFF_ID and DA_ID requests; GID_PN accept
+    port name       port name(8)              GPN_ID accept, GID_PN request
+    node name       node name(8)              GNN_ID accept, GSNN_NN request
+    symbolic name   len, name(len)            GSPN_ID and GSNN_NN accepts
+    FC-4 TYPEs      32 bytes (Fc4Types)       GFT_ID accept
+    FC-4 Features   128 bytes (Fc4Features)   GFF_ID accept
+    FC-4 type scope flags, domain ID scope, area ID scope, FC-4 type: GID_FT, GPN_FT, GNN_FT
+    port ID list    [control, port ID(3)]...  GID_FT and GID_PT accepts
+    name lists      [control, port ID(3), rsvd(4), name(8)]...   GPN_FT, GNN_FT accepts
+    and one each:   GID_PT request, GA_NXT accept (the 620-byte port object), RNN_ID, RSNN_NN,
+                    RSPN_ID, RFT_ID, RFF_ID requests; registrations and DA_ID accept empty.
 
 Theory of operation:
 - Each payload is a frozen dataclass with `encode()` and a classmethod `decode(body)`.
   Constructing one with out-of-range values raises ValueError (a local bug); decoding
   malformed bytes raises DecodeError naming the payload and what was wrong (the peer's
-  fault), never struct.error or IndexError.
+  fault), never struct.error or a construct error. Through `decode_ns_request` /
+  `decode_ns_accept` the error names the command ("GPN_ID request").
 - Decoders read their structure from the start of `body` and ignore any bytes after it.
   Real initiators send fixed-size buffers: lpfc sends RSPN_ID and RSNN_NN with the whole
   255-byte name area (RSPN_REQUEST_SZ / RSNN_REQUEST_SZ) whatever the name length, and a CT
@@ -41,6 +40,8 @@ Theory of operation:
   anything after it is ignored, and a list that runs out without it is a DecodeError. A
   list accept cannot be empty: a query that matches nothing is answered with a CT reject,
   not an empty accept (docs/behaviour.md 2), so constructing an empty one is a ValueError.
+  A server answering with thousands of entries encodes them with `encode_port_id_list` /
+  `encode_name_entries`, straight from its records (the same bytes, no object per entry).
 - Symbolic names stay bytes, exactly as registered (up to 255). The `*_text` properties give a
   str for logs and display: FC-GS does not fix an encoding and several HBAs count a
   terminating NUL in the length, so the text stops at the first NUL and is decoded as UTF-8
@@ -53,14 +54,32 @@ Theory of operation:
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from types import MappingProxyType
 from typing import ClassVar, NamedTuple, Protocol, Self
 
+from construct import (
+    Array,
+    Bytes,
+    FixedSized,
+    GreedyBytes,
+    Int8ub,
+    Int24ub,
+    Int32ub,
+    Int64ub,
+    Padding,
+    Prefixed,
+    RepeatUntil,
+    Struct,
+    obj_,
+)
+
+from .ct import NsCommand
 from .errors import DecodeError
 from .header import FcType
+from .layout import Fields, Layout, Payload, Wire, unsigned
 from .types import BytesLike
 from .wwn import WWN
 
@@ -68,6 +87,8 @@ __all__ = [
     "LAST_ENTRY", "MAX_SYMBOLIC_NAME", "FC4_TYPES_LEN", "FC4_FEATURES_LEN", "GA_NXT_ACCEPT_LEN",
     "UnsupportedCommand", "PortType", "FcpFeatures", "ClassOfService", "Fc4Types", "Fc4Features",
     "symbolic_name_text", "NsPayload",
+    "PortIdPayload", "PortNamePayload", "NodeNamePayload", "SymbolicNamePayload",
+    "Fc4TypesPayload", "Fc4FeaturesPayload", "Fc4TypeQuery", "PortIdList",
     "RnnIdRequest", "RsnnNnRequest", "RspnIdRequest", "RftIdRequest", "RffIdRequest",
     "DaIdRequest", "EmptyAccept",
     "GaNxtRequest", "GaNxtAccept", "GpnIdRequest", "GpnIdAccept", "GnnIdRequest", "GnnIdAccept",
@@ -75,7 +96,8 @@ __all__ = [
     "GffIdAccept", "GidPnRequest", "GidPnAccept", "GsnnNnRequest", "GsnnNnAccept",
     "GidFtRequest", "GidFtAccept", "GpnFtRequest", "GpnFtEntry", "GpnFtAccept", "GnnFtRequest",
     "GnnFtEntry", "GnnFtAccept", "GidPtRequest", "GidPtAccept",
-    "NS_REQUESTS", "NS_ACCEPTS", "decode_ns_request", "decode_ns_accept",
+    "NsCommandPayloads", "NS_COMMANDS", "NS_REQUESTS", "NS_ACCEPTS", "decode_ns_request",
+    "decode_ns_accept", "encode_port_id_list", "encode_name_entries",
 ]
 
 LAST_ENTRY = 0x80  # control byte bit on the last entry of a list accept (FC_NS_FID_LAST)
@@ -135,21 +157,8 @@ def _check_range(what: str, value: int, top: int) -> None:
         raise ValueError(f"{what} {value!r} out of range 0..{top:#x}")
 
 
-def _check_bytes(what: str, value: BytesLike, size: int | None = None,
-                 limit: int = MAX_SYMBOLIC_NAME) -> bytes:
-    # bytes(n) of an int would silently make n zero bytes: insist on a real buffer
-    if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise TypeError(f"{what} must be bytes, not {type(value).__name__}")
-    data = bytes(value)
-    if size is not None and len(data) != size:
-        raise ValueError(f"{what} must be {size} bytes, not {len(data)}")
-    if size is None and len(data) > limit:
-        raise ValueError(f"{what} is {len(data)} bytes, at most {limit} fit")
-    return data
-
-
-def _wwn(value: int | str | BytesLike) -> WWN:
-    return value if isinstance(value, WWN) else WWN(value)
+def _set(obj: object, name: str, value: object) -> None:
+    object.__setattr__(obj, name, value)
 
 
 def _port_type(value: int) -> int:
@@ -157,29 +166,6 @@ def _port_type(value: int) -> int:
         return PortType(value)
     except ValueError:
         return value  # kept as read: the fabric answers an unknown type with a reject
-
-
-def _need(what: str, body: BytesLike, size: int) -> None:
-    if len(body) < size:
-        raise DecodeError(what, f"need {size} bytes, have {len(body)}")
-
-
-def _pid(body: BytesLike, offset: int) -> int:
-    return int.from_bytes(body[offset:offset + 3], "big")
-
-
-def _name_at(what: str, body: BytesLike, offset: int) -> bytes:
-    """The [len, name] symbolic name at `offset`."""
-    _need(what, body, offset + 1)
-    end = offset + 1 + body[offset]
-    if len(body) < end:
-        raise DecodeError(what, f"symbolic name length {body[offset]} needs {end} bytes, "
-                                f"have {len(body)}")
-    return bytes(body[offset + 1:end])
-
-
-def _encode_name(name: bytes) -> bytes:
-    return bytes((len(name),)) + name
 
 
 def symbolic_name_text(name: bytes) -> str:
@@ -200,8 +186,12 @@ class NsPayload(Protocol):
 # ---------------------------------------------------------------------------------------------
 # FC-4 TYPEs and FC-4 Features objects
 
-_TYPE_WORDS = struct.Struct(">8I")
-_FEATURE_WORDS = struct.Struct(">32I")
+
+def _set_bits(word: int) -> Iterator[int]:
+    while word:
+        low = word & -word
+        yield low.bit_length() - 1
+        word ^= low
 
 
 class Fc4Types(frozenset[int]):
@@ -231,17 +221,16 @@ class Fc4Types(frozenset[int]):
         ws = tuple(words)
         if len(ws) != 8:
             raise ValueError(f"FC-4 TYPEs need 8 words, not {len(ws)}")
-        return cls(i * 32 + bit for i, w in enumerate(ws) for bit in range(32) if w >> bit & 1)
+        return cls(i * 32 + bit for i, w in enumerate(ws) for bit in _set_bits(w))
 
     def encode(self) -> bytes:
         """The 32-byte object."""
-        return _TYPE_WORDS.pack(*self.words)
+        return Fc4TypesPayload(self).encode()
 
     @classmethod
     def decode(cls, body: BytesLike) -> Self:
         """The object in the first 32 bytes of `body`."""
-        _need("FC-4 TYPEs", body, FC4_TYPES_LEN)
-        return cls.from_words(_TYPE_WORDS.unpack_from(body))
+        return cls(Fc4TypesPayload.decode(body).fc4_types)
 
     def __repr__(self) -> str:
         return f"Fc4Types({{{', '.join(f'{t:#04x}' for t in sorted(self))}}})"
@@ -275,6 +264,23 @@ class Fc4Features(Mapping[int, int]):
         """Build from {TYPE: 4-bit features}, e.g. {FcType.FCP: FcpFeatures.TARGET}."""
         return cls(features)
 
+    @property
+    def words(self) -> tuple[int, ...]:
+        """The 32 words of the object, word 0 first."""
+        words = [0] * 32
+        for t, f in self._by_type.items():
+            words[t // 8] |= f << (4 * (t % 8))
+        return tuple(words)
+
+    @classmethod
+    def from_words(cls, words: Iterable[int]) -> Self:
+        """The object whose words are `words` (32 ints, word 0 first)."""
+        ws = tuple(words)
+        if len(ws) != 32:
+            raise ValueError(f"FC-4 Features need 32 words, not {len(ws)}")
+        return cls((i * 8 + n, w >> (4 * n) & 0xF) for i, w in enumerate(ws) if w
+                   for n in range(8))
+
     def features_for(self, fc4_type: int) -> int:
         """The 4-bit features registered for `fc4_type` (0 when none)."""
         _check_range("FC-4 TYPE", fc4_type, 0xFF)
@@ -294,119 +300,130 @@ class Fc4Features(Mapping[int, int]):
 
     def encode(self) -> bytes:
         """The 128-byte object."""
-        words = [0] * 32
-        for t, f in self._by_type.items():
-            words[t // 8] |= f << (4 * (t % 8))
-        return _FEATURE_WORDS.pack(*words)
+        return Fc4FeaturesPayload(self).encode()
 
     @classmethod
     def decode(cls, body: BytesLike) -> Self:
         """The object in the first 128 bytes of `body`."""
-        _need("FC-4 Features", body, FC4_FEATURES_LEN)
-        words = _FEATURE_WORDS.unpack_from(body)
-        return cls((i * 8 + n, w >> (4 * n) & 0xF) for i, w in enumerate(words) for n in range(8))
+        return cls(Fc4FeaturesPayload.decode(body).features)
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{t:#04x}: {f:#x}" for t, f in sorted(self._by_type.items()))
         return f"Fc4Features({{{inner}}})"
 
 
+def _fc4_types(value: Iterable[int]) -> Fc4Types:
+    return value if isinstance(value, Fc4Types) else Fc4Types(value)
+
+
+def _fc4_features(value: Mapping[int, int]) -> Fc4Features:
+    return value if isinstance(value, Fc4Features) else Fc4Features(value)
+
+
 # ---------------------------------------------------------------------------------------------
-# shared shapes
+# fields that several layouts share (FC-GS-8 5.2.3, the name server objects)
+
+FC4_TYPES = Array(8, Int32ub)  # an Fc4Types through _FC4_TYPES_WIRE
+FC4_FEATURES = Array(32, Int32ub)  # an Fc4Features through _FC4_FEATURES_WIRE
+SYMBOLIC_NAME = Prefixed(Int8ub, GreedyBytes)  # [len, name(len)], len 0..255
+
+_FC4_TYPES_WIRE: Wire = (Fc4Types.from_words, lambda types: types.words)
+_FC4_FEATURES_WIRE: Wire = (Fc4Features.from_words, lambda features: features.words)
+
+
+def _name_fault(offset: int) -> Callable[[BytesLike, Fields | None], str | None]:
+    """The Layout fault of a payload whose symbolic name's length byte is at `offset`."""
+
+    def fault(body: BytesLike, parsed: Fields | None) -> str | None:
+        if len(body) <= offset:
+            return f"need {offset + 1} bytes, have {len(body)}"
+        end = offset + 1 + body[offset]
+        if len(body) >= end:
+            return None
+        return f"symbolic name length {body[offset]} needs {end} bytes, have {len(body)}"
+
+    return fault
+
+
+# ---------------------------------------------------------------------------------------------
+# the shapes several commands share
 
 
 @dataclass(frozen=True)
-class _PortIdPayload:
-    """[rsvd, port ID(3)]."""
+class PortIdPayload(Payload):
+    """[rsvd, port ID(3)]: the request of every query by port ID, of DA_ID, and the GID_PN
+    accept (Linux fc_ns.h struct fc_ns_fid / fc_gid_pn_resp)."""
 
     port_id: int
-    _what: ClassVar[str] = "port ID payload"
-
-    def __post_init__(self) -> None:
-        _check_range(f"{self._what} port_id", self.port_id, _PORT_ID_MAX)
-
-    def encode(self) -> bytes:
-        """The 4-byte payload (reserved byte zero)."""
-        return self.port_id.to_bytes(4, "big")
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 4 bytes of `body`."""
-        _need(cls._what, body, 4)
-        return cls(_pid(body, 1))
+    _layout = Layout("port ID payload", Struct(Padding(1), "port_id" / Int24ub))
 
 
 @dataclass(frozen=True)
-class _PortNamePayload:
-    """[port name(8)]."""
+class PortNamePayload(Payload):
+    """[port name(8)]: GPN_ID accept, GID_PN request (fc_ns.h struct fc_ns_gid_pn)."""
 
     port_name: WWN
-    _what: ClassVar[str] = "port name payload"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "port_name", _wwn(self.port_name))
-
-    def encode(self) -> bytes:
-        """The 8-byte name."""
-        return self.port_name.to_bytes8()
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 8 bytes of `body`."""
-        _need(cls._what, body, 8)
-        return cls(WWN.from_bytes8(body))
+    _layout = Layout("port name payload", Struct("port_name" / Int64ub))
+    _convert = {"port_name": WWN}
 
 
 @dataclass(frozen=True)
-class _NodeNamePayload:
-    """[node name(8)]."""
+class NodeNamePayload(Payload):
+    """[node name(8)]: GNN_ID accept, GSNN_NN request."""
 
     node_name: WWN
-    _what: ClassVar[str] = "node name payload"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "node_name", _wwn(self.node_name))
-
-    def encode(self) -> bytes:
-        """The 8-byte name."""
-        return self.node_name.to_bytes8()
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 8 bytes of `body`."""
-        _need(cls._what, body, 8)
-        return cls(WWN.from_bytes8(body))
+    _layout = Layout("node name payload", Struct("node_name" / Int64ub))
+    _convert = {"node_name": WWN}
 
 
-@dataclass(frozen=True)
-class _SymbolicNamePayload:
-    """[len, symbolic name(len)]."""
+class _SymbolicName:
+    """The text view of a payload's `symbolic_name`."""
 
     symbolic_name: bytes
-    _what: ClassVar[str] = "symbolic name payload"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "symbolic_name",
-                           _check_bytes(f"{self._what} symbolic_name", self.symbolic_name))
 
     @property
     def symbolic_name_text(self) -> str:
         """The name as text (see symbolic_name_text())."""
         return symbolic_name_text(self.symbolic_name)
 
-    def encode(self) -> bytes:
-        """Length byte and name."""
-        return _encode_name(self.symbolic_name)
 
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the length byte and name at the start of `body`."""
-        return cls(_name_at(cls._what, body, 0))
+@dataclass(frozen=True)
+class SymbolicNamePayload(_SymbolicName, Payload):
+    """[len, symbolic name(len)]: GSPN_ID and GSNN_NN accepts (fc_ns.h struct fc_gspn_resp)."""
+
+    symbolic_name: bytes
+    _layout = Layout("symbolic name payload", Struct("symbolic_name" / SYMBOLIC_NAME),
+                     fault=_name_fault(0))
 
 
 @dataclass(frozen=True)
-class _FtRequest:
-    """[flags, domain ID scope, area ID scope, FC-4 type] (Linux fc_ns.h fc_ns_gid_ft).
+class Fc4TypesPayload(Payload):
+    """[FC-4 TYPEs(32)]: the GFT_ID accept (qla2xxx ct_sns_rsp.gft_id)."""
+
+    fc4_types: Fc4Types
+    _layout = Layout("FC-4 TYPEs", Struct("fc4_types" / FC4_TYPES))
+    _convert = {"fc4_types": _fc4_types}
+    _wire = {"fc4_types": _FC4_TYPES_WIRE}
+
+
+@dataclass(frozen=True)
+class Fc4FeaturesPayload(Payload):
+    """[FC-4 Features(128)]: the GFF_ID accept (see Fc4Features for the nibbles)."""
+
+    features: Fc4Features
+    _layout = Layout("FC-4 Features", Struct("features" / FC4_FEATURES))
+    _convert = {"features": _fc4_features}
+    _wire = {"features": _FC4_FEATURES_WIRE}
+
+    def features_for(self, fc4_type: int) -> int:
+        """The 4-bit features of `fc4_type` (0 when none)."""
+        return self.features.features_for(fc4_type)
+
+
+@dataclass(frozen=True)
+class Fc4TypeQuery(Payload):
+    """[flags, domain ID scope, area ID scope, FC-4 type]: the GID_FT, GPN_FT and GNN_FT
+    requests (Linux fc_ns.h fc_ns_gid_ft).
 
     Domain ID scope 0 means the whole fabric; a non-zero area ID scope narrows a domain.
     Byte 0 is reserved in FC-GS-2 (Linux fn_resvd); some implementations put flags there,
@@ -417,82 +434,123 @@ class _FtRequest:
     domain_id_scope: int = 0
     area_id_scope: int = 0
     flags: int = 0
-    _what: ClassVar[str] = "FC-4 type query"
-
-    def __post_init__(self) -> None:
-        for name in ("fc4_type", "domain_id_scope", "area_id_scope", "flags"):
-            _check_range(f"{self._what} {name}", getattr(self, name), 0xFF)
-
-    def encode(self) -> bytes:
-        """The 4-byte payload."""
-        return bytes((self.flags, self.domain_id_scope, self.area_id_scope, self.fc4_type))
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 4 bytes of `body`."""
-        _need(cls._what, body, 4)
-        return cls(body[3], body[1], body[2], body[0])
+    _layout = Layout("FC-4 type query", Struct(
+        "flags" / Int8ub, "domain_id_scope" / Int8ub, "area_id_scope" / Int8ub,
+        "fc4_type" / Int8ub))
 
 
-def _entry_offsets(what: str, body: BytesLike, size: int) -> Iterator[int]:
-    """Offsets of list entries of `size` bytes, up to the one marked LAST_ENTRY."""
-    off = 0
-    while True:
-        if off + size > len(body):
-            if off == len(body):
-                raise DecodeError(what, f"list ends after {off // size} entries, none marked "
-                                        "last (control bit 0x80)")
-            raise DecodeError(what, f"entry {off // size} truncated: need {off + size} bytes, "
-                                    f"have {len(body)}")
-        yield off
-        if body[off] & LAST_ENTRY:
-            return
-        off += size
+# ---------------------------------------------------------------------------------------------
+# list accepts: entries up to the one whose control byte has LAST_ENTRY
 
 
-def _check_nonempty(what: str, entries: tuple[object, ...]) -> None:
-    if not entries:
-        raise ValueError(f"{what} needs at least one entry: a query that matches nothing is "
-                         "answered with a CT reject, not an empty accept")
+def _list_layout(what: str, entry: object, size: int) -> Layout:
+    def fault(body: BytesLike, parsed: Fields | None) -> str | None:
+        if parsed is not None:  # the entries read must have been in the body
+            n = len(parsed["entries"])
+            return None if n * size <= len(body) else \
+                f"entry {n - 1} truncated: need {n * size} bytes, have {len(body)}"
+        n = len(body) // size
+        if len(body) % size == 0:
+            return f"list ends after {n} entries, none marked last (control bit 0x80)"
+        return f"entry {n} truncated: need {(n + 1) * size} bytes, have {len(body)}"
+
+    return Layout(what, Struct("entries" / RepeatUntil(obj_.control & LAST_ENTRY, entry)),
+                  fault=fault)
 
 
 def _control(i: int, count: int) -> int:
     return LAST_ENTRY if i == count - 1 else 0
 
 
+def _check_entries(what: str, port_ids: Iterable[int], count: int) -> None:
+    if not count:
+        raise ValueError(f"{what} needs at least one entry: a query that matches nothing is "
+                         "answered with a CT reject, not an empty accept")
+    for pid in port_ids:
+        _check_range(f"{what} port ID", pid, _PORT_ID_MAX)
+
+
 @dataclass(frozen=True)
-class _PortIdListAccept:
-    """Entries [control, port ID(3)], control bit 0x80 on the last (GID_FT / GID_PT accept)."""
+class PortIdList(Payload):
+    """[control, port ID(3)] per port, control bit 0x80 on the last: the GID_FT and GID_PT
+    accepts (fc_ns.h struct fc_ns_fid, qla2xxx ct_sns_gid_pt_data)."""
 
     port_ids: tuple[int, ...]
-    _what: ClassVar[str] = "port ID list"
+    _layout = _list_layout("port ID list", Struct("control" / Int8ub, "port_id" / Int24ub), 4)
 
     def __post_init__(self) -> None:
         ids = tuple(self.port_ids)
-        _check_nonempty(self._what, ids)
-        for pid in ids:
-            _check_range(f"{self._what} port ID", pid, _PORT_ID_MAX)
-        object.__setattr__(self, "port_ids", ids)
+        _check_entries(self._layout.what, ids, len(ids))
+        _set(self, "port_ids", ids)
 
-    def encode(self) -> bytes:
-        """4 bytes per port ID, the last marked."""
+    def _to_fields(self) -> Mapping[str, object]:
         n = len(self.port_ids)
-        return b"".join((_control(i, n) << 24 | pid).to_bytes(4, "big")
-                        for i, pid in enumerate(self.port_ids))
+        return {"entries": [{"control": _control(i, n), "port_id": pid}
+                            for i, pid in enumerate(self.port_ids)]}
 
     @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """The entries up to the one marked last; bytes after it are ignored."""
-        return cls(tuple(_pid(body, off + 1) for off in _entry_offsets(cls._what, body, 4)))
+    def _from_fields(cls, parsed: Fields) -> Self:
+        return cls(tuple(e["port_id"] for e in parsed["entries"]))
 
 
-_NAME_ENTRY = struct.Struct(">I4x8s")  # control|port ID, rsvd(4), name(8)
+class GpnFtEntry(NamedTuple):
+    """One GPN_FT accept entry."""
+
+    port_id: int
+    port_name: WWN
 
 
-def _encode_name_list(entries: tuple[tuple[int, WWN], ...]) -> bytes:
-    n = len(entries)
-    return b"".join(_NAME_ENTRY.pack(_control(i, n) << 24 | pid, name.to_bytes8())
-                    for i, (pid, name) in enumerate(entries))
+class GnnFtEntry(NamedTuple):
+    """One GNN_FT accept entry."""
+
+    port_id: int
+    node_name: WWN
+
+
+# control, port ID(3), rsvd(4), name(8) (Linux fc_gpn_ft_resp, qla2xxx ct_sns_gpn_ft_data:
+# the name is at entry offset 8; the Wireshark version read for this shows it at offset 4,
+# which the drivers that talk to real switches contradict)
+_NAME_ENTRY = Struct("control" / Int8ub, "port_id" / Int24ub, Padding(4), "name" / Int64ub)
+
+
+class _NameList(Payload):
+    """16-byte entries [control, port ID(3), rsvd(4), name(8)], bit 0x80 on the last."""
+
+    entries: tuple[tuple[int, WWN], ...]
+    _entry: ClassVar[type[GpnFtEntry] | type[GnnFtEntry]]
+
+    def __post_init__(self) -> None:
+        entries = tuple(self._entry(pid, WWN(name)) for pid, name in self.entries)
+        _check_entries(self._layout.what, (pid for pid, _ in entries), len(entries))
+        _set(self, "entries", entries)
+
+    def _to_fields(self) -> Mapping[str, object]:
+        n = len(self.entries)
+        return {"entries": [{"control": _control(i, n), "port_id": pid, "name": name}
+                            for i, (pid, name) in enumerate(self.entries)]}
+
+    @classmethod
+    def _from_fields(cls, parsed: Fields) -> Self:
+        return cls(tuple((e["port_id"], e["name"]) for e in parsed["entries"]))  # type: ignore[call-arg]
+
+
+@dataclass(frozen=True)
+class GpnFtAccept(_NameList):
+    """GPN_FT accept: (port ID, port name) entries."""
+
+    entries: tuple[GpnFtEntry, ...]
+    _layout = _list_layout("GPN_FT accept", _NAME_ENTRY, 16)
+    _entry = GpnFtEntry
+
+
+@dataclass(frozen=True)
+class GnnFtAccept(_NameList):
+    """GNN_FT accept: (port ID, node name) entries (same shape as GPN_FT; qla2xxx reads both
+    with one struct)."""
+
+    entries: tuple[GnnFtEntry, ...]
+    _layout = _list_layout("GNN_FT accept", _NAME_ENTRY, 16)
+    _entry = GnnFtEntry
 
 
 _FAST_NAME_ENTRY = struct.Struct(">I4xQ")
@@ -523,162 +581,140 @@ def encode_name_entries(entries: Sequence[tuple[int, int]]) -> bytes:
     return b"".join(body)
 
 
-def _decode_name_list(what: str, body: BytesLike) -> Iterator[tuple[int, WWN]]:
-    for off in _entry_offsets(what, body, 16):
-        yield _pid(body, off + 1), WWN.from_bytes8(body, off + 8)
-
-
-def _check_name_entries(what: str, entries: tuple[tuple[int, WWN], ...]) -> None:
-    _check_nonempty(what, entries)
-    for pid, _name in entries:
-        _check_range(f"{what} port ID", pid, _PORT_ID_MAX)
-
-
 # ---------------------------------------------------------------------------------------------
-# registrations (requests; their accepts carry no payload)
+# payloads of one command each
 
 
 @dataclass(frozen=True)
-class RnnIdRequest:
-    """RNN_ID (0x0213): register the node name of `port_id`."""
+class GaNxtAccept(Payload):
+    """GA_NXT accept: the whole port object, 620 bytes (qla2xxx qla_def.h ct_sns_rsp.ga_nxt,
+    GA_NXT_RSP_SIZE 16 + 620; the same offsets in Wireshark packet-fcdns.c
+    dissect_fcdns_ganxt). IP addresses and the initial process associator are kept as the
+    raw bytes; a symbolic name's padding in its 256-byte field is ignored."""
+
+    port_type: int
+    port_id: int
+    port_name: WWN
+    symbolic_port_name: bytes = b""
+    node_name: WWN = WWN(0)
+    symbolic_node_name: bytes = b""
+    initial_process_associator: bytes = bytes(8)
+    node_ip_address: bytes = bytes(16)
+    class_of_service: int = 0
+    fc4_types: Fc4Types = Fc4Types()
+    port_ip_address: bytes = bytes(16)
+    fabric_port_name: WWN = WWN(0)
+    hard_address: int = 0
+    _layout = Layout("GA_NXT accept", Struct(
+        "port_type" / Int8ub,  # 0
+        "port_id" / Int24ub,  # 1
+        "port_name" / Int64ub,  # 4
+        "symbolic_port_name" / FixedSized(256, SYMBOLIC_NAME),  # 12
+        "node_name" / Int64ub,  # 268
+        "symbolic_node_name" / FixedSized(256, SYMBOLIC_NAME),  # 276
+        "initial_process_associator" / Bytes(8),  # 532
+        "node_ip_address" / Bytes(16),  # 540
+        "class_of_service" / Int32ub,  # 556
+        "fc4_types" / FC4_TYPES,  # 560
+        "port_ip_address" / Bytes(16),  # 592
+        "fabric_port_name" / Int64ub,  # 608
+        Padding(1), "hard_address" / Int24ub,  # 616
+    ))
+    _convert = {"port_type": _port_type, "class_of_service": unsigned(ClassOfService),
+                "port_name": WWN, "node_name": WWN, "fabric_port_name": WWN,
+                "fc4_types": _fc4_types}
+    _wire = {"fc4_types": _FC4_TYPES_WIRE}
+
+    @property
+    def symbolic_port_name_text(self) -> str:
+        """The symbolic port name as text (see symbolic_name_text())."""
+        return symbolic_name_text(self.symbolic_port_name)
+
+    @property
+    def symbolic_node_name_text(self) -> str:
+        """The symbolic node name as text (see symbolic_name_text())."""
+        return symbolic_name_text(self.symbolic_node_name)
+
+
+@dataclass(frozen=True)
+class GidPtRequest(Payload):
+    """GID_PT (0x01A1): the port IDs of ports of `port_type` within the scope
+    (Linux fc_ns.h fc_ns_gid_pt: port type, domain ID scope, area ID scope, rsvd)."""
+
+    port_type: int
+    domain_id_scope: int = 0
+    area_id_scope: int = 0
+    _layout = Layout("GID_PT request", Struct(
+        "port_type" / Int8ub, "domain_id_scope" / Int8ub, "area_id_scope" / Int8ub,
+        Padding(1)))
+    _convert = {"port_type": _port_type}
+
+
+@dataclass(frozen=True)
+class RnnIdRequest(Payload):
+    """RNN_ID (0x0213): register the node name of `port_id` (fc_ns.h struct fc_ns_rn_id)."""
 
     port_id: int
     node_name: WWN
-    _what: ClassVar[str] = "RNN_ID request"
-
-    def __post_init__(self) -> None:
-        _check_range(f"{self._what} port_id", self.port_id, _PORT_ID_MAX)
-        object.__setattr__(self, "node_name", _wwn(self.node_name))
-
-    def encode(self) -> bytes:
-        """rsvd, port ID(3), node name(8)."""
-        return self.port_id.to_bytes(4, "big") + self.node_name.to_bytes8()
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 12 bytes of `body`."""
-        _need(cls._what, body, 12)
-        return cls(_pid(body, 1), WWN.from_bytes8(body, 4))
+    _layout = Layout("RNN_ID request", Struct(
+        Padding(1), "port_id" / Int24ub, "node_name" / Int64ub))
+    _convert = {"node_name": WWN}
 
 
 @dataclass(frozen=True)
-class RsnnNnRequest:
-    """RSNN_NN (0x0239): register the symbolic name (bytes, up to 255) of a node."""
+class RsnnNnRequest(_SymbolicName, Payload):
+    """RSNN_NN (0x0239): register the symbolic name (bytes, up to 255) of a node
+    (fc_ns.h struct fc_ns_rsnn; a padded name area after the name is ignored)."""
 
     node_name: WWN
     symbolic_name: bytes
-    _what: ClassVar[str] = "RSNN_NN request"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "node_name", _wwn(self.node_name))
-        object.__setattr__(self, "symbolic_name",
-                           _check_bytes(f"{self._what} symbolic_name", self.symbolic_name))
-
-    @property
-    def symbolic_name_text(self) -> str:
-        """The name as text (see symbolic_name_text())."""
-        return symbolic_name_text(self.symbolic_name)
-
-    def encode(self) -> bytes:
-        """node name(8), len, name."""
-        return self.node_name.to_bytes8() + _encode_name(self.symbolic_name)
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode from the start of `body` (a padded name area after the name is ignored)."""
-        _need(cls._what, body, 9)
-        return cls(WWN.from_bytes8(body), _name_at(cls._what, body, 8))
+    _layout = Layout("RSNN_NN request", Struct(
+        "node_name" / Int64ub, "symbolic_name" / SYMBOLIC_NAME), fault=_name_fault(8))
+    _convert = {"node_name": WWN}
 
 
 @dataclass(frozen=True)
-class RspnIdRequest:
-    """RSPN_ID (0x0218): register the symbolic name (bytes, up to 255) of `port_id`."""
+class RspnIdRequest(_SymbolicName, Payload):
+    """RSPN_ID (0x0218): register the symbolic name (bytes, up to 255) of `port_id`
+    (fc_ns.h struct fc_ns_rspn; a padded name area after the name is ignored)."""
 
     port_id: int
     symbolic_name: bytes
-    _what: ClassVar[str] = "RSPN_ID request"
-
-    def __post_init__(self) -> None:
-        _check_range(f"{self._what} port_id", self.port_id, _PORT_ID_MAX)
-        object.__setattr__(self, "symbolic_name",
-                           _check_bytes(f"{self._what} symbolic_name", self.symbolic_name))
-
-    @property
-    def symbolic_name_text(self) -> str:
-        """The name as text (see symbolic_name_text())."""
-        return symbolic_name_text(self.symbolic_name)
-
-    def encode(self) -> bytes:
-        """rsvd, port ID(3), len, name."""
-        return self.port_id.to_bytes(4, "big") + _encode_name(self.symbolic_name)
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode from the start of `body` (a padded name area after the name is ignored)."""
-        _need(cls._what, body, 5)
-        return cls(_pid(body, 1), _name_at(cls._what, body, 4))
+    _layout = Layout("RSPN_ID request", Struct(
+        Padding(1), "port_id" / Int24ub, "symbolic_name" / SYMBOLIC_NAME),
+        fault=_name_fault(4))
 
 
 @dataclass(frozen=True)
-class RftIdRequest:
-    """RFT_ID (0x0217): register the FC-4 TYPEs of `port_id`."""
+class RftIdRequest(Payload):
+    """RFT_ID (0x0217): register the FC-4 TYPEs of `port_id` (fc_ns.h fc_ns_rft_id)."""
 
     port_id: int
     fc4_types: Fc4Types
-    _what: ClassVar[str] = "RFT_ID request"
-
-    def __post_init__(self) -> None:
-        _check_range(f"{self._what} port_id", self.port_id, _PORT_ID_MAX)
-        if not isinstance(self.fc4_types, Fc4Types):
-            object.__setattr__(self, "fc4_types", Fc4Types(self.fc4_types))
-
-    def encode(self) -> bytes:
-        """rsvd, port ID(3), FC-4 TYPEs(32)."""
-        return self.port_id.to_bytes(4, "big") + self.fc4_types.encode()
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 36 bytes of `body`."""
-        _need(cls._what, body, 4 + FC4_TYPES_LEN)
-        return cls(_pid(body, 1), Fc4Types.decode(body[4:]))
+    _layout = Layout("RFT_ID request", Struct(
+        Padding(1), "port_id" / Int24ub, "fc4_types" / FC4_TYPES))
+    _convert = {"fc4_types": _fc4_types}
+    _wire = {"fc4_types": _FC4_TYPES_WIRE}
 
 
 @dataclass(frozen=True)
-class RffIdRequest:
-    """RFF_ID (0x021F): register the FC-4 features of `port_id` for one FC-4 TYPE.
+class RffIdRequest(Payload):
+    """RFF_ID (0x021F): register the FC-4 features of `port_id` for one FC-4 TYPE
+    (fc_ns.h struct fc_ns_rff_id).
 
     `features` is the whole byte as sent (the FC-4 Features object keeps its low 4 bits);
-    for FCP it decodes as FcpFeatures.
+    for FCP it is an FcpFeatures.
     """
 
     port_id: int
     fc4_type: int
     features: int
-    _what: ClassVar[str] = "RFF_ID request"
+    _layout = Layout("RFF_ID request", Struct(
+        Padding(1), "port_id" / Int24ub, Padding(2), "features" / Int8ub, "fc4_type" / Int8ub))
 
-    def __post_init__(self) -> None:
-        _check_range(f"{self._what} port_id", self.port_id, _PORT_ID_MAX)
-        _check_range(f"{self._what} fc4_type", self.fc4_type, 0xFF)
-        _check_range(f"{self._what} features", self.features, 0xFF)
-
-    def encode(self) -> bytes:
-        """rsvd, port ID(3), rsvd(2), features, FC-4 type."""
-        return self.port_id.to_bytes(4, "big") + bytes((0, 0, self.features, self.fc4_type))
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 8 bytes of `body`."""
-        _need(cls._what, body, 8)
-        fc4_type, features = body[7], body[6]
-        return cls(_pid(body, 1), fc4_type,
-                   FcpFeatures(features) if fc4_type == FcType.FCP else features)
-
-
-@dataclass(frozen=True)
-class DaIdRequest(_PortIdPayload):
-    """DA_ID (0x0300): deregister every object of `port_id`."""
-
-    _what: ClassVar[str] = "DA_ID request"
+    def _coerce(self) -> None:
+        if self.fc4_type == FcType.FCP:
+            _set(self, "features", unsigned(FcpFeatures)(self.features))
 
 
 @dataclass(frozen=True)
@@ -696,428 +732,81 @@ class EmptyAccept:
 
 
 # ---------------------------------------------------------------------------------------------
-# queries by port ID
+# every message by its FC-GS name: the shape it has
 
-
-@dataclass(frozen=True)
-class GaNxtRequest(_PortIdPayload):
-    """GA_NXT (0x0100): all attributes of the registered port after `port_id`."""
-
-    _what: ClassVar[str] = "GA_NXT request"
-
-
-_GA_NXT = struct.Struct(">I8s256s8s256s8s16sI32s16s8sI")
-
-
-@dataclass(frozen=True)
-class GaNxtAccept:
-    """GA_NXT accept: the whole port object, 620 bytes. Layout (qla2xxx qla_def.h
-    ct_sns_rsp.ga_nxt, GA_NXT_RSP_SIZE 16 + 620; the same offsets in Wireshark
-    packet-fcdns.c dissect_fcdns_ganxt):
-
-          0  port type              1     268  node name               8
-          1  port ID                3     276  symbolic node name    256 (len + 255)
-          4  port name              8     532  initial process assoc.  8
-         12  symbolic port name   256     540  IP address (node)      16
-             (len + 255, zero pad)        556  class of service        4
-                                          560  FC-4 TYPEs             32
-                                          592  IP address (port)      16
-                                          608  fabric port name        8
-                                          616  rsvd 1, hard address    3
-
-    IP addresses and the initial process associator are kept as the raw bytes.
-    """
-
-    port_type: int
-    port_id: int
-    port_name: WWN
-    symbolic_port_name: bytes = b""
-    node_name: WWN = WWN(0)
-    symbolic_node_name: bytes = b""
-    initial_process_associator: bytes = bytes(8)
-    node_ip_address: bytes = bytes(16)
-    class_of_service: int = 0
-    fc4_types: Fc4Types = Fc4Types()
-    port_ip_address: bytes = bytes(16)
-    fabric_port_name: WWN = WWN(0)
-    hard_address: int = 0
-    _what: ClassVar[str] = "GA_NXT accept"
-
-    def __post_init__(self) -> None:
-        w = self._what
-        _check_range(f"{w} port_type", self.port_type, 0xFF)
-        _check_range(f"{w} port_id", self.port_id, _PORT_ID_MAX)
-        _check_range(f"{w} class_of_service", self.class_of_service, 0xFFFF_FFFF)
-        _check_range(f"{w} hard_address", self.hard_address, _PORT_ID_MAX)
-        set_ = object.__setattr__
-        for name in ("port_name", "node_name", "fabric_port_name"):
-            set_(self, name, _wwn(getattr(self, name)))
-        for name in ("symbolic_port_name", "symbolic_node_name"):
-            set_(self, name, _check_bytes(f"{w} {name}", getattr(self, name)))
-        set_(self, "initial_process_associator",
-             _check_bytes(f"{w} initial_process_associator", self.initial_process_associator, 8))
-        for name in ("node_ip_address", "port_ip_address"):
-            set_(self, name, _check_bytes(f"{w} {name}", getattr(self, name), 16))
-        if not isinstance(self.fc4_types, Fc4Types):
-            set_(self, "fc4_types", Fc4Types(self.fc4_types))
-
-    @property
-    def symbolic_port_name_text(self) -> str:
-        """The symbolic port name as text (see symbolic_name_text())."""
-        return symbolic_name_text(self.symbolic_port_name)
-
-    @property
-    def symbolic_node_name_text(self) -> str:
-        """The symbolic node name as text (see symbolic_name_text())."""
-        return symbolic_name_text(self.symbolic_node_name)
-
-    def encode(self) -> bytes:
-        """The 620-byte object."""
-        # struct's "256s" pads each [len, name] with zeros to its fixed 256-byte field
-        return _GA_NXT.pack(
-            self.port_type << 24 | self.port_id, self.port_name.to_bytes8(),
-            _encode_name(self.symbolic_port_name), self.node_name.to_bytes8(),
-            _encode_name(self.symbolic_node_name), self.initial_process_associator,
-            self.node_ip_address, self.class_of_service, self.fc4_types.encode(),
-            self.port_ip_address, self.fabric_port_name.to_bytes8(), self.hard_address,
-        )
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 620 bytes of `body`; name padding and reserved bits are ignored."""
-        _need(cls._what, body, GA_NXT_ACCEPT_LEN)
-        (w0, pn, spn, nn, snn, ipa, ip_node, cos, fts, ip_port, fpn,
-         hard) = _GA_NXT.unpack_from(body)
-        return cls(
-            port_type=_port_type(w0 >> 24), port_id=w0 & _PORT_ID_MAX,
-            port_name=WWN.from_bytes8(pn), symbolic_port_name=spn[1:1 + spn[0]],
-            node_name=WWN.from_bytes8(nn), symbolic_node_name=snn[1:1 + snn[0]],
-            initial_process_associator=ipa, node_ip_address=ip_node,
-            class_of_service=ClassOfService(cos), fc4_types=Fc4Types.decode(fts),
-            port_ip_address=ip_port, fabric_port_name=WWN.from_bytes8(fpn),
-            hard_address=hard & _PORT_ID_MAX,
-        )
-
-
-@dataclass(frozen=True)
-class GpnIdRequest(_PortIdPayload):
-    """GPN_ID (0x0112): the port name of `port_id`."""
-
-    _what: ClassVar[str] = "GPN_ID request"
-
-
-@dataclass(frozen=True)
-class GpnIdAccept(_PortNamePayload):
-    """GPN_ID accept: port name(8)."""
-
-    _what: ClassVar[str] = "GPN_ID accept"
-
-
-@dataclass(frozen=True)
-class GnnIdRequest(_PortIdPayload):
-    """GNN_ID (0x0113): the node name of `port_id`."""
-
-    _what: ClassVar[str] = "GNN_ID request"
-
-
-@dataclass(frozen=True)
-class GnnIdAccept(_NodeNamePayload):
-    """GNN_ID accept: node name(8)."""
-
-    _what: ClassVar[str] = "GNN_ID accept"
-
-
-@dataclass(frozen=True)
-class GftIdRequest(_PortIdPayload):
-    """GFT_ID (0x0117): the FC-4 TYPEs of `port_id`."""
-
-    _what: ClassVar[str] = "GFT_ID request"
-
-
-@dataclass(frozen=True)
-class GftIdAccept:
-    """GFT_ID accept: FC-4 TYPEs(32)."""
-
-    fc4_types: Fc4Types
-    _what: ClassVar[str] = "GFT_ID accept"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.fc4_types, Fc4Types):
-            object.__setattr__(self, "fc4_types", Fc4Types(self.fc4_types))
-
-    def encode(self) -> bytes:
-        """The 32-byte object."""
-        return self.fc4_types.encode()
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 32 bytes of `body`."""
-        _need(cls._what, body, FC4_TYPES_LEN)
-        return cls(Fc4Types.decode(body))
-
-
-@dataclass(frozen=True)
-class GspnIdRequest(_PortIdPayload):
-    """GSPN_ID (0x0118): the symbolic port name of `port_id`."""
-
-    _what: ClassVar[str] = "GSPN_ID request"
-
-
-@dataclass(frozen=True)
-class GspnIdAccept(_SymbolicNamePayload):
-    """GSPN_ID accept: len, symbolic port name."""
-
-    _what: ClassVar[str] = "GSPN_ID accept"
-
-
-@dataclass(frozen=True)
-class GffIdRequest(_PortIdPayload):
-    """GFF_ID (0x011F): the FC-4 features of `port_id`."""
-
-    _what: ClassVar[str] = "GFF_ID request"
-
-
-@dataclass(frozen=True)
-class GffIdAccept:
-    """GFF_ID accept: the 128-byte FC-4 Features object (see Fc4Features for the nibbles)."""
-
-    features: Fc4Features
-    _what: ClassVar[str] = "GFF_ID accept"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.features, Fc4Features):
-            object.__setattr__(self, "features", Fc4Features(self.features))
-
-    def features_for(self, fc4_type: int) -> int:
-        """The 4-bit features of `fc4_type` (0 when none)."""
-        return self.features.features_for(fc4_type)
-
-    def encode(self) -> bytes:
-        """The 128-byte object."""
-        return self.features.encode()
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 128 bytes of `body`."""
-        _need(cls._what, body, FC4_FEATURES_LEN)
-        return cls(Fc4Features.decode(body))
+GaNxtRequest = GpnIdRequest = GnnIdRequest = GftIdRequest = PortIdPayload
+GspnIdRequest = GffIdRequest = DaIdRequest = GidPnAccept = PortIdPayload
+GpnIdAccept = GidPnRequest = PortNamePayload
+GnnIdAccept = GsnnNnRequest = NodeNamePayload
+GspnIdAccept = GsnnNnAccept = SymbolicNamePayload
+GftIdAccept = Fc4TypesPayload
+GffIdAccept = Fc4FeaturesPayload
+GidFtRequest = GpnFtRequest = GnnFtRequest = Fc4TypeQuery
+GidFtAccept = GidPtAccept = PortIdList
 
 
 # ---------------------------------------------------------------------------------------------
-# queries by name
+# the command table (FC-GS-8 5.2.5)
 
 
-@dataclass(frozen=True)
-class GidPnRequest(_PortNamePayload):
-    """GID_PN (0x0121): the port ID of the port named `port_name`."""
+class NsCommandPayloads(NamedTuple):
+    """The payloads of one name server command: its request and its accept."""
 
-    _what: ClassVar[str] = "GID_PN request"
-
-
-@dataclass(frozen=True)
-class GidPnAccept(_PortIdPayload):
-    """GID_PN accept: rsvd, port ID(3)."""
-
-    _what: ClassVar[str] = "GID_PN accept"
+    request: type[NsPayload]
+    accept: type[NsPayload]
 
 
-@dataclass(frozen=True)
-class GsnnNnRequest(_NodeNamePayload):
-    """GSNN_NN (0x0139): the symbolic node name of the node named `node_name`."""
+_C = NsCommand
+_COMMANDS: dict[int, NsCommandPayloads] = {
+    code: NsCommandPayloads(request, accept) for code, request, accept in (
+        (_C.GA_NXT, PortIdPayload, GaNxtAccept),
+        (_C.GPN_ID, PortIdPayload, PortNamePayload),
+        (_C.GNN_ID, PortIdPayload, NodeNamePayload),
+        (_C.GFT_ID, PortIdPayload, Fc4TypesPayload),
+        (_C.GSPN_ID, PortIdPayload, SymbolicNamePayload),
+        (_C.GFF_ID, PortIdPayload, Fc4FeaturesPayload),
+        (_C.GID_PN, PortNamePayload, PortIdPayload),
+        (_C.GSNN_NN, NodeNamePayload, SymbolicNamePayload),
+        (_C.GID_FT, Fc4TypeQuery, PortIdList),
+        (_C.GPN_FT, Fc4TypeQuery, GpnFtAccept),
+        (_C.GNN_FT, Fc4TypeQuery, GnnFtAccept),
+        (_C.GID_PT, GidPtRequest, PortIdList),
+        (_C.RNN_ID, RnnIdRequest, EmptyAccept),
+        (_C.RFT_ID, RftIdRequest, EmptyAccept),
+        (_C.RSPN_ID, RspnIdRequest, EmptyAccept),
+        (_C.RFF_ID, RffIdRequest, EmptyAccept),
+        (_C.RSNN_NN, RsnnNnRequest, EmptyAccept),
+        (_C.DA_ID, PortIdPayload, EmptyAccept),
+    )}
 
-    _what: ClassVar[str] = "GSNN_NN request"
-
-
-@dataclass(frozen=True)
-class GsnnNnAccept(_SymbolicNamePayload):
-    """GSNN_NN accept: len, symbolic node name."""
-
-    _what: ClassVar[str] = "GSNN_NN accept"
-
-
-# ---------------------------------------------------------------------------------------------
-# queries by FC-4 TYPE and by port type
-
-
-@dataclass(frozen=True)
-class GidFtRequest(_FtRequest):
-    """GID_FT (0x0171): the port IDs registered for `fc4_type` within the scope."""
-
-    _what: ClassVar[str] = "GID_FT request"
-
-
-@dataclass(frozen=True)
-class GidFtAccept(_PortIdListAccept):
-    """GID_FT accept: [control, port ID(3)] per port, bit 0x80 on the last."""
-
-    _what: ClassVar[str] = "GID_FT accept"
-
-
-@dataclass(frozen=True)
-class GpnFtRequest(_FtRequest):
-    """GPN_FT (0x0172): port IDs and port names registered for `fc4_type`."""
-
-    _what: ClassVar[str] = "GPN_FT request"
-
-
-class GpnFtEntry(NamedTuple):
-    """One GPN_FT accept entry."""
-
-    port_id: int
-    port_name: WWN
-
-
-@dataclass(frozen=True)
-class GpnFtAccept:
-    """GPN_FT accept: 16-byte entries [control, port ID(3), rsvd(4), port name(8)], bit 0x80
-    on the last (Linux fc_gpn_ft_resp, qla2xxx ct_sns_gpn_ft_data: the name is at entry
-    offset 8; the Wireshark version read for this shows it at offset 4, which the drivers
-    that talk to real switches contradict)."""
-
-    entries: tuple[GpnFtEntry, ...]
-    _what: ClassVar[str] = "GPN_FT accept"
-
-    def __post_init__(self) -> None:
-        entries = tuple(GpnFtEntry(pid, _wwn(name)) for pid, name in self.entries)
-        _check_name_entries(self._what, entries)
-        object.__setattr__(self, "entries", entries)
-
-    def encode(self) -> bytes:
-        """16 bytes per entry, the last marked."""
-        return _encode_name_list(self.entries)
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """The entries up to the one marked last; bytes after it are ignored."""
-        return cls(tuple(GpnFtEntry(*e) for e in _decode_name_list(cls._what, body)))
-
-
-@dataclass(frozen=True)
-class GnnFtRequest(_FtRequest):
-    """GNN_FT (0x0173): port IDs and node names registered for `fc4_type`."""
-
-    _what: ClassVar[str] = "GNN_FT request"
-
-
-class GnnFtEntry(NamedTuple):
-    """One GNN_FT accept entry."""
-
-    port_id: int
-    node_name: WWN
-
-
-@dataclass(frozen=True)
-class GnnFtAccept:
-    """GNN_FT accept: 16-byte entries [control, port ID(3), rsvd(4), node name(8)], bit 0x80
-    on the last (same shape as GPN_FT; qla2xxx reads both with one struct)."""
-
-    entries: tuple[GnnFtEntry, ...]
-    _what: ClassVar[str] = "GNN_FT accept"
-
-    def __post_init__(self) -> None:
-        entries = tuple(GnnFtEntry(pid, _wwn(name)) for pid, name in self.entries)
-        _check_name_entries(self._what, entries)
-        object.__setattr__(self, "entries", entries)
-
-    def encode(self) -> bytes:
-        """16 bytes per entry, the last marked."""
-        return _encode_name_list(self.entries)
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """The entries up to the one marked last; bytes after it are ignored."""
-        return cls(tuple(GnnFtEntry(*e) for e in _decode_name_list(cls._what, body)))
-
-
-@dataclass(frozen=True)
-class GidPtRequest:
-    """GID_PT (0x01A1): the port IDs of ports of `port_type` within the scope
-    (Linux fc_ns.h fc_ns_gid_pt: port type, domain ID scope, area ID scope, rsvd)."""
-
-    port_type: int
-    domain_id_scope: int = 0
-    area_id_scope: int = 0
-    _what: ClassVar[str] = "GID_PT request"
-
-    def __post_init__(self) -> None:
-        for name in ("port_type", "domain_id_scope", "area_id_scope"):
-            _check_range(f"{self._what} {name}", getattr(self, name), 0xFF)
-
-    def encode(self) -> bytes:
-        """The 4-byte payload."""
-        return bytes((self.port_type, self.domain_id_scope, self.area_id_scope, 0))
-
-    @classmethod
-    def decode(cls, body: BytesLike) -> Self:
-        """Decode the first 4 bytes of `body`."""
-        _need(cls._what, body, 4)
-        return cls(_port_type(body[0]), body[1], body[2])
-
-
-@dataclass(frozen=True)
-class GidPtAccept(_PortIdListAccept):
-    """GID_PT accept: [control, port ID(3)] per port, bit 0x80 on the last."""
-
-    _what: ClassVar[str] = "GID_PT accept"
-
-
-# ---------------------------------------------------------------------------------------------
-# dispatch by command code
-
-_REQUESTS: dict[int, type[NsPayload]] = {
-    0x0100: GaNxtRequest,  # GA_NXT
-    0x0112: GpnIdRequest,  # GPN_ID
-    0x0113: GnnIdRequest,  # GNN_ID
-    0x0117: GftIdRequest,  # GFT_ID
-    0x0118: GspnIdRequest,  # GSPN_ID
-    0x011F: GffIdRequest,  # GFF_ID
-    0x0121: GidPnRequest,  # GID_PN
-    0x0139: GsnnNnRequest,  # GSNN_NN
-    0x0171: GidFtRequest,  # GID_FT
-    0x0172: GpnFtRequest,  # GPN_FT
-    0x0173: GnnFtRequest,  # GNN_FT
-    0x01A1: GidPtRequest,  # GID_PT
-    0x0213: RnnIdRequest,  # RNN_ID
-    0x0217: RftIdRequest,  # RFT_ID
-    0x0218: RspnIdRequest,  # RSPN_ID
-    0x021F: RffIdRequest,  # RFF_ID
-    0x0239: RsnnNnRequest,  # RSNN_NN
-    0x0300: DaIdRequest,  # DA_ID
-}
-
-_ACCEPTS: dict[int, type[NsPayload]] = {
-    0x0100: GaNxtAccept,
-    0x0112: GpnIdAccept,
-    0x0113: GnnIdAccept,
-    0x0117: GftIdAccept,
-    0x0118: GspnIdAccept,
-    0x011F: GffIdAccept,
-    0x0121: GidPnAccept,
-    0x0139: GsnnNnAccept,
-    0x0171: GidFtAccept,
-    0x0172: GpnFtAccept,
-    0x0173: GnnFtAccept,
-    0x01A1: GidPtAccept,
-    # registrations and DA_ID are accepted with no payload
-    **dict.fromkeys((0x0213, 0x0217, 0x0218, 0x021F, 0x0239, 0x0300), EmptyAccept),
-}
-
-#: command code -> request payload class, for every command fcsoft serves
-NS_REQUESTS: Mapping[int, type[NsPayload]] = MappingProxyType(_REQUESTS)
+#: command code -> (request payload class, accept payload class), every command fcsoft serves
+NS_COMMANDS: Mapping[int, NsCommandPayloads] = MappingProxyType(_COMMANDS)
+#: command code -> request payload class
+NS_REQUESTS: Mapping[int, type[NsPayload]] = MappingProxyType(
+    {code: c.request for code, c in _COMMANDS.items()})
 #: command code -> accept payload class (EmptyAccept for registrations and DA_ID)
-NS_ACCEPTS: Mapping[int, type[NsPayload]] = MappingProxyType(_ACCEPTS)
+NS_ACCEPTS: Mapping[int, type[NsPayload]] = MappingProxyType(
+    {code: c.accept for code, c in _COMMANDS.items()})
+
+
+def _decode(command_code: int, body: BytesLike, accept: bool) -> NsPayload:
+    payloads = _COMMANDS.get(command_code)
+    if payloads is None:
+        raise UnsupportedCommand(command_code)
+    try:
+        return (payloads.accept if accept else payloads.request).decode(body)
+    except DecodeError as exc:
+        what = f"{NsCommand(command_code).name} {'accept' if accept else 'request'}"
+        raise DecodeError(what, exc.detail) from None
 
 
 def decode_ns_request(command_code: int, body: BytesLike) -> NsPayload:
     """Decode the payload of a name server request with `command_code`.
 
     Raises UnsupportedCommand (a DecodeError) for a code fcsoft does not serve, DecodeError
-    for a malformed payload.
+    naming the command for a malformed payload.
     """
-    cls = _REQUESTS.get(command_code)
-    if cls is None:
-        raise UnsupportedCommand(command_code)
-    return cls.decode(body)
+    return _decode(command_code, body, False)
 
 
 def decode_ns_accept(command_code: int, body: BytesLike) -> NsPayload:
@@ -1126,7 +815,4 @@ def decode_ns_accept(command_code: int, body: BytesLike) -> NsPayload:
     Raises UnsupportedCommand for a code fcsoft does not serve, DecodeError for a malformed
     payload.
     """
-    cls = _ACCEPTS.get(command_code)
-    if cls is None:
-        raise UnsupportedCommand(command_code)
-    return cls.decode(body)
+    return _decode(command_code, body, True)

@@ -576,3 +576,31 @@ def test_fast_list_encoders_match_the_accept_classes(entries):
         tuple(GpnFtEntry(p, WWN(n)) for p, n in entries)).encode()
     assert encode_name_entries(entries) == GnnFtAccept(
         tuple(GnnFtEntry(p, WWN(n)) for p, n in entries)).encode()
+
+
+# ---------------------------------------------------------------------------------------------
+# the command table
+
+
+def test_command_table_pairs_each_request_with_its_accept() -> None:
+    from fcsoft.wire.ct import NsCommand
+    from fcsoft.wire.ns import NS_COMMANDS, PortIdPayload, PortNamePayload
+
+    assert set(NS_COMMANDS) == set(EXPECTED_REQUESTS)
+    for code, payloads in NS_COMMANDS.items():
+        assert payloads == (EXPECTED_REQUESTS[code], EXPECTED_ACCEPTS[code])
+        assert NsCommand(code).name  # every served command has its FC-GS name
+    # "port ID in, port name out" is one shape each way, shared by the messages that use it
+    assert NS_COMMANDS[NsCommand.GPN_ID] == (PortIdPayload, PortNamePayload)
+    assert GpnIdRequest is GnnIdRequest is GffIdRequest is DaIdRequest is GidPnAccept
+
+
+def test_dispatch_errors_name_the_command() -> None:
+    with pytest.raises(DecodeError) as info:
+        decode_ns_request(0x0112, h("00 01"))
+    assert info.value.what == "GPN_ID request" and "need 4 bytes, have 2" in str(info.value)
+    with pytest.raises(DecodeError) as info:
+        decode_ns_accept(0x0113, h("00"))
+    assert info.value.what == "GNN_ID accept"
+    with pytest.raises(DecodeError, match="GPN_FT accept: entry 1 truncated"):
+        decode_ns_accept(0x0172, h("00 010200 00000000 5001438000000001 80 01"))
