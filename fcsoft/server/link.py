@@ -259,11 +259,15 @@ class Link:
             return partial_since + self.r_a_tov
         return math.inf
 
-    async def _receive(self) -> bytes:
-        """The next bytes from the peer (b"" at end of stream)."""
+    async def _receive(self, drained: bool) -> bytes:
+        """The next bytes from the peer (b"" at end of stream). `drained`: the last read
+        came back short, so the socket is most likely empty: wait for readability before
+        reading rather than spend a system call learning that it would block."""
         sock = self._sock
         if sock is None:
             return bytes(await self.stream.receive_some(RECEIVE_SIZE))
+        if drained:
+            await trio.lowlevel.wait_readable(sock)
         while True:
             try:
                 return sock.recv(RECEIVE_SIZE)  # type: ignore[no-any-return]
@@ -278,10 +282,11 @@ class Link:
         decoder = self._decoder
         flusher = self._flusher
         reads = 0
+        drained = False
         with trio.CancelScope(deadline=connected_at + 2 * self.r_a_tov) as timer:
             while self._closed_reason is None:
                 try:
-                    data = await self._receive()
+                    data = await self._receive(drained)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
                     if isinstance(exc, OSError) and exc.errno == errno.EBADF:
@@ -292,6 +297,7 @@ class Link:
                     self._close("peer closed the connection")
                     return
                 self.counters["rx_bytes"] += len(data)
+                drained = len(data) < RECEIVE_SIZE
                 try:
                     events = decoder.feed(data)
                 except FramingError as exc:
@@ -316,10 +322,13 @@ class Link:
                 elif partial_since is None or events:
                     partial_since = trio.current_time()
                 timer.deadline = self._deadline(connected_at, partial_since)
-                reads += 1
-                if reads >= READS_BEFORE_YIELD:
-                    reads = 0
-                    await trio.lowlevel.checkpoint()
+                if drained:
+                    reads = 0  # the wait for readability is a checkpoint
+                else:
+                    reads += 1
+                    if reads >= READS_BEFORE_YIELD:
+                        reads = 0
+                        await trio.lowlevel.checkpoint()
         if self._closed_reason is None:  # the deadline passed
             if decoder.frames_seen == 0 and decoder.pending == 0:
                 why = f"nothing received for {2 * self.r_a_tov:g} s after connecting"
