@@ -42,7 +42,7 @@ from fcsoft.wire.els import (
     decode_els_request,
 )
 from fcsoft.wire.els_login import ServiceParameters
-from fcsoft.wire.encap import EOF, SOF, Frame, FrameDecoder, encode_frame
+from fcsoft.wire.encap import EOF, SOF, Frame, FrameDecoder, encode_frame, split_frames
 from fcsoft.wire.header import (
     F_CTL_REPLY,
     F_CTL_REQUEST,
@@ -201,12 +201,12 @@ class FabricHarness:
 
     # -- the fake link layer ----------------------------------------------------------------
     def _transmit(self, link_id: int, data: bytes) -> bool:
-        raw = bytes(data)
-        s = Sent(link_id, raw, decode_one(raw))
+        # one frame, or several back to back (a sequence routed on its raw bytes)
+        sent = [Sent(link_id, bytes(raw), decode_one(bytes(raw))) for raw in split_frames(data)]
         if link_id in self.queue_full:
-            self.refused.append(s)
+            self.refused.extend(sent)
             return False
-        self.sent.append(s)
+        self.sent.extend(sent)
         return True
 
     def take(self) -> list[Sent]:
