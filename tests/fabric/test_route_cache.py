@@ -143,7 +143,7 @@ def test_route_raw_discards_are_counted_and_never_raise():
 # -- the cache never changes a decision ------------------------------------------------
 
 _OPS = st.lists(st.tuples(st.sampled_from(["login", "logout", "link_down", "zone"]),
-                          st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=40)
+                          st.integers(0, 5)), min_size=1, max_size=40)
 
 
 @settings(max_examples=60, deadline=None)
@@ -155,7 +155,7 @@ def test_cached_verdicts_equal_fresh_ones(ops, seed):
     h = FabricHarness()
     ports: dict[int, object] = {}  # port number -> Port (logged in)
     links_up: set[int] = set()
-    for op, x, y in ops:
+    for op, x in ops:
         n = x + 1
         if op == "login" and n not in ports:
             link = rng.choice([n, n + 10]) if n not in links_up else n
