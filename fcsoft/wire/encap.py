@@ -277,7 +277,10 @@ def trace_record(frame_raw: Buffer) -> bytes:
     return b"".join((_U32.pack(sof_os), mv[ENCAP_HEADER_LEN + 4:len(mv) - 4], _U32.pack(eof_os)))
 
 
-_FAST_HEAD = struct.Struct(">QIHH12xI").unpack_from  # protocol, pFlags word, length, SOF
+# protocol words, pFlags word, flags/length and its complement, SOF word, then the FC
+# header's seven words (R_CTL|D_ID, CS_CTL|S_ID, TYPE|F_CTL, SEQ_ID|DF_CTL|SEQ_CNT, OX_ID,
+# RX_ID, PARAMETER): all of an ordinary frame's fixed fields in one unpack
+_FAST_HEAD = struct.Struct(">QIHH12xIIIIIHHI").unpack_from
 _FAST_TAIL = struct.Struct("<II").unpack_from  # FC CRC (little-endian) and the EOF word
 # the EOF word read little-endian, to get it from the same unpack as the CRC
 _EOF_BY_WORD_LE = {int.from_bytes(w.to_bytes(4, "big"), "little"): e
@@ -329,8 +332,8 @@ class FrameDecoder:
                 # Fast path: an ordinary FC frame (pFlags 0, sane length, good delimiters
                 # and CRC) decoded with three unpacks; anything else takes the checked path
                 # below, which produces the same events and errors.
-                if end - off >= 32:
-                    proto, pfw, flen, nflen, sofw = _FAST_HEAD(view, off)
+                if end - off >= 56:
+                    proto, pfw, flen, nflen, sofw, a, b, c, d, ox, rx, p = _FAST_HEAD(view, off)
                     length = (flen & 0x3FF) << 2
                     if proto == PROTOCOL_WORDS and pfw == 0x0000FFFF and \
                             flen ^ nflen == 0xFFFF and MIN_FRAME_LEN <= length <= maxlen:
@@ -342,7 +345,6 @@ class FrameDecoder:
                         eof = _EOF_BY_WORD_LE.get(eofw)
                         body = view[off + 32:stop - 8]
                         if sof is not None and eof is not None and _crc32(body) == want:
-                            a, b, c, d, ox, rx, p = _HEADER_UNPACK_FROM(body)
                             fill = c & 3
                             if fill <= length - MIN_FRAME_LEN:
                                 self.frames_seen += 1
