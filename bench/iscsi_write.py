@@ -578,6 +578,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     for line in errors:
         print(f"iscsi_write: {line}", file=sys.stderr)
+    if result["errors"] > len(errors):
+        print(f"iscsi_write: ... {result['errors'] - len(errors)} more errors", file=sys.stderr)
     result.update(bs=args.bs, qd=args.qd, rw="randwrite" if args.random else "write")
     if args.json:
         print(json.dumps(result))
