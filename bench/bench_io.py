@@ -157,12 +157,16 @@ class Tgtd:
         return r["iops"], r["ios"], cpu
 
     def close(self) -> None:
-        # tgtd leaves on its management command, not on SIGTERM
-        subprocess.run(["tgtadm", "-C", "77", "--op", "delete", "--mode", "system"],
-                       capture_output=True)
+        # tgtd leaves on its management command, not on SIGTERM; it refuses that command
+        # ("invalid request") while a target exists, so the target goes first
+        for args in (["--lld", "iscsi", "--op", "delete", "--mode", "target", "--force",
+                      "--tid", "1"],
+                     ["--op", "delete", "--mode", "system"]):
+            subprocess.run(["tgtadm", "-C", "77", *args], capture_output=True)
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
+            print("tgtd did not leave on tgtadm's delete: killed", file=sys.stderr)
             self.proc.kill()
             self.proc.wait()
 
