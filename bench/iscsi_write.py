@@ -21,9 +21,9 @@ RFC 7143 with the standard library only, and does just what that needs:
   bytes; each R2T answered with Data-Out PDUs (DataSN from 0, Buffer Offset, F on the last
   of the burst); CmdSN kept within the target's window (MaxCmdSN), ExpStatSN acknowledged;
 - NOP-In pings answered with NOP-Out; a Reject, an Async Message, a failed login or a
-  target that stops answering for --timeout seconds ends the run with a message and exit
-  status 2; a command that does not end GOOD counts as an error (the first few are
-  printed with their sense key, ASC and ASCQ), and any error makes the exit status 1;
+  target that stops answering for --timeout seconds ends the run with a message; a
+  command that does not end GOOD counts as an error (the first few are printed with their
+  sense key, ASC and ASCQ);
 - Logout at the end.
 
 Every WRITE carries the same --bs bytes: the 8-byte big-endian word at byte offset k of a
@@ -37,7 +37,8 @@ run), reads, text/discovery sessions, a target that redirects the login.
 `--json` prints one object: iops, mbps (10^6 bytes a second), p50_ms, p99_ms, ios
 (commands completed, errors included, as `fcsoft perf` counts them), errors, seconds (from
 the first command to the last completion), cpu_s (this process's CPU time over that
-interval), bs, qd, rw.
+interval), pings (NOP-In pings answered), bs, qd, rw. Exit status: 0, 1 when a command
+failed, 2 when the run could not be made (bad usage, connection, login, protocol).
 
 The client is Python: against a fast target it is the bottleneck, so its IOPS say little
 about the target; the target's CPU time per I/O (what bench_io.py reports) does not depend
@@ -48,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import socket
 import struct
@@ -67,6 +67,8 @@ OP_NOP_IN, OP_SCSI_RSP, OP_TMF_RSP, OP_LOGIN_RSP, OP_TEXT_RSP = 0x20, 0x21, 0x22
 OP_DATA_IN, OP_LOGOUT_RSP, OP_R2T, OP_ASYNC, OP_REJECT = 0x25, 0x26, 0x31, 0x32, 0x3F
 IMMEDIATE = 0x40  # the I bit of byte 0
 FINAL = 0x80  # the F bit of byte 1
+WRITE_FLAGS = FINAL | 0x20 | 1  # SCSI Command: F, W (data out), task attribute SIMPLE
+WRITE_16 = 0x8A
 
 # Every PDU here is a 48-byte Basic Header Segment (no AHS, no digests) and a data segment
 # padded to a multiple of 4 bytes. Incoming: opcode byte, flags, two opcode-specific
@@ -205,7 +207,10 @@ class Session:
         """Send header and data pieces in as few system calls as the kernel allows."""
         while parts:
             batch = parts[:512]  # well under IOV_MAX
-            sent = self.sock.sendmsg(batch)
+            try:
+                sent = self.sock.sendmsg(batch)
+            except TimeoutError:
+                raise TargetError(f"the target took nothing for {self.timeout:g} s") from None
             total = sum(len(p) for p in batch)
             if sent == total:
                 del parts[:512]
@@ -414,13 +419,9 @@ class Session:
 
     def run(self, bs: int, qd: int, seconds: float, region: int, block_size: int,
             rand: bool, errors: list[str]) -> dict[str, float]:
-        """Keep `qd` WRITE(16)s of `bs` bytes outstanding for `seconds`; return the counts."""
-        if bs % block_size or bs <= 0:
-            raise SystemExit(f"--bs {bs} is not a multiple of the LU's block size "
-                             f"{block_size}")
+        """Keep `qd` WRITE(16)s of `bs` bytes (a multiple of `block_size`) outstanding for
+        `seconds` within the first `region` bytes (at least `bs`); return the figures."""
         slots = region // bs
-        if slots < 1:
-            raise SystemExit(f"--size {region} is smaller than --bs {bs}")
         blocks = bs // block_size
         payload = memoryview(pattern(bs))
         seg_max = max(4, self.target_mrdsl & ~3)
@@ -453,8 +454,9 @@ class Session:
                             lba = cursor * blocks
                             cursor = cursor + 1 if cursor + 1 < slots else 0
                         self.itt = itt = (self.itt + 1) & 0x7FFFFFFF
-                        out.append(pack_cmd(OP_SCSI_CMD, 0xA1, 0, 0, lun, itt, bs, self.cmdsn,
-                                            self.exp_statsn, 0x8A, 0, lba, blocks, 0, 0))
+                        out.append(pack_cmd(OP_SCSI_CMD, WRITE_FLAGS, 0, 0, lun, itt, bs,
+                                            self.cmdsn, self.exp_statsn, WRITE_16, 0, lba,
+                                            blocks, 0, 0))
                         self.cmdsn = (self.cmdsn + 1) & 0xFFFFFFFF
                         started[itt] = (lba, t)
             if out:
@@ -552,8 +554,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.qd < 1 or args.seconds <= 0:
         p.error("--qd must be at least 1 and --seconds more than 0")
-    if args.bs % 8:
-        p.error("--bs must be a multiple of 8 (of the block size, in fact)")
+    if args.bs < 8 or args.bs % 8:
+        p.error("--bs must be a multiple of the LU's block size")
     host, _, port = args.portal.rpartition(":")
     if not host:
         host, port = args.portal, "3260"
@@ -570,6 +572,14 @@ def main(argv: list[str] | None = None) -> int:
             s.login(args.initiator, args.target)
             block_size, lu_size = s.capacity()
             region = min(lu_size, args.size or lu_size)
+            problem = (f"--bs {args.bs} is not a multiple of the LU's block size {block_size}"
+                       if args.bs % block_size else
+                       f"--bs {args.bs} is more than the {region} bytes to write in"
+                       if args.bs > region else None)
+            if problem:
+                s.logout()
+                print(f"iscsi_write: {problem}", file=sys.stderr)
+                return 2
             result = s.run(args.bs, args.qd, args.seconds, region, block_size, args.random,
                            errors)
             s.logout()
@@ -594,5 +604,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())

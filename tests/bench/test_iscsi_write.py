@@ -188,3 +188,10 @@ def test_unknown_target_is_a_clear_login_failure(tgtd):
     rc, r, err = write(tgtd, "iqn.2026-12.org.fcsoft:nobody", "--seconds", "0.3")
     assert rc == 2 and r is None
     assert "login refused: status class 2, detail 0x03" in err
+
+
+def test_bs_not_a_multiple_of_the_block_size_is_refused(tgtd, lu):
+    iqn, _, _ = lu
+    rc, r, err = write(tgtd, iqn, "--bs", "1000", "--seconds", "0.3")
+    assert rc == 2 and r is None
+    assert "--bs 1000 is not a multiple of the LU's block size 512" in err
