@@ -14,7 +14,8 @@ prints both ratios (IOPS, and server CPU per I/O). The read cases use libiscsi-b
 iscsi-perf (C) when installed. Debian's iscsi-perf only reads, so the write cases use
 bench/iscsi_write.py, a small iSCSI initiator in Python (R2T and Data-Out, within the first
 256 MiB as fcsoft perf): for writes the IOPS ratio compares with a Python client, which may
-be the bottleneck, while the server CPU per I/O does not depend on the client.
+be the bottleneck, while the server CPU per I/O hardly depends on the client (if anything,
+a slower client leaves the server fewer I/Os per wake-up, which raises its CPU per I/O).
 
 Prints figures; asserts nothing (timings on shared machines are noisy).
 """
@@ -189,7 +190,7 @@ def main() -> None:
           + ("; tgtd alongside, driven by " + ("iscsi-perf (C) for reads and " if
                                                have_iscsi_perf else "")
              + "bench/iscsi_write.py (Python) for writes: the write IOPS ratio is against a "
-               "Python client, the server CPU per I/O does not depend on the client"
+               "Python client; the server CPU per I/O hardly depends on the client"
              if have_tgtd else ""), flush=True)
     proc, fabric = start_serve(conf)
     tgt = Tgtd(tmp) if have_tgtd else None
