@@ -40,7 +40,7 @@ the first command to the last completion), cpu_s (this process's CPU time over t
 interval), pings (NOP-In pings answered), bs, qd, rw. Exit status: 0, 1 when a command
 failed, 2 when the run could not be made (bad usage, connection, login, protocol).
 
-The client is Python (about 25 us of CPU per 4 KiB WRITE, 80 us per 128 KiB one here):
+The client is Python (25-35 us of CPU per 4 KiB WRITE, about 80 us per 128 KiB one here):
 against a fast target it can be the bottleneck, so its IOPS may understate the target's;
 the target's CPU time per I/O (what bench_io.py reports) hardly depends on the client's
 speed (a slower client, if anything, leaves the target fewer I/Os per wake-up).
