@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Data-path benchmark: `fcsoft perf` against `fcsoft serve`, next to tgtd + iscsi-perf.
+"""Data-path benchmark: `fcsoft perf` against `fcsoft serve`, next to tgtd.
 
     .venv/bin/python bench/bench_io.py [--seconds 5] [--backing memory|file] [--no-tgtd]
 
@@ -8,10 +8,14 @@ for each case, runs `fcsoft perf --json` in another process. Reports IOPS, MB/s,
 latency and the server's CPU time per I/O (utime + stime of the serve process from
 /proc/PID/stat over the run, divided by the I/Os done: independent of the client's speed).
 
-When Debian's tgt (tgtd, tgtadm) and libiscsi-bin (iscsi-perf) are installed, the same
-invocation runs tgtd on a sparse 1 GiB file on 127.0.0.1 and iscsi-perf with the matching
-queue depth and size, and prints both ratios (IOPS, and server CPU per I/O). Debian's
-iscsi-perf reads only, so the write cases have no tgtd figure.
+When Debian's tgt (tgtd, tgtadm) is installed, the same invocation runs tgtd on a sparse
+1 GiB file on 127.0.0.1 and drives it with the matching block size and queue depth, and
+prints both ratios (IOPS, and server CPU per I/O). The read cases use libiscsi-bin's
+iscsi-perf (C) when installed. Debian's iscsi-perf only reads, so the write cases use
+bench/iscsi_write.py, a small iSCSI initiator in Python (R2T and Data-Out, within the first
+256 MiB as fcsoft perf): for writes the IOPS ratio compares with a Python client, which may
+be the bottleneck, while the server CPU per I/O hardly depends on the client (if anything,
+a slower client leaves the server fewer I/Os per wake-up, which raises its CPU per I/O).
 
 Prints figures; asserts nothing (timings on shared machines are noisy).
 """
@@ -34,9 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 INITIATOR = "10:00:00:00:c9:00:00:01"
 TARGET = "50:01:43:80:00:00:00:01"
 IQN = "iqn.2026-12.org.fcsoft:bench"
+REGION = 256 << 20  # the bytes of the LU each case touches
+WRITE_CLIENT = Path(__file__).resolve().parent / "iscsi_write.py"
 TICK = os.sysconf("SC_CLK_TCK")
 
-# name, fcsoft perf --rw, bytes per command, queue depth, iscsi-perf arguments or None
+# name, fcsoft perf --rw, bytes per command, queue depth, iscsi-perf arguments (None: a
+# write case, for which tgtd is driven by bench/iscsi_write.py with the same bs, qd, --rw)
 CASES = [
     ("4K random read QD32", "randread", 4096, 32, ["-m", "32", "-b", "8", "-r"]),
     ("4K random read QD1", "randread", 4096, 1, ["-m", "1", "-b", "8", "-r"]),
@@ -94,7 +101,7 @@ def perf(fabric: str, rw: str, bs: int, qd: int, seconds: float, *extra: str) ->
     out = subprocess.run([sys.executable, "-m", "fcsoft", "perf", "--fabric", fabric,
                           "--initiator", INITIATOR, "--target", TARGET, "--rw", rw,
                           "--bs", str(bs), "--qd", str(qd), "--seconds", str(seconds),
-                          "--size", str(256 << 20), "--json", *extra],
+                          "--size", str(REGION), "--json", *extra],
                          capture_output=True, text=True, cwd=ROOT, timeout=seconds + 120)
     if out.returncode != 0:
         raise SystemExit(f"fcsoft perf failed: {out.stderr.strip()}")
@@ -123,8 +130,8 @@ class Tgtd:
             for _ in range(256):
                 f.write(chunk)
 
-    def perf(self, args: list[str], seconds: float) -> tuple[float, float]:
-        """(IOPS, server CPU seconds) of one iscsi-perf run."""
+    def perf(self, args: list[str], seconds: float) -> tuple[float, float, float]:
+        """(IOPS, I/Os, server CPU seconds) of one iscsi-perf run (reads)."""
         before = cpu_seconds(self.proc.pid)
         out = subprocess.run(["iscsi-perf", *args, "-t", str(int(seconds)),
                               f"iscsi://127.0.0.1:3271/{IQN}/1"],
@@ -133,15 +140,34 @@ class Tgtd:
         found = re.findall(r"iops average (\d+)", out.stdout)
         if not found:
             raise SystemExit(f"iscsi-perf printed no figures: {out.stdout[-300:]}")
-        return float(found[-1]), cpu
+        iops = float(found[-1])
+        return iops, iops * seconds, cpu
+
+    def write(self, rw: str, bs: int, qd: int, seconds: float) -> tuple[float, float, float]:
+        """(IOPS, I/Os, server CPU seconds) of one bench/iscsi_write.py run (writes)."""
+        before = cpu_seconds(self.proc.pid)
+        out = subprocess.run([sys.executable, str(WRITE_CLIENT), "--portal", "127.0.0.1:3271",
+                              "--target", IQN, "--lun", "1", "--bs", str(bs), "--qd", str(qd),
+                              "--seconds", str(seconds), "--size", str(REGION), "--json",
+                              *(["--random"] if rw == "randwrite" else [])],
+                             capture_output=True, text=True, timeout=seconds + 120)
+        cpu = cpu_seconds(self.proc.pid) - before
+        if out.returncode != 0:
+            raise SystemExit(f"iscsi_write.py failed: {out.stderr.strip()}")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        return r["iops"], r["ios"], cpu
 
     def close(self) -> None:
-        # tgtd leaves on its management command, not on SIGTERM
-        subprocess.run(["tgtadm", "-C", "77", "--op", "delete", "--mode", "system"],
-                       capture_output=True)
+        # tgtd leaves on its management command, not on SIGTERM; it refuses that command
+        # ("invalid request") while a target exists, so the target goes first
+        for args in (["--lld", "iscsi", "--op", "delete", "--mode", "target", "--force",
+                      "--tid", "1"],
+                     ["--op", "delete", "--mode", "system"]):
+            subprocess.run(["tgtadm", "-C", "77", *args], capture_output=True)
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
+            print("tgtd did not leave on tgtadm's delete: killed", file=sys.stderr)
             self.proc.kill()
             self.proc.wait()
 
@@ -157,11 +183,15 @@ def main() -> None:
     backing = "memory" if args.backing == "memory" else str(tmp / "disk.img")
     conf = tmp / "bench.toml"
     conf.write_text(config(backing))
-    have_tgtd = not args.no_tgtd and all(shutil.which(t) for t in ("tgtd", "tgtadm",
-                                                                    "iscsi-perf"))
+    have_tgtd = not args.no_tgtd and all(shutil.which(t) for t in ("tgtd", "tgtadm"))
+    have_iscsi_perf = shutil.which("iscsi-perf") is not None
     print(f"fcsoft serve, {args.backing}-backed 1 GiB LUN, {args.seconds:g} s per case; "
           f"client: fcsoft perf in another process"
-          + ("; tgtd + iscsi-perf alongside" if have_tgtd else ""), flush=True)
+          + ("; tgtd alongside, driven by " + ("iscsi-perf (C) for reads and " if
+                                               have_iscsi_perf else "")
+             + "bench/iscsi_write.py (Python) for writes: the write IOPS ratio is against a "
+               "Python client; the server CPU per I/O hardly depends on the client"
+             if have_tgtd else ""), flush=True)
     proc, fabric = start_serve(conf)
     tgt = Tgtd(tmp) if have_tgtd else None
     rows = []
@@ -179,10 +209,14 @@ def main() -> None:
             line = (f"{name:<28} {r['iops']:>9,.0f} IOPS {r['mbps']:>8.1f} MB/s  "
                     f"p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
                     f"server {cpu_us:6.1f} us/IO  client {client_us:6.1f} us/IO")
-            if tgt is not None and tgt_args is not None:
-                iops, cpu = tgt.perf(tgt_args, args.seconds)
-                t_us = cpu / max(1, iops * args.seconds) * 1e6
-                row.update(tgtd_iops=iops, tgtd_us_per_io=round(t_us, 1),
+            if tgt is not None and (tgt_args is None or have_iscsi_perf):
+                if tgt_args is None:
+                    iops, ios, cpu = tgt.write(rw, bs, qd, args.seconds)
+                else:
+                    iops, ios, cpu = tgt.perf(tgt_args, args.seconds)
+                t_us = cpu / max(1, ios) * 1e6
+                row.update(tgtd_client="iscsi-perf" if tgt_args else "iscsi_write.py",
+                           tgtd_iops=iops, tgtd_us_per_io=round(t_us, 1),
                            iops_ratio=round(r["iops"] / iops, 3) if iops else None,
                            cpu_ratio=round(cpu_us / t_us, 2) if t_us else None)
                 line += (f" | tgtd {iops:>9,.0f} IOPS {t_us:6.1f} us/IO | ratio IOPS "

@@ -19,6 +19,8 @@ PACKAGES = {
     "apt-cache": "apt",
     "chromium": "chromium",
     "chromedriver": "chromium-driver",
+    "tgtd": "tgt",
+    "tgtadm": "tgt",
 }
 
 
