@@ -158,6 +158,10 @@ class Fabric:
             lambda link_id, frame: self.transmit(link_id, frame.raw)
         self.forward_raw: Callable[[int, bytes | memoryview], bool] = \
             lambda link_id, data: self.transmit(link_id, data)
+        #: routed frames that share S_ID and D_ID, handed over together; returns how many
+        #: the destination took
+        self.forward_run: Callable[[int, list[Frame]], int] = \
+            lambda link_id, frames: sum([self.forward(link_id, f) for f in frames])
         # (link id, S_ID, D_ID) -> destination link id: the routing verdict of a frame
         # that may pass (S_ID assigned on the link, D_ID logged in, both in one zone),
         # kept until logins, logouts or zoning change anything (see _routes_changed)
@@ -372,6 +376,26 @@ class Fabric:
         if self.forward(dst, frame):
             link.counters["routed"] += 1
         else:
+            self._discard(link, frame, "destination_queue_full")
+
+    def route_run(self, link_id: int, frames: list[Frame]) -> None:
+        """Frames that arrived back to back on one link, all with the S_ID and D_ID of the
+        first (below FFFFF0): one verdict for the run (a write's data frames)."""
+        link = self.links.get(link_id)
+        if link is None:
+            return
+        h = frames[0].header
+        dst = self._verdicts.get((link_id << 48) | (h.s_id << 24) | h.d_id)
+        if dst is None:
+            verdict = self._verdict(link, h.s_id, h.d_id)
+            if isinstance(verdict, str):
+                for frame in frames:
+                    self._discard(link, frame, verdict)
+                return
+            dst = verdict
+        taken = self.forward_run(dst, frames)
+        link.counters["routed"] += taken
+        for frame in frames[taken:]:  # the destination's queue filled up on the way
             self._discard(link, frame, "destination_queue_full")
 
     def route_raw(self, link_id: int, s_id: int, d_id: int, raw: bytes | memoryview) -> bool:

@@ -70,6 +70,14 @@ class PortDriver:
         self.port.frame_received(frame, trio.current_time())
         self.timers.poke()
 
+    def _deliver_run(self, frames: list[Frame]) -> None:
+        """Routed frames of one S_ID (a write's data frames, mostly)."""
+        if all(f.header.type == _FCP for f in frames):
+            self.port.fcp_frames(frames)
+            return
+        for frame in frames:
+            self._deliver(frame)
+
     # -- deferred commands (fcsoft.target.fcp) -----------------------------------------
     def _defer(self, run: Callable[[], Any], done: Callable[[Any], None],
                deferral: Deferral) -> None:
@@ -109,7 +117,8 @@ class PortDriver:
         """Attach the port to `server`, a fabric in this process, and drive it until its
         link is closed (a port disabled, a test dropping it) or the task is cancelled."""
         closed = trio.Event()
-        link = server.attach_local(peer, self._deliver, lambda _reason: closed.set())
+        link = server.attach_local(peer, self._deliver, lambda _reason: closed.set(),
+                                   self._deliver_run)
         if link is None:
             task_status.started(None)
             return

@@ -54,7 +54,9 @@ READS_BEFORE_YIELD = 8
 
 
 class LinkHandler(Protocol):
-    """What a link's owner (the fabric, or a host/array port) must provide."""
+    """What a link's owner (the fabric, or a host/array port) must provide. A handler may
+    also have `frames_received(link, frames)`: the link then hands it the frames of one
+    read together, in order (the fabric routes a write's data frames as one run)."""
 
     def frame_received(self, link: Link, frame: Frame) -> None: ...
 
@@ -164,6 +166,8 @@ class Link:
         self._cancel = trio.CancelScope()
         self._closed_reason: str | None = None
         self._decoder = FrameDecoder()
+        # a handler that takes the frames of one read together (the fabric does)
+        self._frames_received = getattr(handler, "frames_received", None)
 
     def __repr__(self) -> str:
         return f"<Link {self.name} {self.peer}>"
@@ -308,12 +312,17 @@ class Link:
                 if events:
                     flusher.begin()
                     try:
-                        for ev in events:
-                            self._event(ev)
-                            if self._closed_reason is not None:
-                                return
+                        if self._frames_received is not None and len(events) > 1:
+                            self._events_in_runs(events)
+                        else:
+                            for ev in events:
+                                self._event(ev)
+                                if self._closed_reason is not None:
+                                    break
                     finally:
                         flusher.end()
+                    if self._closed_reason is not None:
+                        return
                 # the R_A_TOV clock runs for one partial frame: it restarts whenever a read
                 # completed frames, else a busy link whose reads never end on a frame
                 # boundary would be reset while it is making progress
@@ -337,6 +346,35 @@ class Link:
             self.counters["rx_timeout"] += 1
             self.log.warning("link reset", reason=why)
             self._close(why)
+
+    def _events_in_runs(self, events: list[Frame | SpecialFrame | DroppedFrame]) -> None:
+        """Hand the frames of one read to a handler that takes them together
+        (`frames_received`), in order, with any other event between them on its own."""
+        run: list[Frame] = []
+        for ev in events:
+            if type(ev) is Frame:
+                run.append(ev)
+                continue
+            if run:
+                self._run(run)
+                run = []
+            if self._closed_reason is not None:
+                return
+            self._event(ev)
+            if self._closed_reason is not None:
+                return
+        if run:
+            self._run(run)
+
+    def _run(self, frames: list[Frame]) -> None:
+        self.counters["rx_frames"] += len(frames)
+        try:
+            self._frames_received(self, frames)  # type: ignore[misc]
+        except Exception:  # noqa: BLE001 - a bug handling frames must not kill the link
+            self.counters["rx_handler_error"] += 1
+            h = frames[0].header
+            self.log.exception("frame handling failed; frames discarded", frames=len(frames),
+                               r_ctl=h.r_ctl, s_id=h.s_id, d_id=h.d_id, ox_id=h.ox_id)
 
     def _event(self, ev: Frame | SpecialFrame | DroppedFrame) -> None:
         if isinstance(ev, Frame):

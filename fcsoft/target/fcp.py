@@ -115,6 +115,59 @@ class FcpEngine:
         else:
             self.counters["fcp_discard_unexpected_r_ctl"] += 1
 
+    def frames(self, frames: list[Frame]) -> None:
+        """FCP frames that arrived back to back from one initiator: runs of FCP_DATA of
+        one exchange are taken in one loop (`_data_run`), anything else one by one."""
+        n = len(frames)
+        i = 0
+        while i < n:
+            frame = frames[i]
+            h = frame.header
+            if h.r_ctl != _R_DATA:
+                self.frame(frame)
+                i += 1
+                continue
+            ox = h.ox_id
+            j = i + 1
+            while j < n and frames[j].header.ox_id == ox and frames[j].header.r_ctl == _R_DATA:
+                j += 1
+            if j - i == 1:
+                self._data(frame)
+            else:
+                self._data_run(frames, i, j)
+            i = j
+
+    def _data_run(self, frames: list[Frame], i: int, j: int) -> None:
+        """FCP_DATA frames i..j-1 of one exchange: each checked as `_data` checks it, the
+        exchange looked up once. A frame that ends the burst, or is refused, hands the
+        rest to `_data` one by one (the exchange's state has changed)."""
+        h = frames[i].header
+        session = self.port.sessions.get(h.s_id)
+        x = session.exchanges.get(h.ox_id) if session is not None else None
+        if x is None or x.state is not XState.DATA_OUT:
+            self.counters["fcp_data_unknown_exchange"] += j - i
+            return
+        sink = x.sink
+        buf = x.buf
+        received = x.received
+        burst_end = x.burst_end
+        while i < j:
+            frame = frames[i]
+            fh = frame.header
+            payload = frame.payload
+            end = received + len(payload)
+            if (fh.f_ctl & _REL_OFF and fh.parameter != received) or end >= burst_end:
+                break  # out of order, or the burst's last frame (or beyond): the checked way
+            if sink is not None:
+                sink(received, payload)
+            else:
+                buf[received:end] = payload
+            received = end
+            i += 1
+        x.received = received
+        for k in range(i, j):
+            self._data(frames[k])
+
     def _send(self, session: Session, ox: int, rx: int, r_ctl: int, f_ctl: int, seq_id: int,
               seq_cnt: int, param: int, payload: bytes | memoryview, sof: int = _SOFi3,
               eof: int = _EOFt) -> None:

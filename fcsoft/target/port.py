@@ -187,6 +187,15 @@ class TargetPort:
         else:
             self.counters["discard_unexpected"] += 1
 
+    def fcp_frames(self, frames: list[Frame]) -> None:
+        """FCP frames that arrived together from one S_ID (the data path's batch)."""
+        fcid = self.fcid
+        if fcid and any(f.header.d_id != fcid for f in frames):
+            for frame in frames:
+                self.frame_received(frame, 0.0)
+            return
+        self.fcp.frames(frames)
+
     def _reply_to_us(self, frame: Frame, now: float) -> None:
         ox = frame.header.ox_id
         if self.fabric.owns(ox):

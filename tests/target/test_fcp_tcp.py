@@ -254,3 +254,136 @@ async def test_link_loss_ends_nexus(lab):
     assert array.ports[0].session_by_wwpn(host.wwpn) is None
 
 
+
+
+# -- data frames that arrive together (one read): the fabric routes them as one run and
+# the target takes a run of one exchange's FCP_DATA in one loop (FcpEngine._data_run);
+# every check of the frame-by-frame path holds inside a run
+
+_DATA_F_CTL = 0x010008  # relative offset present, exchange originator
+_LAST_F_CTL = _DATA_F_CTL | int(FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE)
+
+
+def _count_runs(monkeypatch, engine) -> list[int]:
+    runs: list[int] = []
+    real = engine._data_run
+
+    def counting(frames, i, j):
+        runs.append(j - i)
+        real(frames, i, j)
+
+    monkeypatch.setattr(engine, "_data_run", counting)
+    return runs
+
+
+def _send_data(raw, ox, rx, data, piece, *, offsets=None):
+    """The data frames of one burst, queued back to back (they leave in one write)."""
+    offsets = offsets or list(range(0, len(data), piece))
+    for n, off in enumerate(offsets):
+        last = n == len(offsets) - 1
+        raw.send(RCtl.SOLICITED_DATA, FcType.FCP, data[off:off + piece], ox,
+                 _LAST_F_CTL if last else _DATA_F_CTL, rx=rx, param=off)
+
+
+async def test_a_burst_in_one_read_is_taken_as_a_run(lab, monkeypatch):
+    addr, array, scsi, _ = lab
+    runs = _count_runs(monkeypatch, array.ports[0].fcp)
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        raw = RawPort(it)
+        raw.attach(0x710)
+        data = bytes((i * 13) & 0xFF for i in range(4096))
+        cmnd = FcpCmnd(lun=int_to_lun(0), wrdata=True, cdb=write10(20, 8), fcp_dl=4096)
+        raw.send(RCtl.UNSOLICITED_COMMAND, FcType.FCP, cmnd.encode(), 0x710)
+        xr = await raw.wait(RCtl.DATA_DESCRIPTOR)
+        _send_data(raw, 0x710, xr.header.rx_id, data, 512)
+        rsp = decode_fcp_rsp((await raw.wait(RCtl.COMMAND_STATUS)).payload)
+        assert rsp.scsi_status == Status.GOOD and not rsp.response_code
+        assert scsi.disk[20 * 512:28 * 512] == data
+    assert runs and sum(runs) >= 2
+
+
+async def test_an_out_of_order_frame_inside_a_run_is_refused(lab):
+    addr, array, scsi, _ = lab
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        raw = RawPort(it)
+        raw.attach(0x711)
+        cmnd = FcpCmnd(lun=int_to_lun(0), wrdata=True, cdb=write10(0, 8), fcp_dl=4096)
+        raw.send(RCtl.UNSOLICITED_COMMAND, FcType.FCP, cmnd.encode(), 0x711)
+        xr = await raw.wait(RCtl.DATA_DESCRIPTOR)
+        _send_data(raw, 0x711, xr.header.rx_id, bytes(4096), 512,
+                   offsets=[0, 512, 1536, 1024, 2048, 2560, 3072, 3584])
+        rsp = decode_fcp_rsp((await raw.wait(RCtl.COMMAND_STATUS)).payload)
+        assert rsp.response_code == FcpRspCode.DATA_RO_MISMATCH
+        assert not any(c.cdb[0] == 0x2A for c in scsi.executed)
+        assert not array.ports[0].session_by_wwpn(host.wwpn).exchanges
+        assert (await it.scsi(0, read10(0, 1), data_in_len=512)).good
+
+
+async def test_data_beyond_the_burst_inside_a_run_is_refused(lab):
+    addr, array, scsi, _ = lab
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        raw = RawPort(it)
+        raw.attach(0x712)
+        cmnd = FcpCmnd(lun=int_to_lun(0), wrdata=True, cdb=write10(0, 8), fcp_dl=4096)
+        raw.send(RCtl.UNSOLICITED_COMMAND, FcType.FCP, cmnd.encode(), 0x712)
+        xr = await raw.wait(RCtl.DATA_DESCRIPTOR)
+        rx = xr.header.rx_id
+        for off in range(0, 3584, 512):  # seven frames in order, then one that overruns
+            raw.send(RCtl.SOLICITED_DATA, FcType.FCP, bytes(512), 0x712, _DATA_F_CTL, rx=rx,
+                     param=off)
+        raw.send(RCtl.SOLICITED_DATA, FcType.FCP, bytes(1024), 0x712, _LAST_F_CTL, rx=rx,
+                 param=3584)
+        rsp = decode_fcp_rsp((await raw.wait(RCtl.COMMAND_STATUS)).payload)
+        assert rsp.response_code == FcpRspCode.DATA_LENGTH_INVALID
+        assert not any(c.cdb[0] == 0x2A for c in scsi.executed)
+
+
+async def test_two_exchanges_interleaved_in_one_read(lab):
+    addr, array, scsi, _ = lab
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        raw = RawPort(it)
+        raw.attach(0x713)
+        raw.attach(0x714)
+        a = bytes([0xA5]) * 2048
+        b = bytes(range(256)) * 8
+        for ox, lba in ((0x713, 40), (0x714, 50)):
+            cmnd = FcpCmnd(lun=int_to_lun(0), wrdata=True, cdb=write10(lba, 4), fcp_dl=2048)
+            raw.send(RCtl.UNSOLICITED_COMMAND, FcType.FCP, cmnd.encode(), ox)
+        with trio.fail_after(5):
+            while len([f for f in raw.frames if f.header.r_ctl == RCtl.DATA_DESCRIPTOR]) < 2:
+                raw.got = trio.Event()
+                await raw.got.wait()
+        rx = {f.header.ox_id: f.header.rx_id for f in raw.frames}
+        for off in range(0, 2048, 512):  # A, B, A, B ... in one write
+            last = off == 1536
+            for ox, data in ((0x713, a), (0x714, b)):
+                raw.send(RCtl.SOLICITED_DATA, FcType.FCP, data[off:off + 512], ox,
+                         _LAST_F_CTL if last else _DATA_F_CTL, rx=rx[ox], param=off)
+        with trio.fail_after(5):
+            while len([f for f in raw.frames if f.header.r_ctl == RCtl.COMMAND_STATUS]) < 2:
+                raw.got = trio.Event()
+                await raw.got.wait()
+        assert scsi.disk[40 * 512:44 * 512] == a
+        assert scsi.disk[50 * 512:54 * 512] == b
+
+
+async def test_abts_inside_a_run_of_data(lab):
+    addr, array, scsi, _ = lab
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        raw = RawPort(it)
+        raw.attach(0x715)
+        cmnd = FcpCmnd(lun=int_to_lun(0), wrdata=True, cdb=write10(0, 8), fcp_dl=4096)
+        raw.send(RCtl.UNSOLICITED_COMMAND, FcType.FCP, cmnd.encode(), 0x715)
+        xr = await raw.wait(RCtl.DATA_DESCRIPTOR)
+        rx = xr.header.rx_id
+        for off in (0, 512, 1024):
+            raw.send(RCtl.SOLICITED_DATA, FcType.FCP, bytes(512), 0x715, _DATA_F_CTL, rx=rx,
+                     param=off)
+        raw.send(RCtl.ABTS, FcType.BLS, b"", 0x715, 0x090000, rx=rx)
+        for off in (1536, 2048):  # after the abort: for an exchange that is gone
+            raw.send(RCtl.SOLICITED_DATA, FcType.FCP, bytes(512), 0x715, _DATA_F_CTL, rx=rx,
+                     param=off)
+        await raw.wait(RCtl.BA_ACC)
+        assert not array.ports[0].session_by_wwpn(host.wwpn).exchanges
+        assert not any(c.cdb[0] == 0x2A for c in scsi.executed)
+        assert (await it.scsi(0, read10(0, 1), data_in_len=512)).good
