@@ -191,33 +191,43 @@ def encode_sequence(r_ctl: int, d_id: int, s_id: int, type_: int, f_ctl: int, se
     tf = type_ << 24
     sq = seq_id << 24
     pack = _HEADER_PACK
+    crc32 = _crc32
+    crc_pack = _crc_pack
     parts: list[Buffer] = []
-    append = parts.append
+    extend = parts.extend
+    # every frame but the last carries `size` bytes (a multiple of 4: no fill): their
+    # prefix, F_CTL and EOF are the same for all of them
+    mid_f_ctl = tf | (f_ctl & 0xFFFFFC)
+    full = (MIN_FRAME_LEN + size) >> 2
+    prefix_n = _prefix(full, SOF.SOFn3)
+    prefix = _prefix(full, first_sof)  # the first frame's
+    eof_n = _EOF_WORD[EOF.EOFn]
     cnt = 0
     pos = 0
-    while True:
-        end = pos + size
-        last = end >= n
-        if last:
-            end = n
-        chunk = mv[pos:end]
-        ln = end - pos
-        fill = -ln & 3
-        hdr = pack(w0, w1, tf | ((last_f_ctl if last else f_ctl) & 0xFFFFFC) | fill, sq | cnt,
-                   ox_id, rx_id, offset + pos)
-        crc = _crc32(chunk, _crc32(hdr))
-        append(_prefix((MIN_FRAME_LEN + ln + fill) >> 2, first_sof if cnt == 0 else SOF.SOFn3))
-        append(hdr)
-        append(chunk)
-        if fill:
-            append(_FILL[fill])
-            crc = _crc32(_FILL[fill], crc)
-        append(_crc_pack(crc))
-        append(_EOF_WORD[EOF.EOFt if last else EOF.EOFn])
-        if last:
-            return b"".join(parts)
-        pos = end
+    last_pos = n - size
+    while pos < last_pos:
+        chunk = mv[pos:pos + size]
+        hdr = pack(w0, w1, mid_f_ctl, sq | cnt, ox_id, rx_id, offset + pos)
+        extend((prefix, hdr, chunk, crc_pack(crc32(chunk, crc32(hdr))), eof_n))
+        prefix = prefix_n
+        pos += size
         cnt += 1
+    # the last frame (the only one when the data fit in one): its own length and fill
+    chunk = mv[pos:]
+    ln = n - pos
+    fill = -ln & 3
+    hdr = pack(w0, w1, tf | (last_f_ctl & 0xFFFFFC) | fill, sq | cnt, ox_id, rx_id,
+               offset + pos)
+    crc = crc32(chunk, crc32(hdr))
+    sof = first_sof if cnt == 0 else SOF.SOFn3
+    if fill:
+        crc = crc32(_FILL[fill], crc)
+        extend((_prefix((MIN_FRAME_LEN + ln + fill) >> 2, sof), hdr, chunk, _FILL[fill],
+                crc_pack(crc), _EOF_WORD[EOF.EOFt]))
+    else:
+        extend((_prefix((MIN_FRAME_LEN + ln) >> 2, sof), hdr, chunk, crc_pack(crc),
+                _EOF_WORD[EOF.EOFt]))
+    return b"".join(parts)
 
 
 def encapsulate(sof: int, body: Buffer, crc: Buffer, eof: int) -> bytes:
