@@ -22,6 +22,7 @@ from fcsoft.wire.header import FcHeader, FCtl
 # plain ints: IntFlag arithmetic runs in Python, and these are tested on every frame
 _EXCHANGE_CONTEXT = int(FCtl.EXCHANGE_CONTEXT)
 _END_SEQUENCE = int(FCtl.END_SEQUENCE)
+_R_DATA = 0x01  # R_CTL of FCP_DATA (solicited data)
 
 
 class ExchangeTimeout(TimeoutError):
@@ -57,6 +58,7 @@ class ExchangeManager:
         self._unsolicited = unsolicited
         self._pending: dict[int, Pending] = {}
         self._handlers: dict[int, Callable[[Frame], None]] = {}
+        self._data_runs: dict[int, Callable[[list[Frame], int, int], None]] = {}
         # start at a random OX_ID: FLOGIs from many ports all come from S_ID 0 to FFFFFE,
         # and a merged trace (or a decoder) can only tell them apart by OX_ID
         start = random.randrange(1, 0xFFFF)
@@ -94,13 +96,41 @@ class ExchangeManager:
         finally:
             self._pending.pop(header.ox_id, None)
 
-    def attach(self, ox_id: int, handler: Callable[[Frame], None]) -> None:
+    def attach(self, ox_id: int, handler: Callable[[Frame], None],
+               data_run: Callable[[list[Frame], int, int], None] | None = None) -> None:
         """Route every responder frame of exchange `ox_id` to `handler` (FCP exchanges,
-        which see several sequences: XFER_RDY, DATA, RSP)."""
+        which see several sequences: XFER_RDY, DATA, RSP); `data_run(frames, i, j)`, if
+        given, takes frames[i:j], FCP_DATA of the exchange that arrived together."""
         self._handlers[ox_id] = handler
+        if data_run is not None:
+            self._data_runs[ox_id] = data_run
 
     def detach(self, ox_id: int) -> None:
         self._handlers.pop(ox_id, None)
+        self._data_runs.pop(ox_id, None)
+
+    def frames_received(self, frames: list[Frame]) -> None:
+        """The frames of one read, in order: runs of one exchange's FCP_DATA go to its
+        `data_run` in one call, everything else to `frame_received`."""
+        runs = self._data_runs
+        n = len(frames)
+        i = 0
+        while i < n:
+            h = frames[i].header
+            if h.r_ctl == _R_DATA and h.f_ctl & _EXCHANGE_CONTEXT and h.ox_id in runs:
+                ox = h.ox_id
+                j = i + 1
+                while j < n:
+                    hj = frames[j].header
+                    if hj.ox_id != ox or hj.r_ctl != _R_DATA or \
+                            not hj.f_ctl & _EXCHANGE_CONTEXT:
+                        break
+                    j += 1
+                runs[ox](frames, i, j)
+                i = j
+                continue
+            self.frame_received(frames[i])
+            i += 1
 
     def frame_received(self, frame: Frame) -> None:
         h = frame.header

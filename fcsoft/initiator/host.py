@@ -127,6 +127,11 @@ class HostLink:
     def frame_received(self, link: Link, frame: Frame) -> None:
         self.exchanges.frame_received(frame)
 
+    def frames_received(self, link: Link, frames: list[Frame]) -> None:
+        """The frames of one read together (a read's data frames go to their command in
+        one call)."""
+        self.exchanges.frames_received(frames)
+
     def link_closed(self, link: Link, reason: str) -> None:
         self.closed_reason = reason
         self.exchanges.fail_all()

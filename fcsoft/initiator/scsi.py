@@ -188,6 +188,24 @@ class _Command:
         elif r in (_R_BA_ACC, _R_BA_RJT):
             self._done(_ABORTED)
 
+    def data_run(self, frames: list[Frame], i: int, j: int) -> None:
+        """frames[i:j]: FCP_DATA of this exchange that arrived together (as `frame` takes
+        each, in one loop)."""
+        data_in = self.data_in
+        size = len(data_in)
+        received = self.data_received
+        for k in range(i, j):
+            frame = frames[k]
+            h = frame.header
+            off = h.parameter if h.f_ctl & _REL_OFF else received
+            payload = frame.payload
+            end = off + len(payload)
+            if end <= size:
+                data_in[off:end] = payload
+                if end > received:
+                    received = end
+        self.data_received = received
+
     def _result(self, frame: Frame) -> ScsiResult:
         try:
             rsp = decode_fcp_rsp(frame.payload)
@@ -347,7 +365,7 @@ class ITNexus:
                                                    else bytearray())
         cmd = _Command(self, ox, out, buf, trio.current_time() + wait, data_in is None,
                        on_done)
-        ex.attach(ox, cmd.frame)
+        ex.attach(ox, cmd.frame, cmd.data_run)
         hl.commands[ox] = cmd
         ex.send_raw(encode_sequence(_R_CMND, self.target_fcid, port.fcid, _FCP, _CMND_F_CTL,
                                     0, ox, 0xFFFF, payload, 64))
