@@ -80,8 +80,8 @@ def _filter_level(_logger: WrappedLogger, name: str, event: EventDict) -> EventD
 #: keys whose value is an N_Port_ID (an int, or a string in hex), or a list of them
 FCID_KEYS = frozenset({"fcid", "s_id", "d_id", "port_id", "affected", "recipient", "service"})
 #: keys whose value is a WWN (a WWN, an int or a string WWN.parse takes), or a list of them
-WWN_KEYS = frozenset({"wwpn", "wwnn", "initiator", "target", "peer_wwpn", "by", "victims",
-                      "members", "previous"})
+WWN_KEYS = frozenset({"wwpn", "wwnn", "initiator", "target", "peer_wwpn", "members",
+                      "previous"})
 #: keys whose value is an exchange ID
 XID_KEYS = frozenset({"ox_id", "rx_id"})
 

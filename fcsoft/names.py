@@ -25,8 +25,8 @@ import re
 from enum import Enum, IntEnum, IntFlag
 from typing import Any
 
-__all__ = ["code", "ct_command", "els_command", "fc_type", "fcid", "label", "r_ctl", "sense",
-           "wwn", "xid"]
+__all__ = ["asc", "code", "ct_command", "els_command", "fc_type", "fcid", "label", "r_ctl",
+           "rejected", "sense", "wwn", "xid"]
 
 _HEX_ID = re.compile(r"(?:0[xX])?([0-9a-fA-F]{1,6})")
 
@@ -188,6 +188,11 @@ def fc_type(value: int) -> str:
     from fcsoft.wire.header import FcType
 
     return code(value, FcType)
+
+
+def rejected(reason: Enum, explanation: Enum) -> str:
+    """A reject's two codes: `unable to perform command (0x09), invalid port name (0x0d)`."""
+    return f"{label(reason)}, {label(explanation)}"
 
 
 def sense(value: Any) -> str:
