@@ -84,6 +84,9 @@ WWN_KEYS = frozenset({"wwpn", "wwnn", "initiator", "target", "peer_wwpn", "membe
                       "previous"})
 #: keys whose value is an exchange ID
 XID_KEYS = frozenset({"ox_id", "rx_id"})
+#: keys whose value is a SCSI operation code, or a list of them
+OPCODE_KEYS = frozenset({"opcode", "opcodes"})
+_ID_KEYS = FCID_KEYS | WWN_KEYS | XID_KEYS | OPCODE_KEYS
 
 
 def _render(value: Any) -> Any:
@@ -114,14 +117,17 @@ def _by_key(key: str, value: Any) -> Any:
 
     if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_by_key(key, v) for v in value]
+    if key in _ID_KEYS and isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value) if isinstance(value, (set, frozenset)) else value
+        return [_by_key(key, v) for v in items]
     if key in FCID_KEYS and isinstance(value, (int, str)):
         return names.fcid(value)
     if key in WWN_KEYS and isinstance(value, (int, str)):
         return names.wwn(value)
     if key in XID_KEYS and isinstance(value, int):
         return names.xid(value)
+    if key in OPCODE_KEYS and isinstance(value, int):
+        return names.opcode(value)
     if key == "link" and isinstance(value, int):
         # the fabric core knows a link by its id, the shell by its name (Link.name is
         # "link<id>"): render both the same way so a login can be matched to its link

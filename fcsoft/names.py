@@ -25,8 +25,8 @@ import re
 from enum import Enum, IntEnum, IntFlag
 from typing import Any
 
-__all__ = ["asc", "code", "ct_command", "els_command", "fc_type", "fcid", "label", "r_ctl",
-           "rejected", "sense", "wwn", "xid"]
+__all__ = ["asc", "code", "ct_command", "els_command", "fc_type", "fcid", "label", "opcode",
+           "r_ctl", "rejected", "sense", "wwn", "xid"]
 
 _HEX_ID = re.compile(r"(?:0[xX])?([0-9a-fA-F]{1,6})")
 
@@ -188,6 +188,21 @@ def fc_type(value: int) -> str:
     from fcsoft.wire.header import FcType
 
     return code(value, FcType)
+
+
+def opcode(value: int) -> str:
+    """A SCSI operation code: `READ(10) (0x28)` (SPC-4 / SBC-4 names)."""
+    from fcsoft.scsi.cdb import SUPPORTED_COMMANDS, Opcode
+
+    # a command without service actions by its own name, else the operation code's
+    name = next((c.name for c in SUPPORTED_COMMANDS
+                 if c.opcode == value and c.service_action is None), None)
+    if name is None:
+        try:
+            name = re.sub(r"_(\d+)$", r"(\1)", Opcode(value).name).replace("_", " ")
+        except ValueError:
+            name = "unknown"
+    return f"{name} (0x{value:02x})"
 
 
 def rejected(reason: Enum, explanation: Enum) -> str:

@@ -690,11 +690,13 @@ class LabControl:
         except (FaultError, ValueError) as exc:
             raise _bad(str(exc)) from None
         lu.injected = injected
-        # the log names the status and sense (the API answers the forms it takes)
+        # the log names the status, sense and operation codes (the API answers them in
+        # the forms it takes)
         self.log.info("LU error injected", array=array, lu=lu_name, status=injected.status,
-                      sense=injected.sense, **{
+                      sense=injected.sense,
+                      opcodes=sorted(injected.opcodes) if injected.opcodes else None, **{
                           k: v for k, v in injected.describe().items()
-                          if v is not None and k not in ("hits", "status", "sense")})
+                          if v is not None and k not in ("hits", "status", "sense", "opcodes")})
         return injected.describe()
 
     def lu_error_clear(self, array: str, lu_name: str) -> dict[str, Any]:

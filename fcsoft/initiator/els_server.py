@@ -216,7 +216,8 @@ class ElsServer:
         log = self.port.log.info if detail else self.port.log.debug
         log("ELS rejected", s_id=frame.header.s_id,
             command=names.els_command(frame.payload[0]) if frame.payload else None,
-            reason=rjt.reason, explanation=rjt.explanation, detail=detail)
+            reason=rjt.reason, explanation=rjt.explanation,
+            **({"detail": detail} if detail else {}))
         self._reply(frame, rjt.encode())
 
     def _count(self, what: str) -> None:

@@ -123,6 +123,9 @@ class HostLink:
         #: that work waits for the nexus's next command
         self.nursery: trio.Nursery | None = None
         self.log = get_logger(component="host", peer=peer)
+        # the link's own lines (link down, framing errors) are the host's: the `link` key
+        # names the fabric's links, which a host does not know
+        self.link.log = self.log
 
     async def sweep(self, interval: float = 0.25) -> None:
         """The link's one deadline timer: every `interval` seconds, commands whose time
@@ -264,7 +267,7 @@ class NPort:
                     nexus.logged_in = False
                 nexus.lost = True
                 self.log.info("target ended the session", target=nexus.target_wwpn,
-                              s_id=s_id, reason=why)
+                              s_id=s_id, reason=f"{why} from the target")
                 if relogin and self.hl.nursery is not None:
                     from .login import relogin as task
 

@@ -71,7 +71,7 @@ class FaultInjector:
         self.rules.append(rule)
         fields: dict[str, Any] = {k: v for k, v in rule.describe().items()
                                   if v is not None and k not in ("matched", "hits")}
-        for key in ("r_ctl", "type"):  # as numbers: the log names them
+        for key in ("r_ctl", "type", "opcodes"):  # as numbers: the log names them
             if getattr(rule, key) is not None:
                 fields[key] = getattr(rule, key)
         self.log.info("fault added", **fields)

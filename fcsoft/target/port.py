@@ -152,7 +152,8 @@ class TargetPort:
         rjt = LsRjt(LsRjtReason(reason), LsRjtExplanation(explanation))
         log = self.log.info if detail else self.log.debug
         log("ELS rejected", s_id=h.s_id, command=names.els_command(command),
-            reason=rjt.reason, explanation=rjt.explanation, detail=detail)
+            reason=rjt.reason, explanation=rjt.explanation, **({"detail": detail} if detail
+                                                               else {}))
         self.reply(h, rjt.encode())
 
     # ------------------------------------------------------------------ link events
@@ -327,7 +328,7 @@ class TargetPort:
     def _logo(self, session: Session, frame: Frame) -> None:
         Logo.decode(frame.payload)
         self.reply(frame.header, _ACC)
-        self.end_session(session, "LOGO")
+        self.end_session(session, "LOGO from the initiator")
 
     def _adisc(self, session: Session, frame: Frame) -> None:
         Adisc.decode(frame.payload)
