@@ -112,6 +112,9 @@ _LABELS: dict[str, dict[int, str]] = {
         0xC3: "F_RJT", 0xC4: "P_BSY", 0xC5: "F_BSY (data frame)", 0xC6: "F_BSY (link control)",
     },
     "FcType": {0x28: "NVMe"},
+    "PrliResponseCode": {0x02: "no resources available",
+                         0x05: "predefined configuration precludes establishing this image "
+                               "pair"},
 }
 #: tables whose member names are the standards' own names for them (PLOGI, GPN_ID, FCP)
 _AS_NAMED = {"ElsCommand", "NsCommand", "FcType", "CtResponseCode"}

@@ -426,3 +426,36 @@ def test_every_logger_is_created_with_its_component():
     missing = [f"{p}:{line}" for p, line, keys in calls
                if "component" not in keys and not p.endswith("fcsoft/logs.py")]
     assert missing == []
+
+
+# -- messages outside the logs name their codes too -----------------------------------------
+
+def test_errors_and_results_name_their_codes(capsys):
+    from fcsoft.check.runner import describe
+    from fcsoft.hosttools.verbose import show_result
+    from fcsoft.initiator import CtRejected, ElsRejected, ScsiResult
+    from fcsoft.initiator.login import ProcessLoginRejected
+    from fcsoft.scsi.sense import Asc, Sense, SenseKey
+    from fcsoft.wire.ct import CtPreamble, CtResponseCode
+    from fcsoft.wire.els import LsRjt, LsRjtExplanation, LsRjtReason
+
+    check = ScsiResult(0x02, sense_data=Sense(SenseKey.MEDIUM_ERROR, Asc(0x11, 0)).encode())
+    assert str(check) == "check condition (0x02) [medium error: unrecovered read error (3/11/00)]"
+    tmf = ScsiResult(0x00, response_code=4)
+    assert str(tmf) == ("good (0x00) FCP_RSP response code task management function not "
+                        "supported (0x04)")
+    assert describe(tmf) == ("GOOD (FCP_RSP response code task management function not "
+                             "supported (0x04))")
+    show_result("lun reset", tmf)
+    assert capsys.readouterr().err == ("lun reset: transport: FCP_RSP response code task "
+                                       "management function not supported (0x04)\n")
+    rjt = LsRjt(LsRjtReason.LOGICAL_BUSY, LsRjtExplanation.N_PORT_LOGIN_REQUIRED)
+    assert str(ElsRejected("PRLI", rjt)) == (
+        "PRLI rejected: logical busy (0x05), N_Port login required (0x1e)")
+    rejected = CtPreamble(0xFC, 0x02, CtResponseCode.REJECT, reason=0x09, explanation=0x07)
+    assert str(CtRejected(0x0171, rejected)) == (
+        "GID_FT (0x0171) rejected: unable to perform command (0x09), FC-4 types not "
+        "registered (0x07)")
+    assert str(ProcessLoginRejected(5)) == (
+        "PRLI not accepted: response code predefined configuration precludes establishing "
+        "this image pair (0x05)")

@@ -11,10 +11,11 @@ fcsoft does, N_Port_IDs as six hex digits and names in colon form ("Port ID: 010
 "  Port Name: 50:01:43:80:00:00:00:01"; with -q one line per port: "010100 WWPN WWNN").
 Each query option sends that one request and prints the answer exactly as fcnsq does:
 "Port Name: 5001438000000001" (fcnsq's %16.16llx: names as 16 hex digits),
-"Symbolic Port Name: ...", "Port ID: 010100", and with -q/--quiet only the value. A CT reject prints fcnsq's "gpn_id command failed: <reason>,
-<explanation>" and exits with fcnsq's status, the low byte of (reason << 8 | explanation),
-i.e. the explanation code (the reason code when the explanation is 0). Port IDs and names
-are hexadecimal; fcnsq's single-dash spellings (-gpn ...) work too.
+"Symbolic Port Name: ...", "Port ID: 010100", and with -q/--quiet only the value. A CT
+reject prints fcnsq's "gpn_id command failed: <reason>, <explanation>" and exits with
+fcnsq's status, the low byte of (reason << 8 | explanation), i.e. the explanation code (the
+reason code when the explanation is 0). Port IDs and names given are hexadecimal (names
+also in colon form); fcnsq's single-dash spellings (-gpn ...) work too.
 
 Exit statuses: 0 answered, 1 bad command line, CT reject as above, 255 (fcnsq's -1) when
 the fabric cannot be reached or logged into.

@@ -105,7 +105,11 @@ def show_result(name: str, result: ScsiResult, *, data_in_len: int = 0,
             print(f"    {name}: pass-through requested {data_out_len} bytes (data-out), "
                   f"{sent} bytes sent, residual {result.residual}", file=err)
     if result.response_code not in (None, 0):
-        print(f"{name}: transport: FCP_RSP response code {result.response_code}", file=err)
+        from fcsoft.names import code
+        from fcsoft.wire.fcp import FcpRspCode
+
+        print(f"{name}: transport: FCP_RSP response code "
+              f"{code(result.response_code, FcpRspCode)}", file=err)
     elif result.status == 0x02:
         print(f"{name}:", file=err)
         for line in sense_lines(result.sense_data):

@@ -201,7 +201,10 @@ class Sense:
                    rc == 0x71)
 
     def __str__(self) -> str:
-        return f"{self.key.name} {self.code[0]:02x}/{self.code[1]:02x}"
+        """`medium error: unrecovered read error (3/11/00)` (fcsoft.names)."""
+        from fcsoft.names import sense
+
+        return sense(self)
 
 
 class CheckCondition(Exception):
