@@ -151,13 +151,9 @@ def render_identities(_logger: WrappedLogger, _name: str, event: EventDict) -> E
     return event
 
 
-def configure(fmt: str = "console", level: int = logging.INFO,
-              stream: TextIO | None = None) -> None:
-    """Configure structlog process-wide for `fmt` ("console" or "json"), logging events at
-    `level` and above (`set_level` changes it later)."""
-    if fmt not in LOG_FORMATS:
-        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
-    out = stream if stream is not None else sys.stderr
+def _processors(fmt: str) -> list[Any]:
+    """fcsoft's processor chain for `fmt`: level filter, context, level and time stamp,
+    identities (render_identities), then the renderer."""
     renderer: Any
     extra: list[Any] = []
     if fmt == "json":
@@ -165,23 +161,54 @@ def configure(fmt: str = "console", level: int = logging.INFO,
         extra = [structlog.processors.format_exc_info]  # the traceback as text
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
+    return [
+        _filter_level,
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        render_identities,
+        *extra,
+        renderer,
+    ]
+
+
+def configure(fmt: str = "console", level: int = logging.INFO,
+              stream: TextIO | None = None) -> None:
+    """Configure structlog process-wide for `fmt` ("console" or "json"), logging events at
+    `level` and above (`set_level` changes it later)."""
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
+    out = stream if stream is not None else sys.stderr
     set_level(level)
     structlog.configure(
-        processors=[
-            _filter_level,
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            render_identities,
-            *extra,
-            renderer,
-        ],
+        processors=_processors(fmt),
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
 
 
+class _Stderr:
+    """The output of fcsoft's loggers when nobody configured structlog: the sys.stderr of
+    the moment of each line (pytest swaps it per test)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
 def get_logger(**context: Any) -> Any:
-    """A bound logger carrying `context` on every event."""
-    return structlog.get_logger("fcsoft").bind(**context)
+    """A bound logger carrying `context` on every event.
+
+    Once structlog is configured (`configure`, or an application's own set-up, or
+    structlog.testing.capture_logs) the logger follows that configuration. Before (fcsoft
+    used as a library, the pytest plugin), it still renders as `fcsoft serve` does, in the
+    console format at the level `set_level` sets, on stderr: structlog's own defaults would
+    print N_Port_IDs in decimal and WWNs as reprs."""
+    if structlog.is_configured():
+        return structlog.get_logger("fcsoft").bind(**context)
+    return structlog.wrap_logger(
+        _Stderr(), processors=_processors("console"),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        context_class=dict).bind(**context)

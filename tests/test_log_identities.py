@@ -459,3 +459,29 @@ def test_errors_and_results_name_their_codes(capsys):
     assert str(ProcessLoginRejected(5)) == (
         "PRLI not accepted: response code predefined configuration precludes establishing "
         "this image pair (0x05)")
+
+
+def test_unconfigured_fcsoft_logs_render_the_same_way(capsys):
+    """fcsoft as a library (the pytest plugin, open_host in a script) logs before anybody
+    configured structlog: its lines still read as `fcsoft serve`'s, not as structlog's
+    defaults would print them (`fcid=66304 wwpn=WWN('10:00:...')`)."""
+    from fcsoft.wire.els_codes import LsRjtReason
+
+    structlog.reset_defaults()
+    assert not structlog.is_configured()
+    log = logs.get_logger(component="fabric", link=3)
+    log.info("login rejected", fcid=0x010300, wwpn=HOST_A, reason=LsRjtReason.LOGICAL_BUSY)
+    log.debug("not at info")
+    logs.set_level("debug")
+    try:
+        log.debug("at debug", s_id=0xFFFFFC)
+    finally:
+        logs.set_level("info")
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 2, err
+    assert lines[0].endswith("component=fabric fcid=010300 link=link3 "
+                             "reason='logical busy (0x05)' wwpn=10:00:00:00:c9:00:00:01")
+    assert lines[1].endswith("at debug                       component=fabric link=link3 "
+                             "s_id=fffffc")
