@@ -485,3 +485,11 @@ def test_unconfigured_fcsoft_logs_render_the_same_way(capsys):
                              "reason='logical busy (0x05)' wwpn=10:00:00:00:c9:00:00:01")
     assert lines[1].endswith("at debug                       component=fabric link=link3 "
                              "s_id=fffffc")
+
+
+def test_check_names_a_transport_id_by_its_wwpn():
+    from fcsoft.check.cases.pr_in import _transport_id
+
+    fc = bytes(8) + HOST_A.to_bytes8() + bytes(8)
+    assert _transport_id(fc) == f"FC {HOST_A}"
+    assert _transport_id(bytes([0x05]) + bytes(23)) == "05" + "00" * 23  # iSCSI: as bytes
