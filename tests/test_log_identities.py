@@ -493,3 +493,46 @@ def test_check_names_a_transport_id_by_its_wwpn():
     fc = bytes(8) + HOST_A.to_bytes8() + bytes(8)
     assert _transport_id(fc) == f"FC {HOST_A}"
     assert _transport_id(bytes([0x05]) + bytes(23)) == "05" + "00" * 23  # iSCSI: as bytes
+
+
+# -- the documentation shows what the code does ---------------------------------------------
+
+def _log_section() -> str:
+    text = (ROOT / "docs" / "behaviour.md").read_text()
+    return text[text.index("## 5. Logs"):]
+
+
+def test_the_documented_examples_pass_the_scan():
+    section = _log_section()
+    console = [line for line in section.splitlines() if CONSOLE_LINE.match(line)]
+    json_lines = [line for line in section.splitlines() if line.startswith('{"component"')]
+    readme = [line.strip() for line in (ROOT / "README.md").read_text().splitlines()
+              if CONSOLE_LINE.match(line.strip())]
+    assert len(console) >= 3 and len(json_lines) >= 2 and readme
+    events = [parse_console(line) for line in console + readme] + \
+        [json.loads(line) for line in json_lines]
+    assert [p for e in events for p in problems(e)] == []
+
+
+def test_the_documented_components_and_keys_are_the_codes():
+    section = _log_section()
+    row = next(line for line in section.splitlines() if line.startswith("| `component` |"))
+    assert set(re.findall(r"`(\w+)` \(", row)) == COMPONENTS
+    documented = set(re.findall(r"^\| (`.+?`) \|", section, re.M))
+    keys = {k for cell in documented for k in re.findall(r"`(\w+)`", cell)}
+    assert logs.FCID_KEYS - {"port_id", "affected", "recipient", "service"} <= keys
+    assert logs.WWN_KEYS - {"members", "previous"} <= keys
+    assert logs.XID_KEYS | {"link", "r_ctl", "type", "reason", "explanation"} <= keys
+    # the components the code names are the documented ones
+    named = {kw for _p, _l, _k in _logger_calls() for kw in [_component_of(_p, _l)] if kw}
+    assert named <= COMPONENTS
+
+
+def _component_of(path: str, line: int) -> str | None:
+    tree = ast.parse((ROOT / path).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.lineno == line:
+            for k in node.keywords:
+                if k.arg == "component" and isinstance(k.value, ast.Constant):
+                    return str(k.value.value)
+    return None

@@ -171,7 +171,7 @@ class Fabric:
         self._verdicts: dict[int, int] = {}
         #: told of every frame the fabric discards: (link id, reason)
         self.on_discard: Callable[[int, str], None] = lambda _l, _r: None
-        self.log = get_logger(component="fabric", fabric=getattr(conf, "name", "fabric"))
+        self.log = get_logger(component="fabric")
         self._xids = itertools.cycle(range(0x0001, 0xFFFF))
         self._discard_logged: Counter[tuple[int, str]] = Counter()
         self._service_accepts: dict[tuple[int, int], bytes] = {}
