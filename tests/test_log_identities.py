@@ -536,3 +536,24 @@ def _component_of(path: str, line: int) -> str | None:
                 if k.arg == "component" and isinstance(k.value, ast.Constant):
                     return str(k.value.value)
     return None
+
+
+def test_what_the_library_hands_out_prints_ids_in_hex():
+    """RSCN pages (`host.next_rscn()`), discovered targets and frame headers print their
+    N_Port_IDs as six hex digits, not `affected_id=66048`; the reprs stay valid Python."""
+    from fcsoft.initiator.host import TargetInfo
+    from fcsoft.wire.els import RscnAddressFormat, RscnEventQualifier, RscnPage
+    from fcsoft.wire.header import FcHeader, make_header
+
+    page = RscnPage(0x010200)
+    assert repr(page) == ("RscnPage(affected_id=0x010200, address_format=RscnAddressFormat.PORT, "
+                          "event_qualifier=RscnEventQualifier.NOT_SPECIFIED)")
+    assert eval(repr(page), {"RscnPage": RscnPage, "RscnAddressFormat": RscnAddressFormat,
+                             "RscnEventQualifier": RscnEventQualifier}) == page
+    target = TargetInfo(0x010100, PORT_1, 1)
+    assert repr(target) == ("TargetInfo(port_id=0x010100, wwpn=WWN('50:01:43:80:00:00:00:01'), "
+                            "features=0x1)")
+    assert eval(repr(target), {"TargetInfo": TargetInfo, "WWN": WWN}) == target
+    h = make_header(0x22, 0xFFFFFC, 0x010300, 0x01, ox_id=0x1A)
+    assert "d_id=0xfffffc" in repr(h) and "s_id=0x010300" in repr(h) and "ox_id=0x001a" in repr(h)
+    assert eval(repr(h), {"FcHeader": FcHeader}) == h

@@ -97,6 +97,10 @@ class TargetInfo:
     wwpn: WWN
     features: int = 0  # FC-4 features for FCP (ns.FcpFeatures)
 
+    def __repr__(self) -> str:
+        return (f"TargetInfo(port_id=0x{self.port_id:06x}, wwpn={self.wwpn!r}, "
+                f"features={self.features:#x})")
+
     @property
     def is_target(self) -> bool:
         return bool(self.features & ns.FcpFeatures.TARGET)
