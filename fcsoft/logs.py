@@ -99,7 +99,8 @@ def _render(value: Any) -> Any:
     if isinstance(value, WWN):
         return str(value)
     if isinstance(value, Enum):
-        return names.label(value)
+        # a code table's member is named with its value; another enum by its name
+        return names.label(value) if isinstance(value.value, int) else value.name
     if isinstance(value, Sense):
         return names.sense(value)
     if isinstance(value, Asc):
@@ -147,7 +148,10 @@ def render_identities(_logger: WrappedLogger, _name: str, event: EventDict) -> E
     data as `key: ASC name (K/AS/AQ)`. Log calls pass the plain values."""
     for key, value in event.items():
         if key != "event":
-            event[key] = _by_key(key, value)
+            try:
+                event[key] = _by_key(key, value)
+            except Exception:  # noqa: BLE001 - a log line must never take its caller down
+                event[key] = repr(value)
     return event
 
 

@@ -557,3 +557,16 @@ def test_what_the_library_hands_out_prints_ids_in_hex():
     h = make_header(0x22, 0xFFFFFC, 0x010300, 0x01, ox_id=0x1A)
     assert "d_id=0xfffffc" in repr(h) and "s_id=0x010300" in repr(h) and "ox_id=0x001a" in repr(h)
     assert eval(repr(h), {"FcHeader": FcHeader}) == h
+
+
+def test_the_processor_never_takes_a_log_call_down(log_stream):
+    import enum
+
+    class State(enum.Enum):
+        UP = "up"
+
+    buf = log_stream("json")
+    logs.get_logger(component="fabric").info("x", state=State.UP, wwpn=1 << 70, fcid="n/a")
+    e = json.loads(buf.getvalue())
+    assert (e["state"], e["fcid"]) == ("UP", "n/a")
+    assert e["wwpn"] == repr(1 << 70)  # not a WWN: shown as it is, and the scan would flag it
