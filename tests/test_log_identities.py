@@ -570,3 +570,11 @@ def test_the_processor_never_takes_a_log_call_down(log_stream):
     e = json.loads(buf.getvalue())
     assert (e["state"], e["fcid"]) == ("UP", "n/a")
     assert e["wwpn"] == repr(1 << 70)  # not a WWN: shown as it is, and the scan would flag it
+
+
+def test_the_docs_spell_n_port_ids_as_the_output_does():
+    """Lowercase, as every output of fcsoft's own: the docs say `fffffc`, not `FFFFFC`."""
+    upper = re.compile(r"\bFFF[0-9A-F]{3}\b")
+    found = {str(p.relative_to(ROOT)): upper.findall(p.read_text())
+             for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
+    assert {k: v for k, v in found.items() if v} == {}
