@@ -134,7 +134,8 @@ def _serve(args: argparse.Namespace) -> int:
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 await nursery.start(run_process, conf, listen, trace)
                 async for signum in signals:
-                    logs.get_logger().info("shutting down", signal=signal.Signals(signum).name)
+                    logs.get_logger(component="process").info(
+                        "shutting down", signal=signal.Signals(signum).name)
                     nursery.cancel_scope.cancel()
                     break
 
@@ -230,7 +231,8 @@ def _array(args: argparse.Namespace) -> int:
                 for a in arrays:
                     nursery.start_soon(a.run_remote, host, port)
                 async for signum in signals:
-                    logs.get_logger().info("shutting down", signal=signal.Signals(signum).name)
+                    logs.get_logger(component="process").info(
+                        "shutting down", signal=signal.Signals(signum).name)
                     nursery.cancel_scope.cancel()
                     break
 

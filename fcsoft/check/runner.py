@@ -122,12 +122,19 @@ def _status_name(status: int) -> str:
         return f"status {status:#04x}"
 
 
+def _rsp_code_name(code: int) -> str:
+    from fcsoft.names import code as named
+    from fcsoft.wire.fcp import FcpRspCode
+
+    return named(code, FcpRspCode)
+
+
 def describe(result: ScsiResult) -> str:
     """A result as a report shows it: "GOOD", "RESERVATION CONFLICT", "CHECK CONDITION,
     ILLEGAL REQUEST 24/00 (INVALID FIELD IN CDB)"."""
     text = _status_name(result.status)
     if result.response_code:
-        text += f" (FCP response code {result.response_code})"
+        text += f" (FCP_RSP response code {_rsp_code_name(result.response_code)})"
     if result.status == CHECK:
         sense = result.sense
         text += (f", {describe_code(sense.key, *sense.code)}" if sense is not None

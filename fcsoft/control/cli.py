@@ -80,6 +80,33 @@ def _counters(c: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in c.items()) or "-"
 
 
+# the API answers codes as hex text ("0x08"); the tables name them (fcsoft.names)
+def _fc4_types(codes: list[str]) -> str:
+    from fcsoft.names import fc_type
+
+    return ", ".join(fc_type(int(c, 16)) for c in codes) or "-"
+
+
+def _code(key: str, text: str) -> str:
+    from fcsoft import names
+
+    named = {"r_ctl": names.r_ctl, "type": names.fc_type}.get(key)
+    try:
+        return named(int(text, 16)) if named is not None else text
+    except ValueError:
+        return text
+
+
+def _sense(text: str) -> str:
+    from fcsoft.names import sense
+    from fcsoft.scsi.inject import parse_sense
+
+    try:
+        return sense(parse_sense(text))
+    except ValueError:
+        return text
+
+
 def show_switch(d: dict[str, Any]) -> str:
     f = d["fabric"]
     out = [(f"fabric {f['name']}  domain {f['domain_id']}  wwn {f['wwn']}  listening "
@@ -113,7 +140,7 @@ def show_switch(d: dict[str, Any]) -> str:
 
 
 def show_ns(d: list[dict[str, Any]]) -> str:
-    return _table([[r["fcid"], r["wwpn"], r["wwnn"], ",".join(r["fc4_types"]), r["role"],
+    return _table([[r["fcid"], r["wwpn"], r["wwnn"], _fc4_types(r["fc4_types"]), r["role"],
                     r["scr"], r["symbolic_port_name"]] for r in d],
                   ["fcid", "wwpn", "wwnn", "fc4", "role", "scr", "symbolic name"])
 
@@ -142,7 +169,7 @@ def show_port(d: dict[str, Any]) -> str:
         out.append(f"discards: {_counters(d['discards'])}")
         ns = d["name_server"]
         out.append(f"name server: registered={ns['registered']} session={ns['session']} "
-                   f"scr={ns['scr']} fc4={','.join(ns['fc4_types']) or '-'}")
+                   f"scr={ns['scr']} fc4={_fc4_types(ns['fc4_types'])}")
     out.append(f"faults injected: {d['faults_injected']}")
     if "array" in d:
         out.append(f"array {d['array']} port {d['relative_port']}  port group "
@@ -184,7 +211,7 @@ def show_luns(d: dict[str, Any]) -> str:
         extra = []
         if u["error"]:
             e = u["error"]
-            extra.append(f"error {e['sense'] or e['status']}")
+            extra.append(f"error {_sense(e['sense']) if e['sense'] else e['status']}")
         if u["latency_ms"]:
             extra.append(f"latency {u['latency_ms']}ms")
         rows.append([u["name"], _size(u["size"]), u["block_size"], u["backing"], maps,
@@ -230,10 +257,13 @@ def show_counters(d: dict[str, Any]) -> str:
 def show_faults(d: dict[str, Any]) -> str:
     rows = []
     for r in d["rules"]:
-        what = " ".join(f"{k}={r[k]}" for k in ("s_id", "d_id", "wwpn", "r_ctl", "type", "els",
-                                                 "ct") if r.get(k) is not None)
+        what = " ".join(f"{k}={_code(k, r[k])}" for k in ("s_id", "d_id", "wwpn", "r_ctl",
+                                                           "type", "els", "ct")
+                        if r.get(k) is not None)
         if r.get("opcodes"):
-            what += " opcodes=" + ",".join(r["opcodes"])
+            from fcsoft.names import opcode
+
+            what += " opcodes=" + ",".join(opcode(int(o, 16)) for o in r["opcodes"])
         action = r["action"] + (f" {r['delay_ms']}ms" if r.get("delay_ms") else "")
         rows.append([r["id"], action, r["direction"], what or "any frame",
                      r["probability"] if r["probability"] is not None else "-",

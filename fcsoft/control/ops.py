@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from fcsoft import logs
+from fcsoft import logs, names
 from fcsoft.config import ConfigError, LunConfig, parse_size
 from fcsoft.fabric.faults import FaultError, parse_opcodes
 from fcsoft.logs import get_logger
@@ -76,7 +76,15 @@ def parse_port_id(text: str) -> WWN | int:
 
 
 def _fcid(value: int | None) -> str | None:
-    return None if value is None else f"{value:06x}"
+    return None if value is None else names.fcid(value)
+
+
+def _host_name(host: str) -> str:
+    """A host argument as the array names its entry: an initiator WWPN in colon form."""
+    try:
+        return str(WWN.parse(host))
+    except ValueError:
+        return host
 
 
 def _role(rec: Any) -> str:
@@ -596,7 +604,7 @@ class LabControl:
             raise _missing(str(exc.args[0])) from None
         except ValueError as exc:
             raise _conflict(str(exc)) from None
-        self.log.info("LUN mapped", array=array, host=host, lun=number, lu=lu_name)
+        self.log.info("LUN mapped", array=array, host=_host_name(host), lun=number, lu=lu_name)
         return self.luns(array)
 
     def unmap(self, array: str, host: str, lun: Any) -> dict[str, Any]:
@@ -606,7 +614,7 @@ class LabControl:
             runtime.scsi.unmap_lun(host, number)
         except KeyError as exc:
             raise _missing(str(exc.args[0])) from None
-        self.log.info("LUN unmapped", array=array, host=host, lun=number)
+        self.log.info("LUN unmapped", array=array, host=_host_name(host), lun=number)
         return self.luns(array)
 
     def alua(self, array: str, port: str | int, state: str) -> dict[str, Any]:
@@ -624,7 +632,8 @@ class LabControl:
             group, changed = runtime.scsi.set_alua_state(key, new)
         except KeyError as exc:
             raise _missing(str(exc.args[0])) from None
-        self.log.info("ALUA state set", array=array, port=text, port_group=group,
+        port_key = {"wwpn": key} if isinstance(key, WWN) else {"relative_port": key}
+        self.log.info("ALUA state set", array=array, **port_key, port_group=group,
                       state=new.label, changed=changed)
         return {"array": array, "port_group": group, "state": new.label, "changed": changed,
                 "port_groups": [{"id": g.id, "ports": list(g.ports), "state": g.state.label}
@@ -681,8 +690,13 @@ class LabControl:
         except (FaultError, ValueError) as exc:
             raise _bad(str(exc)) from None
         lu.injected = injected
-        self.log.info("LU error injected", array=array, lu=lu_name, **{
-            k: v for k, v in injected.describe().items() if v is not None and k != "hits"})
+        # the log names the status, sense and operation codes (the API answers them in
+        # the forms it takes)
+        self.log.info("LU error injected", array=array, lu=lu_name, status=injected.status,
+                      sense=injected.sense,
+                      opcodes=sorted(injected.opcodes) if injected.opcodes else None, **{
+                          k: v for k, v in injected.describe().items()
+                          if v is not None and k not in ("hits", "status", "sense", "opcodes")})
         return injected.describe()
 
     def lu_error_clear(self, array: str, lu_name: str) -> dict[str, Any]:

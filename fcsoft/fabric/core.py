@@ -30,8 +30,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fcsoft import names
 from fcsoft.logs import get_logger
-from fcsoft.wire.ct import CtRejectReason, CtRevisionError, ct_reject, decode_ct
+from fcsoft.wire.ct import (
+    CtRejectReason,
+    CtRevisionError,
+    NsRejectExplanation,
+    ct_reject,
+    decode_ct,
+)
 from fcsoft.wire.els import (
     ElsCommand,
     Logo,
@@ -168,7 +175,7 @@ class Fabric:
         self._verdicts: dict[int, int] = {}
         #: told of every frame the fabric discards: (link id, reason)
         self.on_discard: Callable[[int, str], None] = lambda _l, _r: None
-        self.log = get_logger(component="fabric", fabric=getattr(conf, "name", "fabric"))
+        self.log = get_logger(component="fabric")
         self._xids = itertools.cycle(range(0x0001, 0xFFFF))
         self._discard_logged: Counter[tuple[int, str]] = Counter()
         self._service_accepts: dict[tuple[int, int], bytes] = {}
@@ -311,16 +318,23 @@ class Fabric:
         link.counters["ls_rjt_sent"] += 1
         self._reply(link, h, LsRjt(LsRjtReason(reason), LsRjtExplanation(explanation)).encode())
 
+    def _reject(self, link: LinkRecord, h: FcHeader, reason: LsRjtReason,
+                explanation: LsRjtExplanation, event: str, **fields: Any) -> None:
+        """Answer LS_RJT, logging `event` with the codes sent (and `fields`: `detail` says
+        why in words)."""
+        self.log.info(event, link=link.link_id, reason=reason, explanation=explanation,
+                      **fields)
+        self._ls_rjt(link, h, reason, explanation)
+
     def _decode(self, link: LinkRecord, frame: Frame, codec: Any, what: str) -> Any:
         """`codec.decode(payload)`, or None after answering LS_RJT protocol error (too
         short: invalid payload length) and logging why."""
         try:
             return codec.decode(frame.payload)
         except DecodeError as exc:
-            self.log.info(f"{what} rejected", link=link.link_id, fcid=frame.header.s_id,
-                          reason=str(exc))
-            self._ls_rjt(link, frame.header, LsRjtReason.PROTOCOL_ERROR,
-                         LsRjtExplanation.INVALID_PAYLOAD_LENGTH)
+            self._reject(link, frame.header, LsRjtReason.PROTOCOL_ERROR,
+                         LsRjtExplanation.INVALID_PAYLOAD_LENGTH, f"{what} rejected",
+                         fcid=frame.header.s_id, detail=str(exc))
             return None
 
     def _send_logo(self, rec: PortRecord) -> None:
@@ -344,8 +358,7 @@ class Fabric:
         if n <= 100 or n % 1000 == 0:
             h = frame.header
             self.log.info("frame discarded", reason=reason, link=link.link_id, s_id=h.s_id,
-                          d_id=h.d_id, r_ctl=f"{h.r_ctl:#04x}", type=f"{h.type:#04x}",
-                          ox_id=f"{h.ox_id:#06x}", count=n)
+                          d_id=h.d_id, r_ctl=h.r_ctl, type=h.type, ox_id=h.ox_id, count=n)
 
     # ------------------------------------------------------------------ routing
     def _routes_changed(self) -> None:
@@ -468,10 +481,10 @@ class Fabric:
 
     # -- login table actions ------------------------------------------------------
     def _reject_login_required(self, link: LinkRecord, frame: Frame, now: float) -> bool:
-        self.log.info("request before fabric login rejected", link=link.link_id,
-                      command=_els_name(frame.payload[0]))
-        self._ls_rjt(link, frame.header, LsRjtReason.LOGICAL_ERROR,
-                     LsRjtExplanation.N_PORT_LOGIN_REQUIRED)
+        self._reject(link, frame.header, LsRjtReason.LOGICAL_ERROR,
+                     LsRjtExplanation.N_PORT_LOGIN_REQUIRED,
+                     "request before fabric login rejected",
+                     command=names.els_command(frame.payload[0]), s_id=frame.header.s_id)
         return False
 
     def _reject_not_supported(self, link: LinkRecord, frame: Frame, now: float) -> bool:
@@ -487,11 +500,12 @@ class Fabric:
         try:
             return ServiceParameters.decode(frame.payload)
         except DecodeError as exc:
-            self.log.info("login rejected", link=link.link_id, reason=str(exc))
-            self._ls_rjt(link, frame.header, LsRjtReason.PROTOCOL_ERROR,
+            self._reject(link, frame.header, LsRjtReason.PROTOCOL_ERROR,
                          LsRjtExplanation.INVALID_PAYLOAD_LENGTH
                          if len(frame.payload) < 116 else
-                         LsRjtExplanation.INVALID_COMMON_SERVICE_PARAMETERS)
+                         LsRjtExplanation.INVALID_COMMON_SERVICE_PARAMETERS,
+                         "login rejected", command=names.els_command(frame.payload[0]),
+                         detail=str(exc))
             return None
 
     def _disabled_refused(self, link: LinkRecord, frame: Frame, sp: ServiceParameters) -> bool:
@@ -501,10 +515,9 @@ class Fabric:
             return False
         self.counters["disabled_login_rejected"] += 1
         link.counters["disabled_login_rejected"] += 1
-        self.log.info("login rejected", reason="port disabled", wwpn=sp.port_name,
-                      link=link.link_id)
-        self._ls_rjt(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
-                     LsRjtExplanation.NO_ADDITIONAL_EXPLANATION)
+        self._reject(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
+                     LsRjtExplanation.NO_ADDITIONAL_EXPLANATION, "login rejected",
+                     detail="port disabled", wwpn=sp.port_name)
         return True
 
     def _duplicate_refused(self, link: LinkRecord, frame: Frame, sp: ServiceParameters,
@@ -529,11 +542,10 @@ class Fabric:
             return False
         self.counters["duplicate_wwpn_rejected"] += 1
         link.counters["duplicate_wwpn_rejected"] += 1
-        self.log.info("login rejected", reason="WWPN already logged in", wwpn=sp.port_name,
-                      fcid=existing.fcid, link=link.link_id)
         # FC-LS-3 LS_RJT: "unable to perform command request", "invalid N_Port_Name"
-        self._ls_rjt(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
-                     LsRjtExplanation.INVALID_PORT_NAME)
+        self._reject(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
+                     LsRjtExplanation.INVALID_PORT_NAME, "login rejected",
+                     detail="WWPN already logged in", wwpn=sp.port_name, fcid=existing.fcid)
         return True
 
     def _flogi(self, link: LinkRecord, frame: Frame, now: float) -> bool:
@@ -551,8 +563,9 @@ class Fabric:
         try:
             fcid = self.addresses.allocate_for_link(areas)
         except AddressSpaceFull:
-            self._ls_rjt(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
-                         LsRjtExplanation.INSUFFICIENT_RESOURCES)
+            self._reject(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
+                         LsRjtExplanation.INSUFFICIENT_RESOURCES, "login rejected",
+                         detail="no N_Port_ID left", wwpn=sp.port_name)
             return False
         link.areas = areas
         link.base_fcid = fcid
@@ -571,18 +584,18 @@ class Fabric:
         if self._disabled_refused(link, frame, sp):
             return False
         if len(link.fcids) - 1 >= self.max_npiv:
-            self.log.info("login rejected", reason="NPIV limit reached", wwpn=sp.port_name,
-                          link=link.link_id, limit=self.max_npiv)
-            self._ls_rjt(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
-                         LsRjtExplanation.INSUFFICIENT_RESOURCES)
+            self._reject(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
+                         LsRjtExplanation.INSUFFICIENT_RESOURCES, "login rejected",
+                         detail="NPIV limit reached", wwpn=sp.port_name, limit=self.max_npiv)
             return False
         if self._duplicate_refused(link, frame, sp, now):
             return False
         try:
             fcid = self.addresses.allocate_for_link(link.areas)
         except AddressSpaceFull:
-            self._ls_rjt(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
-                         LsRjtExplanation.INSUFFICIENT_RESOURCES)
+            self._reject(link, frame.header, LsRjtReason.UNABLE_TO_PERFORM,
+                         LsRjtExplanation.INSUFFICIENT_RESOURCES, "login rejected",
+                         detail="no N_Port_ID left", wwpn=sp.port_name)
             return False
         self._login(link, frame, sp, fcid, "FDISC", now)
         return True
@@ -676,7 +689,7 @@ class Fabric:
         self.rscn.sent(recipient, link.link_id, ox, frame, now)
         self.counters["rscn_sent"] += 1
         self.log.debug("RSCN sent", fcid=recipient, wwpn=rec.wwpn, pages=len(pages),
-                      affected=[f"{aid:06x}" for _q, _f, aid in pages])
+                      affected=[aid for _q, _f, aid in pages])
 
     # -- services behind the well-known addresses ------------------------------------
     def _service_els(self, link: LinkRecord, frame: Frame, cmd: int, now: float) -> None:
@@ -686,14 +699,14 @@ class Fabric:
             try:
                 sp = ServiceParameters.decode(frame.payload)
             except DecodeError as exc:
-                self.log.info("PLOGI rejected", fcid=h.s_id, reason=str(exc))
-                self._ls_rjt(link, h, LsRjtReason.PROTOCOL_ERROR,
-                             LsRjtExplanation.INVALID_COMMON_SERVICE_PARAMETERS)
+                self._reject(link, h, LsRjtReason.PROTOCOL_ERROR,
+                             LsRjtExplanation.INVALID_COMMON_SERVICE_PARAMETERS,
+                             "PLOGI rejected", fcid=h.s_id, d_id=h.d_id, detail=str(exc))
                 return
             if h.d_id == DIRECTORY:
                 rec.ns_session = True
             self._reply(link, h, self._service_accept(h.d_id, _receive_size(sp)))
-            self.log.debug("service login", fcid=h.s_id, wwpn=rec.wwpn, service=f"{h.d_id:06x}")
+            self.log.debug("service login", fcid=h.s_id, wwpn=rec.wwpn, service=h.d_id)
         elif cmd == ElsCommand.LOGO and h.d_id in (DIRECTORY, CONTROLLER, MANAGEMENT):
             if h.d_id == DIRECTORY:
                 rec.ns_session = False
@@ -736,7 +749,8 @@ class Fabric:
             return
         rec.scr_function = self._scr.get(rec.fcid, 0)
         self._reply(link, h, _ACC)
-        self.log.debug("registration", object="SCR", function=fn, fcid=rec.fcid, wwpn=rec.wwpn)
+        self.log.debug("registration", object="SCR", function=ScrFunction(fn), fcid=rec.fcid,
+                       wwpn=rec.wwpn)
 
     def _nport_rscn(self, link: LinkRecord, frame: Frame, rec: PortRecord, now: float) -> None:
         """An N_Port-detected RSCN: accept it and pass its pages on to the ports that asked
@@ -799,9 +813,10 @@ class Fabric:
         cmd = iu.preamble.command
         if result.rejected is not None:
             self.counters["ns_rejects"] += 1
-            self.log.info("name server reject", fcid=h.s_id, command=f"{cmd:#06x}",
-                          reason=f"{result.rejected[0]:#04x}",
-                          explanation=f"{result.rejected[1]:#04x}")
+            self.log.info("name server reject", fcid=h.s_id, wwpn=rec.wwpn,
+                          command=names.ct_command(cmd),
+                          reason=names.code(result.rejected[0], CtRejectReason),
+                          explanation=names.code(result.rejected[1], NsRejectExplanation))
         elif result.changed is not None:
             self.counters["ns_registrations"] += 1
             self.log.debug("registration", object=_ns_name(cmd), fcid=result.changed.fcid,
@@ -827,13 +842,6 @@ def _receive_size(sp: ServiceParameters) -> int:
     if c3:
         size = min(size, c3)
     return max(256, min(size, 2112))
-
-
-def _els_name(code: int) -> str:
-    try:
-        return ElsCommand(code).name
-    except ValueError:
-        return f"{code:#04x}"
 
 
 def _ns_name(code: int) -> str:

@@ -312,13 +312,14 @@ async def _serve_target(g: Any, seconds: float | None) -> None:
     import trio
 
     from fcsoft.guest import lio as lio_
+    from fcsoft.names import fcid  # sysfs says 0x010200; fcsoft prints 010200
 
     hosts = {h.port_name: h for h in await g.fc_hosts()}
     for wwpn in g.target_ports:
         print(wwpn, flush=True)
     for wwpn in g.target_ports:
         host = hosts.get(wwpn)
-        where = f"N_Port_ID {host.port_id}" if host is not None else "N_Port_ID unknown"
+        where = f"N_Port_ID {fcid(host.port_id)}" if host is not None else "N_Port_ID unknown"
         print(f"fcsoft: LIO target port {wwpn} ({where}) online", file=sys.stderr,
               flush=True)
     until = f"for {seconds:g} s" if seconds is not None else "until SIGINT or SIGTERM"

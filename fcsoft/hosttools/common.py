@@ -35,6 +35,7 @@ from contextlib import asynccontextmanager
 from enum import IntEnum
 from typing import TYPE_CHECKING, NoReturn
 
+from fcsoft import names
 from fcsoft.errors import output_closed
 from fcsoft.wire.wwn import WWN
 
@@ -455,8 +456,8 @@ async def fabric_login(args: argparse.Namespace, tool: str, *,
                         ports.append(await host.add_vport(wwpn, scr=False,
                                                           symbolic_name=f"fcsoft {tool}"))
                     except ElsRejected as exc:
-                        raise ToolError(f"FDISC as {wwpn} rejected by the fabric "
-                                        f"({exc.rjt.reason.name} / {exc.rjt.explanation.name})",
+                        raise ToolError(f"FDISC as {wwpn} rejected by the fabric ("
+                                        f"{names.rejected(exc.rjt.reason, exc.rjt.explanation)})",
                                         fail_status) from None
                 stage = "work"
                 yield ports[-1]
@@ -474,7 +475,7 @@ async def fabric_login(args: argparse.Namespace, tool: str, *,
         found = _find(exc, (ElsRejected,))
         if isinstance(found, ElsRejected):
             raise ToolError(f"fabric login as {args.initiator} at {where} rejected "
-                            f"({found.rjt.reason.name} / {found.rjt.explanation.name})",
+                            f"({names.rejected(found.rjt.reason, found.rjt.explanation)})",
                             fail_status) from None
         if _find(exc, (ExchangeTimeout, TimeoutError)) is not None:
             raise ToolError(f"no answer to fabric login at {where}", fail_status) from None

@@ -6,12 +6,16 @@
 
 With no query it lists every port the name server shows us (GID_PT for all Nx_Ports, then
 GPN_ID, GNN_ID, GFT_ID, GFF_ID, GSPN_ID and GSNN_NN for each), our own N_Port_IDs left out.
-Each query option sends that one request and prints the answer the way fcnsq does:
-"Port Name: 5001438000000001" (names as 16 hex digits), "Symbolic Port Name: ...", and with
--q/--quiet only the value. A CT reject prints fcnsq's "gpn_id command failed: <reason>,
-<explanation>" and exits with fcnsq's status, the low byte of (reason << 8 | explanation),
-i.e. the explanation code (the reason code when the explanation is 0). Port IDs and names
-are hexadecimal; fcnsq's single-dash spellings (-gpn ...) work too.
+fcnsq has no listing: this layout is fcsoft's own, so it prints identities as the rest of
+fcsoft does, N_Port_IDs as six hex digits and names in colon form ("Port ID: 010100",
+"  Port Name: 50:01:43:80:00:00:00:01"; with -q one line per port: "010100 WWPN WWNN").
+Each query option sends that one request and prints the answer exactly as fcnsq does:
+"Port Name: 5001438000000001" (fcnsq's %16.16llx: names as 16 hex digits),
+"Symbolic Port Name: ...", "Port ID: 010100", and with -q/--quiet only the value. A CT
+reject prints fcnsq's "gpn_id command failed: <reason>, <explanation>" and exits with
+fcnsq's status, the low byte of (reason << 8 | explanation), i.e. the explanation code (the
+reason code when the explanation is 0). Port IDs and names given are hexadecimal (names
+also in colon form); fcnsq's single-dash spellings (-gpn ...) work too.
 
 Exit statuses: 0 answered, 1 bad command line, CT reject as above, 255 (fcnsq's -1) when
 the fabric cannot be reached or logged into.
@@ -108,6 +112,7 @@ def _reject_text(reason: int, explanation: int) -> str:
 
 
 def _hex_wwn(wwn: int) -> str:
+    """fcnsq's form of a name in a query's answer: %16.16llx."""
     return f"{int(wwn):016x}"
 
 
@@ -180,8 +185,8 @@ async def _list(port: NPort, quiet: bool) -> int:
         snn = None
         if wwnn is not None:
             snn = await ask(NsCommand.GSNN_NN, ns.GsnnNnRequest(wwnn).encode())
-        pn_text = _hex_wwn(wwpn) if wwpn is not None else "-"
-        nn_text = _hex_wwn(wwnn) if wwnn is not None else "-"
+        pn_text = str(wwpn) if wwpn is not None else "-"
+        nn_text = str(wwnn) if wwnn is not None else "-"
         if quiet:
             print(f"{pid:06x} {pn_text} {nn_text}")
             continue

@@ -8,7 +8,7 @@ an N_Port_ID in hex. The ECHO payload is fcping's: the ECHO command word, a 32-b
 number (1, 2, ...), then the bytes 00 01 02 ... up to SIZE bytes in all (default 32, 4 to
 2108). Before the first ECHO to an N_Port the tool logs in with PLOGI (an N_Port answers
 ELSs other than PLOGI only from a logged-in port, FC-LS-3) and logs out at the end; the
-well-known addresses (FFFxxx) are pinged as they are.
+well-known addresses (fffxxx) are pinged as they are.
 
 Output is fcping's:
 

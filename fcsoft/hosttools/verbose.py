@@ -20,6 +20,8 @@ import struct
 import sys
 from typing import TYPE_CHECKING
 
+from fcsoft.scsi.sense import ASC_NAMES
+
 from .common import hex_lines
 
 if TYPE_CHECKING:
@@ -29,41 +31,6 @@ SENSE_KEYS = ("No Sense", "Recovered Error", "Not Ready", "Medium Error", "Hardw
               "Illegal Request", "Unit Attention", "Data Protect", "Blank Check",
               "Vendor specific", "Copy Aborted", "Aborted Command", "Equal", "Volume Overflow",
               "Miscompare", "Completed")
-
-#: SPC-4 Annex D names (sg3_utils' spelling) of the codes a SCSI target commonly answers
-ASC_NAMES: dict[tuple[int, int], str] = {
-    (0x00, 0x00): "No additional sense information",
-    (0x04, 0x00): "Logical unit not ready, cause not reportable",
-    (0x04, 0x02): "Logical unit not ready, initializing command required",
-    (0x08, 0x00): "Logical unit communication failure",
-    (0x1A, 0x00): "Parameter list length error",
-    (0x1D, 0x00): "Miscompare during verify operation",
-    (0x20, 0x00): "Invalid command operation code",
-    (0x21, 0x00): "Logical block address out of range",
-    (0x24, 0x00): "Invalid field in cdb",
-    (0x25, 0x00): "Logical unit not supported",
-    (0x26, 0x00): "Invalid field in parameter list",
-    (0x26, 0x04): "Invalid release of persistent reservation",
-    (0x27, 0x00): "Write protected",
-    (0x29, 0x00): "Power on, reset, or bus device reset occurred",
-    (0x29, 0x01): "Power on occurred",
-    (0x29, 0x02): "SCSI bus reset occurred",
-    (0x29, 0x03): "Bus device reset function occurred",
-    (0x29, 0x07): "I_T nexus loss occurred",
-    (0x2A, 0x00): "Parameters changed",
-    (0x2A, 0x01): "Mode parameters changed",
-    (0x2A, 0x03): "Reservations preempted",
-    (0x2A, 0x04): "Reservations released",
-    (0x2A, 0x05): "Registrations preempted",
-    (0x2A, 0x09): "Capacity data has changed",
-    (0x2F, 0x00): "Commands cleared by another initiator",
-    (0x39, 0x00): "Saving parameters not supported",
-    (0x3A, 0x00): "Medium not present",
-    (0x3F, 0x03): "Inquiry data has changed",
-    (0x3F, 0x0E): "Reported luns data has changed",
-    (0x44, 0x00): "Internal target failure",
-    (0x55, 0x04): "Insufficient registration resources",
-}
 
 STATUS_NAMES = {0x00: "Good", 0x02: "Check Condition", 0x04: "Condition Met", 0x08: "Busy",
                 0x18: "Reservation Conflict", 0x28: "Task Set Full", 0x30: "ACA Active",
@@ -138,7 +105,11 @@ def show_result(name: str, result: ScsiResult, *, data_in_len: int = 0,
             print(f"    {name}: pass-through requested {data_out_len} bytes (data-out), "
                   f"{sent} bytes sent, residual {result.residual}", file=err)
     if result.response_code not in (None, 0):
-        print(f"{name}: transport: FCP_RSP response code {result.response_code}", file=err)
+        from fcsoft.names import code
+        from fcsoft.wire.fcp import FcpRspCode
+
+        print(f"{name}: transport: FCP_RSP response code "
+              f"{code(result.response_code, FcpRspCode)}", file=err)
     elif result.status == 0x02:
         print(f"{name}:", file=err)
         for line in sense_lines(result.sense_data):

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from fcsoft import names
 from fcsoft.wire.els import (
     Adisc,
     Echo,
@@ -206,9 +207,18 @@ class ElsServer:
         ex = self.port.hl.exchanges
         ex.send(frame.header.reply(RCtl.ELS_REPLY, rx_id=ex.new_ox_id()), payload)
 
-    def _reject(self, frame: Frame, reason: int, explanation: int = 0) -> None:
+    def _reject(self, frame: Frame, reason: int, explanation: int = 0,
+                detail: str | None = None) -> None:
+        """Answer LS_RJT, logged with its codes: at info when `detail` says what was
+        malformed, at debug otherwise."""
         self._count("ls_rjt")
-        self._reply(frame, LsRjt(LsRjtReason(reason), LsRjtExplanation(explanation)).encode())
+        rjt = LsRjt(LsRjtReason(reason), LsRjtExplanation(explanation))
+        log = self.port.log.info if detail else self.port.log.debug
+        log("ELS rejected", s_id=frame.header.s_id,
+            command=names.els_command(frame.payload[0]) if frame.payload else None,
+            reason=rjt.reason, explanation=rjt.explanation,
+            **({"detail": detail} if detail else {}))
+        self._reply(frame, rjt.encode())
 
     def _count(self, what: str) -> None:
         self.counters[what] = self.counters.get(what, 0) + 1
@@ -243,16 +253,14 @@ class ElsServer:
         try:
             handler(self, frame, entry)
         except DecodeError as exc:
-            self.port.log.info("ELS rejected", s_id=f"{h.s_id:06x}", command=f"{cmd:#04x}",
-                               reason=str(exc))
             self._reject(frame, LsRjtReason.PROTOCOL_ERROR,
-                         LsRjtExplanation.INVALID_PAYLOAD_LENGTH)
+                         LsRjtExplanation.INVALID_PAYLOAD_LENGTH, str(exc))
 
     # -- PLOGI ----------------------------------------------------------------------------
     def _plogi(self, frame: Frame, entry: RemoteLogin) -> None:
         h = frame.header
         sp = ServiceParameters.decode(frame.payload)
-        log = self.port.log.bind(s_id=f"{h.s_id:06x}", wwpn_remote=str(sp.port_name))
+        log = self.port.log.bind(s_id=h.s_id, peer_wwpn=sp.port_name)
         if not sp.class3.valid:
             self._reject(frame, LsRjtReason.UNABLE_TO_PERFORM,
                          LsRjtExplanation.SERVICE_PARAMETER_ERROR_OPTIONS)
@@ -299,7 +307,7 @@ class ElsServer:
                 service_parameters=INITIATOR_PARAMETERS))
         self._reply(frame, Prli(tuple(pages), command=ElsCommand.LS_ACC).encode())
         self._count("prli")
-        self.port.log.info("accepted a PRLI", s_id=f"{frame.header.s_id:06x}",
+        self.port.log.info("accepted a PRLI", s_id=frame.header.s_id,
                            image_pair=entry.image_pair)
 
     def _prlo(self, frame: Frame, entry: RemoteLogin) -> None:

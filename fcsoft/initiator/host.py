@@ -21,10 +21,20 @@ from typing import Any
 
 import trio
 
+from fcsoft import names
 from fcsoft.logs import get_logger
 from fcsoft.server.link import Link
 from fcsoft.wire import ns
-from fcsoft.wire.ct import CtPreamble, CtResponseCode, GsType, NsCommand, ct_request, decode_ct
+from fcsoft.wire.ct import (
+    CtPreamble,
+    CtRejectReason,
+    CtResponseCode,
+    GsType,
+    NsCommand,
+    NsRejectExplanation,
+    ct_request,
+    decode_ct,
+)
 from fcsoft.wire.els import (
     ElsCommand,
     Logo,
@@ -58,7 +68,7 @@ class ElsRejected(Exception):
     """The other side answered LS_RJT."""
 
     def __init__(self, command: str, rjt: LsRjt) -> None:
-        super().__init__(f"{command} rejected: {rjt.reason.name} / {rjt.explanation.name}")
+        super().__init__(f"{command} rejected: {names.rejected(rjt.reason, rjt.explanation)}")
         self.rjt = rjt
 
 
@@ -70,8 +80,10 @@ class CtRejected(Exception):
     """A CT request answered with a CT reject."""
 
     def __init__(self, command: int, preamble: CtPreamble) -> None:
-        super().__init__(f"CT command {command:#06x} rejected: reason {preamble.reason:#04x}, "
-                         f"explanation {preamble.explanation:#04x}")
+        super().__init__(
+            f"{names.ct_command(command)} rejected: "
+            f"{names.code(preamble.reason, CtRejectReason)}, "
+            f"{names.code(preamble.explanation, NsRejectExplanation)}")
         self.command = command
         self.reason = preamble.reason
         self.explanation = preamble.explanation
@@ -84,6 +96,10 @@ class TargetInfo:
     port_id: int
     wwpn: WWN
     features: int = 0  # FC-4 features for FCP (ns.FcpFeatures)
+
+    def __repr__(self) -> str:
+        return (f"TargetInfo(port_id=0x{self.port_id:06x}, wwpn={self.wwpn!r}, "
+                f"features={self.features:#x})")
 
     @property
     def is_target(self) -> bool:
@@ -111,6 +127,9 @@ class HostLink:
         #: that work waits for the nexus's next command
         self.nursery: trio.Nursery | None = None
         self.log = get_logger(component="host", peer=peer)
+        # the link's own lines (link down, framing errors) are the host's: the `link` key
+        # names the fabric's links, which a host does not know
+        self.link.log = self.log
 
     async def sweep(self, interval: float = 0.25) -> None:
         """The link's one deadline timer: every `interval` seconds, commands whose time
@@ -160,7 +179,7 @@ class NPort:
         # this port's I_T nexuses (ITNexus), told when the fabric or a target says their
         # login may have gone, so that their next command logs in again first
         self.nexuses: weakref.WeakSet[Any] = weakref.WeakSet()
-        self.log = hl.log.bind(wwpn=str(wwpn))
+        self.log = hl.log.bind(wwpn=wwpn)
         #: our port logins with other N_Ports, and the server for their ELS requests
         self.logins = LoginTable()
         self.els_server = ElsServer(self)
@@ -256,8 +275,8 @@ class NPort:
                 if why != "PRLO":
                     nexus.logged_in = False
                 nexus.lost = True
-                self.log.info("target ended the session", target=str(nexus.target_wwpn),
-                              why=why)
+                self.log.info("target ended the session", target=nexus.target_wwpn,
+                              s_id=s_id, reason=f"{why} from the target")
                 if relogin and self.hl.nursery is not None:
                     from .login import relogin as task
 
@@ -402,7 +421,7 @@ async def _login(port: NPort, fdisc: bool) -> None:
     port.fcid = p.header.d_id  # the LS_ACC's D_ID is the assigned N_Port_ID
     port.logged_in = True
     port.hl.ports[port.fcid] = port
-    port.log = port.log.bind(fcid=f"{port.fcid:06x}")
+    port.log = port.log.bind(fcid=port.fcid)
     port.log.info("fabric login", kind=name)
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from fcsoft import names
 from fcsoft.wire.els import (
     ElsCommand,
     LsRjt,
@@ -64,7 +65,7 @@ class ProcessLoginRejected(ElsRejected):
     def __init__(self, code: int) -> None:
         self.response_code = PrliResponseCode(code)
         Exception.__init__(self, f"PRLI not accepted: response code "
-                                 f"{self.response_code.name} ({code})")
+                                 f"{names.label(self.response_code)}")
         self.rjt = LsRjt(LsRjtReason.UNABLE_TO_PERFORM)
 
 
@@ -142,13 +143,14 @@ async def _plogi(nexus: ITNexus, entry: RemoteLogin, backoff: _Backoff) -> None:
         if entry.logged_in:
             # the target's own PLOGI won the collision and we accepted it: logged in
             port.log.info("PLOGI rejected, but the target logged in to us",
-                          target=str(nexus.target_wwpn), reason=rjt.reason.name)
+                          target=nexus.target_wwpn, reason=rjt.reason,
+                          explanation=rjt.explanation)
             return
         if rjt.reason not in RETRY_REASONS:
             raise ElsRejected("PLOGI", rjt)
         delay = backoff.next("PLOGI", rjt)
-        port.log.info("PLOGI rejected, will retry", target=str(nexus.target_wwpn),
-                      reason=rjt.reason.name, delay=delay)
+        port.log.info("PLOGI rejected, will retry", target=nexus.target_wwpn,
+                      reason=rjt.reason, explanation=rjt.explanation, delay=delay)
         await entry.wait_change(delay)
         if entry.logged_in:
             return
@@ -179,8 +181,8 @@ async def _prli(nexus: ITNexus, entry: RemoteLogin, backoff: _Backoff) -> bool:
             if rjt.reason not in RETRY_REASONS:
                 raise ElsRejected("PRLI", rjt)
             delay = backoff.next("PRLI", rjt)
-            port.log.info("PRLI rejected, will retry", target=str(nexus.target_wwpn),
-                          reason=rjt.reason.name, delay=delay)
+            port.log.info("PRLI rejected, will retry", target=nexus.target_wwpn,
+                          reason=rjt.reason, explanation=rjt.explanation, delay=delay)
             await trio.sleep(delay)
             continue
         try:
@@ -212,8 +214,8 @@ async def revalidate(nexus: ITNexus) -> None:
         if fcid != nexus.target_fcid:
             nexus.logged_in = False
         nexus.target_fcid = fcid
-        nexus.port.log.info("logging in to the target again", target=str(nexus.target_wwpn),
-                            fcid=f"{fcid:06x}")
+        nexus.port.log.info("logging in to the target again", target=nexus.target_wwpn,
+                            d_id=fcid)
         await login(nexus)
 
 
@@ -225,5 +227,5 @@ async def relogin(nexus: ITNexus) -> None:
     try:
         await login(nexus)
     except (ElsRejected, TimeoutError, ConnectionError, DecodeError) as exc:
-        nexus.port.log.info("logging in again failed", target=str(nexus.target_wwpn),
-                            error=str(exc))
+        nexus.port.log.info("logging in again failed", target=nexus.target_wwpn,
+                            reason=str(exc))

@@ -96,13 +96,14 @@ class ScsiResult:
         return self.status == Status.GOOD and self.response_code in (None, 0)
 
     def __str__(self) -> str:
-        try:
-            name = Status(self.status).name
-        except ValueError:
-            name = f"{self.status:#04x}"
+        # "check condition (0x02) [medium error: unrecovered read error (3/11/00)]"
+        from fcsoft import names
+        from fcsoft.wire.fcp import FcpRspCode
+
         sense = self.sense
-        return f"{name}{f' [{sense}]' if sense else ''}" + (
-            f" response code {self.response_code}" if self.response_code else "")
+        return f"{names.code(self.status, Status)}{f' [{sense}]' if sense else ''}" + (
+            f" FCP_RSP response code {names.code(self.response_code, FcpRspCode)}"
+            if self.response_code else "")
 
 
 class ScsiCommandError(Exception):

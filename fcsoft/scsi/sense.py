@@ -95,6 +95,51 @@ INSUFFICIENT_REGISTRATION_RESOURCES = Asc(0x55, 0x04)
 MEDIUM_NOT_PRESENT = Asc(0x3A, 0x00)
 LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED = Asc(0x04, 0x02)
 
+#: SPC-4 Annex D names of the additional sense codes a SCSI target commonly answers, as
+#: sg3_utils spells them (sg_get_asc_ascq_str): the tools' -v output and the logs use them
+ASC_NAMES: dict[tuple[int, int], str] = {
+    (0x00, 0x00): "No additional sense information",
+    (0x04, 0x00): "Logical unit not ready, cause not reportable",
+    (0x04, 0x01): "Logical unit is in process of becoming ready",
+    (0x04, 0x02): "Logical unit not ready, initializing command required",
+    (0x04, 0x0B): "Logical unit not accessible, target port in standby state",
+    (0x04, 0x0C): "Logical unit not accessible, target port in unavailable state",
+    (0x04, 0x12): "Logical unit not ready, offline",
+    (0x08, 0x00): "Logical unit communication failure",
+    (0x0C, 0x00): "Write error",
+    (0x0E, 0x03): "Invalid field in command information unit",
+    (0x11, 0x00): "Unrecovered read error",
+    (0x1A, 0x00): "Parameter list length error",
+    (0x1D, 0x00): "Miscompare during verify operation",
+    (0x20, 0x00): "Invalid command operation code",
+    (0x21, 0x00): "Logical block address out of range",
+    (0x24, 0x00): "Invalid field in cdb",
+    (0x25, 0x00): "Logical unit not supported",
+    (0x26, 0x00): "Invalid field in parameter list",
+    (0x26, 0x04): "Invalid release of persistent reservation",
+    (0x27, 0x00): "Write protected",
+    (0x27, 0x07): "Space allocation failed write protect",
+    (0x29, 0x00): "Power on, reset, or bus device reset occurred",
+    (0x29, 0x01): "Power on occurred",
+    (0x29, 0x02): "SCSI bus reset occurred",
+    (0x29, 0x03): "Bus device reset function occurred",
+    (0x29, 0x07): "I_T nexus loss occurred",
+    (0x2A, 0x00): "Parameters changed",
+    (0x2A, 0x01): "Mode parameters changed",
+    (0x2A, 0x03): "Reservations preempted",
+    (0x2A, 0x04): "Reservations released",
+    (0x2A, 0x05): "Registrations preempted",
+    (0x2A, 0x06): "Asymmetric access state changed",
+    (0x2A, 0x09): "Capacity data has changed",
+    (0x2F, 0x00): "Commands cleared by another initiator",
+    (0x39, 0x00): "Saving parameters not supported",
+    (0x3A, 0x00): "Medium not present",
+    (0x3F, 0x03): "Inquiry data has changed",
+    (0x3F, 0x0E): "Reported luns data has changed",
+    (0x44, 0x00): "Internal target failure",
+    (0x55, 0x04): "Insufficient registration resources",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class SenseKeySpecific:
@@ -156,7 +201,10 @@ class Sense:
                    rc == 0x71)
 
     def __str__(self) -> str:
-        return f"{self.key.name} {self.code[0]:02x}/{self.code[1]:02x}"
+        """`medium error: unrecovered read error (3/11/00)` (fcsoft.names)."""
+        from fcsoft.names import sense
+
+        return sense(self)
 
 
 class CheckCondition(Exception):

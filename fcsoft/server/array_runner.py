@@ -213,8 +213,8 @@ class ArrayRuntime:
         aborted = sum(p.fcp.abort_matching(pred, status=ScsiStatus.TASK_ABORTED)
                       for p in self.ports)
         if aborted:
-            self.log.info("tasks aborted", count=aborted, by=str(by),
-                          victims=sorted(str(v) for v in victims))
+            self.log.info("tasks aborted", count=aborted, initiator=by.initiator,
+                          target=by.target, victims=sorted(str(v) for v in victims))
         return set()
 
     def close(self) -> None:

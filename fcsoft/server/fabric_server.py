@@ -71,7 +71,7 @@ class LocalLink:
         self.name = f"link{self.id}"  # as the fabric's own events name it
         self.peer = peer
         self.counters: Counter[str] = Counter()
-        self.log = get_logger(link=self.name, peer=peer)
+        self.log = get_logger(component="link", link=self.name, peer=peer)
         self._server = server
         self._deliver = deliver
         self._deliver_run = deliver_run  # several routed frames at once, if the port can

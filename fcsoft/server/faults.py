@@ -69,8 +69,12 @@ class FaultInjector:
         """Install a rule from the control API's JSON (FaultError when malformed)."""
         rule = parse_rule(next(self._ids), data)
         self.rules.append(rule)
-        self.log.info("fault added", **{k: v for k, v in rule.describe().items()
-                                         if v is not None and k not in ("matched", "hits")})
+        fields: dict[str, Any] = {k: v for k, v in rule.describe().items()
+                                  if v is not None and k not in ("matched", "hits")}
+        for key in ("r_ctl", "type", "opcodes"):  # as numbers: the log names them
+            if getattr(rule, key) is not None:
+                fields[key] = getattr(rule, key)
+        self.log.info("fault added", **fields)
         return rule
 
     def remove(self, rule_id: int) -> FaultRule | None:
@@ -109,8 +113,8 @@ class FaultInjector:
             if rule.hits <= LOGGED_PER_RULE or rule.hits % 1000 == 0:
                 self.log.info("fault injected", id=rule.id, action=rule.action,
                               link=link_id, s_id=header.s_id, d_id=header.d_id,
-                              r_ctl=f"{header.r_ctl:#04x}", type=f"{header.type:#04x}",
-                              ox_id=f"{header.ox_id:#06x}", hits=rule.hits)
+                              r_ctl=header.r_ctl, type=header.type, ox_id=header.ox_id,
+                              hits=rule.hits)
             return rule
         return None
 

@@ -153,7 +153,7 @@ class Link:
         self.tracer = tracer
         self.r_a_tov = r_a_tov
         self.counters: Counter[str] = Counter()
-        self.log = get_logger(link=self.name, peer=peer)
+        self.log = get_logger(component="link", link=self.name, peer=peer)
         self._out: list[bytes | memoryview] = []  # frames waiting to be written
         self._queue_max = send_queue
         self._dirty = False

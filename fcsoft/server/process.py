@@ -240,4 +240,4 @@ def _log_listening(lab: Lab) -> None:
                  else f"interface {f.interface}" for f in lab.fcfs}
         where["fcoe"] = next(iter(shown.values()))
         where["fcoe_forwarders"] = shown
-    get_logger().info("listening", **where)
+    get_logger(component="process").info("listening", **where)

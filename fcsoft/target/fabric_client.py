@@ -13,10 +13,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from fcsoft import names
 from fcsoft.wire import ns
-from fcsoft.wire.ct import CtResponseCode, GsType, NsCommand, ct_request, decode_ct
-from fcsoft.wire.els import ElsCommand, Scr, ScrFunction
+from fcsoft.wire.ct import (
+    CtRejectReason,
+    CtResponseCode,
+    GsType,
+    NsCommand,
+    NsRejectExplanation,
+    ct_request,
+    decode_ct,
+)
+from fcsoft.wire.els import ElsCommand, LsRjt, Scr, ScrFunction
 from fcsoft.wire.els_login import ServiceParameters
 from fcsoft.wire.encap import Frame, encode_frame
 from fcsoft.wire.errors import DecodeError
@@ -142,9 +152,13 @@ class FabricClient:
                       rejected=self.rejected or None)
         self.on_ready()
 
-    def _fail(self, why: str, now: float) -> None:
-        self.log.warning("fabric login failed; retrying", reason=why,  # type: ignore[attr-defined]
-                         retry_in=self.r_a_tov)
+    def _fail(self, why: str, now: float, payload: Any = b"") -> None:
+        """Give up this login and try again after R_A_TOV; an LS_RJT `payload` is logged
+        with its codes."""
+        codes = _ls_rjt_codes(payload)
+        fields = {**codes, "detail": why} if codes else {"reason": why}
+        self.log.warning("fabric login failed; retrying",  # type: ignore[attr-defined]
+                         **fields, retry_in=self.r_a_tov)
         self.state = FabricState.WAITING
         self._ox = None
         self._deadline = None
@@ -160,7 +174,7 @@ class FabricClient:
         payload = frame.payload
         if step.name == "FLOGI":
             if payload[:1] != bytes([ElsCommand.LS_ACC]):
-                self._fail("FLOGI rejected", now)
+                self._fail("FLOGI rejected", now, payload)
                 return
             try:
                 self.fabric_parameters = ServiceParameters.decode(payload)
@@ -174,19 +188,27 @@ class FabricClient:
             self._next(now)
             return
         ok = True
+        codes: dict[str, Any] = {}
         if step.type == FcType.CT:
             try:
-                ok = decode_ct(payload).preamble.command == CtResponseCode.ACCEPT
+                preamble = decode_ct(payload).preamble
+                ok = preamble.command == CtResponseCode.ACCEPT
+                if preamble.command == CtResponseCode.REJECT:
+                    codes = {"reason": names.code(preamble.reason, CtRejectReason),
+                             "explanation": names.code(preamble.explanation,
+                                                       NsRejectExplanation)}
             except DecodeError:
                 ok = False
         else:
             ok = payload[:1] == bytes([ElsCommand.LS_ACC])
+            codes = _ls_rjt_codes(payload)
         if not ok:
             if step.name.startswith("PLOGI"):
-                self._fail("name server PLOGI rejected", now)
+                self._fail("name server PLOGI rejected", now, payload)
                 return
             self.rejected.append(step.name)
-            self.log.warning("registration rejected", what=step.name)  # type: ignore[attr-defined]
+            self.log.warning("registration rejected", what=step.name,  # type: ignore[attr-defined]
+                             **codes)
         self._next(now)
 
     def next_timer(self) -> float | None:
@@ -198,3 +220,15 @@ class FabricClient:
         elif self._deadline is not None and now >= self._deadline:
             self._fail(f"no answer to {self._current.name} within {2 * self.e_d_tov:g} s",
                        now)
+
+
+def _ls_rjt_codes(payload: Any) -> dict[str, Any]:
+    """The reason and explanation of an LS_RJT payload, for a log line ({} if it is not
+    one)."""
+    if bytes(payload[:1]) != bytes([ElsCommand.LS_RJT]):
+        return {}
+    try:
+        rjt = LsRjt.decode(payload)
+    except DecodeError:
+        return {}
+    return {"reason": rjt.reason, "explanation": rjt.explanation}

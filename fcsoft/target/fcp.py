@@ -205,8 +205,8 @@ class FcpEngine:
             cmnd = decode_fcp_cmnd(frame.payload)
         except DecodeError as exc:
             self.counters["fcp_malformed_cmnd"] += 1
-            port.log.info("malformed FCP_CMND", s_id=h.s_id, ox_id=f"{h.ox_id:#06x}",
-                          reason=str(exc))
+            port.log.info("malformed FCP_CMND", s_id=h.s_id, ox_id=h.ox_id, reason=str(exc),
+                          response=FcpRspCode.FCP_CMND_FIELDS_INVALID)
             self._rsp_code(session, h, FcpRspCode.FCP_CMND_FIELDS_INVALID)
             return
         if h.ox_id in session.exchanges:
@@ -294,8 +294,7 @@ class FcpEngine:
 
     def _protocol_error(self, x: Exchange, code: int, why: str) -> None:
         self.counters["fcp_data_protocol_error"] += 1
-        self.port.log.info("write data refused", s_id=x.session.s_id, ox_id=f"{x.ox_id:#06x}",
-                           reason=why)
+        self.port.log.info("write data refused", s_id=x.session.s_id, ox_id=x.ox_id, reason=why)
         x.session.exchanges.pop(x.ox_id, None)
         x.state = XState.DONE
         rsp = make_fcp_rsp(response_code=code).encode()
@@ -427,8 +426,8 @@ class FcpEngine:
         else:
             code = FcpRspCode.TMF_REJECTED  # several bits at once, or reserved ones
         self.counters["task_management"] += 1
-        port.log.info("task management", initiator=session.wwpn, lun=lun,
-                      function=tmf.name or f"{flags:#04x}", response=FcpRspCode(code).name)
+        port.log.info("task management", initiator=session.wwpn, lun=lun, function=tmf,
+                      response=FcpRspCode(code))
         self._rsp_code(session, h, code)
 
     # ------------------------------------------------------------------ aborts

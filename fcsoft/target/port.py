@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fcsoft import names
 from fcsoft.logs import get_logger
 from fcsoft.scsi.types import Nexus
 from fcsoft.wire import ns
@@ -103,7 +104,7 @@ class TargetPort:
         #: defer(run, done, deferral) calls done(run()) in a worker thread and/or after a
         #: delay; None runs every command at once (sans-IO tests)
         self.defer: Callable[[Callable[[], Any], Callable[[Any], None], Any], None] | None = None
-        self.log = get_logger(component="target", port=name or str(self.wwpn))
+        self.log = get_logger(component="array", port=name or str(self.wwpn), wwpn=self.wwpn)
         self.counters: Counter[str] = Counter()
         self.sessions: dict[int, Session] = {}  # by initiator N_Port_ID
         # OX_IDs start where the WWPN says, so that ports logging in at the same moment (all
@@ -143,9 +144,17 @@ class TargetPort:
     def reply(self, h: FcHeader, payload: bytes, r_ctl: int = RCtl.ELS_REPLY) -> None:
         self.send(h.reply(r_ctl, rx_id=self.new_xid()), payload)
 
-    def ls_rjt(self, h: FcHeader, reason: int, explanation: int) -> None:
+    def ls_rjt(self, h: FcHeader, reason: int, explanation: int, command: int,
+               detail: str | None = None) -> None:
+        """Answer the ELS request `command` with LS_RJT, logged with its codes: at info
+        when `detail` says what was malformed, at debug otherwise."""
         self.counters["ls_rjt_sent"] += 1
-        self.reply(h, LsRjt(LsRjtReason(reason), LsRjtExplanation(explanation)).encode())
+        rjt = LsRjt(LsRjtReason(reason), LsRjtExplanation(explanation))
+        log = self.log.info if detail else self.log.debug
+        log("ELS rejected", s_id=h.s_id, command=names.els_command(command),
+            reason=rjt.reason, explanation=rjt.explanation, **({"detail": detail} if detail
+                                                               else {}))
+        self.reply(h, rjt.encode())
 
     # ------------------------------------------------------------------ link events
     def link_up(self, now: float) -> None:
@@ -229,37 +238,40 @@ class TargetPort:
         session = self.sessions.get(h.s_id)
         if session is None:
             # FC-LS-3: ELS other than PLOGI from an N_Port that is not logged in
-            self.ls_rjt(h, LsRjtReason.UNABLE_TO_PERFORM, LsRjtExplanation.N_PORT_LOGIN_REQUIRED)
+            self.ls_rjt(h, LsRjtReason.UNABLE_TO_PERFORM, LsRjtExplanation.N_PORT_LOGIN_REQUIRED,
+                        cmd)
             return
         handler = _ELS_HANDLERS.get(cmd)
         if handler is None:
             self.ls_rjt(h, LsRjtReason.COMMAND_NOT_SUPPORTED,
-                        LsRjtExplanation.REQUEST_NOT_SUPPORTED)
+                        LsRjtExplanation.REQUEST_NOT_SUPPORTED, cmd)
             return
         try:
             handler(self, session, frame)
         except DecodeError as exc:
-            self.log.info("ELS rejected", s_id=h.s_id, command=f"{cmd:#04x}", reason=str(exc))
-            self.ls_rjt(h, LsRjtReason.PROTOCOL_ERROR, LsRjtExplanation.INVALID_PAYLOAD_LENGTH)
+            self.ls_rjt(h, LsRjtReason.PROTOCOL_ERROR, LsRjtExplanation.INVALID_PAYLOAD_LENGTH,
+                        cmd, str(exc))
 
     def _plogi(self, frame: Frame) -> None:
         h = frame.header
         try:
             sp = ServiceParameters.decode(frame.payload)
         except DecodeError as exc:
-            self.log.info("PLOGI rejected", s_id=h.s_id, reason=str(exc))
-            self.ls_rjt(h, LsRjtReason.PROTOCOL_ERROR, LsRjtExplanation.INVALID_PAYLOAD_LENGTH)
+            self.ls_rjt(h, LsRjtReason.PROTOCOL_ERROR, LsRjtExplanation.INVALID_PAYLOAD_LENGTH,
+                        ElsCommand.PLOGI, str(exc))
             return
         c3 = sp.class3
         if not c3.valid:
             self.ls_rjt(h, LsRjtReason.UNABLE_TO_PERFORM,
-                        LsRjtExplanation.SERVICE_PARAMETER_ERROR_OPTIONS)
+                        LsRjtExplanation.SERVICE_PARAMETER_ERROR_OPTIONS, ElsCommand.PLOGI,
+                        "class 3 service parameters not valid")
             return
         size = min(x for x in (sp.receive_data_field_size, c3.receive_data_field_size, 2048)
                    if x)
         if size < 256:
             self.ls_rjt(h, LsRjtReason.UNABLE_TO_PERFORM,
-                        LsRjtExplanation.SERVICE_PARAMETER_ERROR_RECEIVE_DATA_FIELD_SIZE)
+                        LsRjtExplanation.SERVICE_PARAMETER_ERROR_RECEIVE_DATA_FIELD_SIZE,
+                        ElsCommand.PLOGI, f"receive data field size {size} below 256")
             return
         old = self.sessions.get(h.s_id)
         if old is not None:
@@ -325,7 +337,7 @@ class TargetPort:
     def _logo(self, session: Session, frame: Frame) -> None:
         Logo.decode(frame.payload)
         self.reply(frame.header, _ACC)
-        self.end_session(session, "LOGO")
+        self.end_session(session, "LOGO from the initiator")
 
     def _adisc(self, session: Session, frame: Frame) -> None:
         Adisc.decode(frame.payload)
@@ -362,7 +374,7 @@ class TargetPort:
             self.fabric.start(now)
         else:
             self.ls_rjt(h, LsRjtReason.COMMAND_NOT_SUPPORTED,
-                        LsRjtExplanation.REQUEST_NOT_SUPPORTED)
+                        LsRjtExplanation.REQUEST_NOT_SUPPORTED, cmd)
 
     def _check_sessions(self, rscn: Rscn) -> None:
         """For every session an RSCN page covers, ask the name server whether that port is
@@ -419,12 +431,13 @@ class TargetPort:
             payload = BaAcc.for_exchange(h.ox_id, h.rx_id).encode()
             self.send(h.reply(RCtl.BA_ACC, f_ctl=F_CTL_REPLY), payload)
             self.counters["abts_accepted"] += 1
-            self.log.info("exchange aborted by ABTS", s_id=h.s_id, ox_id=f"{h.ox_id:#06x}")
+            self.log.info("exchange aborted by ABTS", s_id=h.s_id, ox_id=h.ox_id)
         else:
-            payload = BaRjt(BaRjtReason.LOGICAL_ERROR,
-                            BaRjtExplanation.INVALID_OX_ID_RX_ID).encode()
-            self.send(h.reply(RCtl.BA_RJT, f_ctl=F_CTL_REPLY), payload)
+            rjt = BaRjt(BaRjtReason.LOGICAL_ERROR, BaRjtExplanation.INVALID_OX_ID_RX_ID)
+            self.send(h.reply(RCtl.BA_RJT, f_ctl=F_CTL_REPLY), rjt.encode())
             self.counters["abts_rejected"] += 1
+            self.log.info("ABTS rejected", s_id=h.s_id, ox_id=h.ox_id, reason=rjt.reason,
+                          explanation=rjt.explanation)
 
     def send_logo(self, d_id: int) -> None:
         """An unsolicited LOGO (to a port that sent FCP without logging in)."""

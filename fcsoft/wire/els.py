@@ -281,6 +281,13 @@ class RscnPage(LinkServicePayload):
     def _validate(self) -> None:
         check_range("event_qualifier", int(self.event_qualifier), 4)
 
+    def __repr__(self) -> str:
+        # the N_Port_ID in hex, six digits, as everything fcsoft prints (fcsoft.names)
+        af, eq = self.address_format, self.event_qualifier
+        return (f"RscnPage(affected_id=0x{self.affected_id:06x}, "
+                f"address_format={type(af).__name__}.{getattr(af, 'name', af)}, "
+                f"event_qualifier={type(eq).__name__}.{getattr(eq, 'name', eq)})")
+
     def _to_fields(self) -> Mapping[str, object]:
         return {"flags": {"event_qualifier": self.event_qualifier,
                           "address_format": self.address_format},

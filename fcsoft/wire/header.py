@@ -124,6 +124,15 @@ class FcHeader(NamedTuple):
     rx_id: int
     parameter: int
 
+    def __repr__(self) -> str:
+        # every field in hex, N_Port_IDs with six digits (fcsoft.names): a valid literal
+        return (f"FcHeader(r_ctl=0x{self.r_ctl:02x}, d_id=0x{self.d_id:06x}, "
+                f"cs_ctl=0x{self.cs_ctl:02x}, s_id=0x{self.s_id:06x}, type=0x{self.type:02x}, "
+                f"f_ctl=0x{self.f_ctl:06x}, seq_id=0x{self.seq_id:02x}, "
+                f"df_ctl=0x{self.df_ctl:02x}, seq_cnt={self.seq_cnt}, "
+                f"ox_id=0x{self.ox_id:04x}, rx_id=0x{self.rx_id:04x}, "
+                f"parameter=0x{self.parameter:08x})")
+
     def encode(self) -> bytes:
         """The 24 header bytes."""
         return _HEADER.pack(

@@ -102,14 +102,18 @@ async def test_ns_lists_the_name_server(fcsoft_lab):
     assert len(blocks) == 2  # the two array ports; our own N_Port_ID is left out
     first = blocks[0].splitlines()
     assert re.fullmatch(r"Port ID: [0-9a-f]{6}", first[0])
-    assert first[1:5] == ["  Port Name: 5001438000000001", "  Node Name: 5001438000000000",
+    # the listing is fcsoft's own layout (fcnsq has none): colon WWNs, six-digit IDs
+    assert first[1:5] == ["  Port Name: 50:01:43:80:00:00:00:01",
+                          "  Node Name: 50:01:43:80:00:00:00:00",
                           "  FC-4 Types: FCP", "  FC-4 Features: FCP target"]
     assert first[5].startswith("  Symbolic Port Name: fcsoft array1")
     assert first[6].startswith("  Symbolic Node Name: ")
-    assert "5001438000000002" in blocks[1]
+    assert "50:01:43:80:00:00:00:02" in blocks[1]
     quiet = await tool(fcsoft_lab, "ns", "-q")
     assert sorted(line.split()[1:] for line in quiet.out.splitlines()) == [
-        ["5001438000000001", "5001438000000000"], ["5001438000000002", "5001438000000000"]]
+        ["50:01:43:80:00:00:00:01", "50:01:43:80:00:00:00:00"],
+        ["50:01:43:80:00:00:00:02", "50:01:43:80:00:00:00:00"]]
+    assert all(re.fullmatch(r"[0-9a-f]{6}", line.split()[0]) for line in quiet.out.splitlines())
     assert not fcsoft_lab.logged_in(H1)  # logged out at the end
 
 
@@ -145,7 +149,9 @@ async def test_ping_like_fcping(fcsoft_lab):
     r = await tool(fcsoft_lab, "ping", "-c", "3", "-i", "0.01", PORT1)
     assert (r.rc, r.err) == (0, "")
     lines = r.out.splitlines()
-    assert re.fullmatch(r"sending echo to 0x[0-9A-F]+", lines[0])
+    # fcping's own layout, not fcsoft's: "sending echo to 0x%X" (uppercase, no leading 0)
+    assert lines[0] == f"sending echo to 0x{fcsoft_lab.fabric.port(PORT1).fcid:X}"
+    assert re.fullmatch(r"sending echo to 0x[1-9A-F][0-9A-F]*", lines[0])
     assert [int(ECHO_LINE.fullmatch(line).group(1)) for line in lines[1:4]] == [1, 2, 3]
     assert lines[1][:41] == "echo    1 " + "accepted".ljust(30) + " "  # "echo %4d %-30s %s"
     assert re.fullmatch(r"3 frames sent, 3 received 0 errors, 0\.000% loss, "
@@ -171,7 +177,10 @@ async def test_ping_failures(fcsoft_lab):
         "1 frames sent, 0 received 1 errors, 100.000% loss, avg. rt time 0.000 ms"]
     r = await tool(fcsoft_lab, "ping", "-c", "1", "-P", "20:00:00:00:00:00:00:99")
     assert (r.rc, r.out) == (1, "")
+    # fcping's "cannot find fcid of destination @ wwpn 0x%llX"
     assert one_line(r.err).endswith("cannot find fcid of destination @ wwpn 0x2000000000000099")
+    r = await tool(fcsoft_lab, "ping", "-c", "1", "-P", "50:01:43:80:00:00:0a:99")
+    assert one_line(r.err).endswith("cannot find fcid of destination @ wwpn 0x5001438000000A99")
     r = await tool(fcsoft_lab, "ping", "-s", "3", PORT1)
     assert r.rc == 1 and "bad size 3 min 4" in r.err
     r = await tool(fcsoft_lab, "ping", "-c", "1")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from functools import partial
 
+from fcsoft.wire.wwn import WWN
+
 from .. import commands as c
 from ..commands import PR_TYPES, PrIn, PrType
 from ..runner import (
@@ -105,6 +107,13 @@ async def _report_capabilities(ctx: Context) -> None:
                          str(caps.allow_commands))
 
 
+def _transport_id(tid: bytes) -> str:
+    """An FC TransportID (SPC-4 7.6.4) as the WWPN it names; any other in hex."""
+    if len(tid) >= 16 and tid[0] & 0x0F == 0:
+        return f"FC {WWN.from_bytes8(tid, 8)}"
+    return tid.hex()
+
+
 async def _full_status(ctx: Context, pr_type: PrType) -> None:
     await ctx.setup(ctx.a, pr_type, [ctx.b])
     fs = await ctx.full_status()
@@ -119,7 +128,7 @@ async def _full_status(ctx: Context, pr_type: PrType) -> None:
         if len(mine) != 1:
             raise CaseFailed(step, f"one descriptor with an FC TransportID naming {port.wwpn}",
                              f"{len(mine)} (TransportIDs: " + ", ".join(
-                                 d.transport_id.hex() for d in fs.descriptors) + ")")
+                                 _transport_id(d.transport_id) for d in fs.descriptors) + ")")
         d = mine[0]
         holder = port is ctx.a or pr_type.all_registrants
         want = (f"key {port.key:#x}, R_HOLDER={int(holder)}"
