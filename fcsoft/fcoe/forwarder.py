@@ -161,6 +161,7 @@ class Enode:
     max_fcoe_size: int = MAX_FCOE_PDU
     vlan: int | None = None
     link_id: int | None = None
+    learned_from: str = ""  # what kind of frame last moved it to another segment ("RARP")
     vn_ports: dict[int, VnPort] = field(default_factory=dict)  # N_Port_ID -> VN_Port
     # FIP link service requests sent on to the fabric: OX_ID -> (descriptor type, name)
     pending: OrderedDict[int, tuple[DescriptorType, WWN]] = field(default_factory=OrderedDict)
@@ -393,11 +394,12 @@ class Forwarder:
         if previous is None and not enode.logged_in:
             return  # not yet placed anywhere: nothing moved
         self._count(enode, "enode_moves")
+        enode.learned_from = _ethertype_name(ethertype)
         n = enode.counters["enode_moves"]
         if n <= LOGGED_MOVES or n % 1000 == 0:
             self.log.info("ENode moved", enode=format_mac(enode.mac), segment=segment,
                           previous=previous, vn_ports=len(enode.vn_ports),
-                          learned_from=_ethertype_name(ethertype), count=n)
+                          learned_from=enode.learned_from, count=n)
 
     def _solicitation(self, segment: int, src: bytes, vlan: int | None, fip: FipFrame,
                       now: float) -> None:

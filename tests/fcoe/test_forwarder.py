@@ -359,6 +359,7 @@ def test_rarp_after_a_migration_moves_the_enode_to_the_new_segment():
     assert h.rx(rarp(e.mac), segment=2) == []  # not answered: only learned from
     assert h.fcf.enodes[e.mac].segment == 2
     assert h.fcf.enodes[e.mac].counters["enode_moves"] == 1
+    assert h.fcf.enodes[e.mac].learned_from == "RARP"
     assert h.fcf.counters["ignored_ethertype"] == 1
     for port in (fcid, vfcid):
         sent = to_vn_port(h, e, port)
@@ -378,6 +379,12 @@ def test_frames_from_a_vn_port_mac_of_any_kind_move_the_enode():
     arp = b"\xff" * 6 + fpma(FC_MAP, fcid) + b"\x08\x06" + bytes(46)
     h.rx(arp, segment=2)
     assert h.fcf.enodes[e.mac].segment == 2
+    assert h.fcf.enodes[e.mac].learned_from == "ARP"
+    # and an FCoE frame from the VN_Port, back on segment 1
+    hdr = dict(r_ctl=RCtl.ELS_REQUEST, d_id=0xFFFFFC, type=FcType.ELS, f_ctl=F_CTL_REQUEST)
+    h.rx(e.fcoe(fcid, hdr, ServiceParameters.plogi(e.wwpn, e.wwnn).encode()), segment=1)
+    assert h.fcf.enodes[e.mac].segment == 1
+    assert h.fcf.enodes[e.mac].learned_from == "FCoE"
 
 
 def test_frames_from_unknown_macs_teach_nothing():
@@ -396,6 +403,7 @@ def test_an_enode_heard_alternately_on_two_segments_follows_each_frame():
     for seg in (2, 1, 2):
         h.rx(e.keep_alive(), segment=seg)
         assert [s for s, _f in to_vn_port(h, e, fcid)] == [seg]
+        assert h.fcf.enodes[e.mac].learned_from == "FIP"
     assert h.fcf.enodes[e.mac].counters["enode_moves"] == 3
     assert h.fcf.counters["clear_virtual_links"] == 0
 
