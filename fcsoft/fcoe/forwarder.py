@@ -236,6 +236,10 @@ class Forwarder:
         self._send_cvl(enode, list(enode.vn_ports.values()))
         self._detach(enode, reason)
 
+    def enode_for_link(self, link_id: int) -> Enode | None:
+        """The ENode behind fabric link `link_id`, if it is one's."""
+        return self._by_link.get(link_id)
+
     # ------------------------------------------------------------------ timers
     def next_timer(self) -> float | None:
         deadlines = [self._next_advert]

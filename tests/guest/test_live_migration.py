@@ -105,6 +105,8 @@ async def test_live_migration_with_two_wwpns(guest_tools, nursery, tmp_path):
             assert enode.segment in fcf.segments and before["segment"] not in fcf.segments
             assert enode.counters["enode_moves"] == before["moves"] + 1
             assert enode.learned_from == "RARP"
+            (link,) = [ln for ln in handle.switchshow()["links"] if ln["kind"] == "fcoe"]
+            assert link["peer"].endswith(f"via {fcf.segments[enode.segment].peer}")
             # ... and nothing was logged out or in again: same N_Port_IDs on the same
             # fabric link, no FLOGI or FDISC, no Clear Virtual Links
             assert {w: (handle.fabric.port(w).fcid, handle.fabric.port(w).link_id)
