@@ -290,9 +290,10 @@ class Forwarder:
         except FrameError as exc:
             self._drop(None, "runt_ethernet_frame", str(exc))
             return
-        self._learn(segment, eth.src, eth.ethertype)
         if eth.ethertype not in (ETH_P_FIP, ETH_P_FCOE):
-            self.counters["ignored_ethertype"] += 1  # ARP, IPv6 ND ... from guests: normal
+            # ARP, RARP, IPv6 ND ... from guests: normal, and they say where a MAC is
+            self._learn(segment, eth.src, eth.ethertype)
+            self.counters["ignored_ethertype"] += 1
             return
         # VLAN discovery happens before the ENode knows the FCoE VLAN: untagged
         if not self._vlan_ok(eth.vlan) and not _is_vlan_request(eth.ethertype, frame, eth.offset):
@@ -313,6 +314,7 @@ class Forwarder:
     def _fcoe_received(self, segment: int, dst: bytes, src: bytes, pdu: memoryview,
                        now: float) -> None:
         if dst != self.mac and dst != FLOGI_MAC:
+            self._learn(segment, src, ETH_P_FCOE)
             self.counters["not_for_this_fcf"] += 1
             return
         found = self._by_vn_mac.get(src)
@@ -325,6 +327,8 @@ class Forwarder:
                            "not a logged-in VN_Port")
             return
         enode, vn = found
+        if enode.segment != segment:
+            self._move(enode, segment, ETH_P_FCOE)  # even a frame dropped below says where
         try:
             fr = decode_fcoe(pdu)
         except FrameError as exc:
@@ -334,13 +338,14 @@ class Forwarder:
             self._drop(enode, "s_id_not_mac", f"S_ID {fr.header.s_id:06x} from the MAC of "
                        f"{vn.fcid:06x}")
             return
-        self._heard(enode, segment, now)
+        enode.last_heard = now
         enode.counters["rx_fcoe_frames"] += 1
         if enode.link_id is not None:
             self.fabric.deliver(enode.link_id, fr)
 
     def _fip_received(self, segment: int, dst: bytes, src: bytes, vlan: int | None,
                       pdu: memoryview, now: float) -> None:
+        self._learn(segment, src, ETH_P_FIP)
         if dst not in (self.mac, ALL_FCF_MACS, ALL_FCOE_MACS):
             self.counters["not_for_this_fcf"] += 1
             return

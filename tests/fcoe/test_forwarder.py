@@ -387,6 +387,21 @@ def test_frames_from_a_vn_port_mac_of_any_kind_move_the_enode():
     assert h.fcf.enodes[e.mac].learned_from == "FCoE"
 
 
+def test_a_damaged_fcoe_frame_moves_the_enode_but_is_no_sign_of_life():
+    h = FcfHarness()
+    e, fcid, _ = logged_in_enode(h)
+    heard = h.fcf.enodes[e.mac].last_heard
+    h.fcf.segment_up(2, h.now)
+    h.now += 1
+    hdr = dict(r_ctl=RCtl.ELS_REQUEST, d_id=0xFFFFFC, type=FcType.ELS, f_ctl=F_CTL_REQUEST)
+    frame = bytearray(e.fcoe(fcid, hdr, ServiceParameters.plogi(e.wwpn, e.wwnn).encode()))
+    frame[-8] ^= 1  # bad CRC
+    assert h.rx(bytes(frame), segment=2) == []
+    assert h.fcf.counters["drop_bad_fcoe_frame"] == 1
+    assert h.fcf.enodes[e.mac].segment == 2
+    assert h.fcf.enodes[e.mac].last_heard == heard
+
+
 def test_frames_from_unknown_macs_teach_nothing():
     h = FcfHarness()
     e, _fcid, _ = logged_in_enode(h)
