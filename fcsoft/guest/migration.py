@@ -33,6 +33,7 @@ retry) after the command timeout.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 # QEMU's default bandwidth limit is 32 MiB/s, meant for a network between hosts; source and
 # destination here are on one machine, so the lab lifts it
 LOCAL_BANDWIDTH = 4 << 30  # bytes per second
+_attempts = itertools.count(1)
 POLL = 0.05  # seconds between query-migrate polls
 DESTINATION_TIMEOUT = 30.0  # for the destination's monitor, agent and FCF links
 
@@ -138,15 +140,23 @@ async def migrate(guest: Guest, *, max_bandwidth: int | None = LOCAL_BANDWIDTH,
                   downtime_limit_ms: int | None = None,
                   timeout: float = 300.0) -> MigrationResult:
     """Migrate `guest` to a new QEMU process; see the module docstring and Guest.migrate."""
+    if guest.qemu_config is None or guest.workdir is None:
+        raise GuestError("this guest was not started by open_guest: it cannot be migrated")
+    # one at a time, and no request may be cut in two by the switch-over
+    async with guest._send_lock:
+        return await _migrate(guest, max_bandwidth, downtime_limit_ms, timeout)
+
+
+async def _migrate(guest: Guest, max_bandwidth: int | None, downtime_limit_ms: int | None,
+                   timeout: float) -> MigrationResult:
     from .session import _check_fcf_links, _listen_unix, describe_exit
 
     config, workdir = guest.qemu_config, guest.workdir
-    if config is None or workdir is None:
-        raise GuestError("this guest was not started by open_guest: it cannot be migrated")
+    assert config is not None and workdir is not None
     if guest._broken is not None:
         raise GuestError(guest._broken)
     t_start = time.monotonic()
-    n = len(guest.migrations) + 1
+    n = next(_attempts)  # names this attempt's sockets and log (a failed one leaves them)
     dst_cfg = replace(config, agent_socket=workdir / f"agent-m{n}.sock",
                       control_socket=workdir / f"control-m{n}.sock",
                       qmp_socket=workdir / f"qmp-m{n}.sock",
@@ -158,66 +168,65 @@ async def migrate(guest: Guest, *, max_bandwidth: int | None = LOCAL_BANDWIDTH,
     proc: qm.QemuProcess | None = None
     switched = False
     try:
-        async with guest._send_lock:  # no request may be cut in two by the switch-over
-            proc = qm.spawn(dst_cfg, workdir / f"qemu-m{n}.log")
-            try:
-                with trio.fail_after(DESTINATION_TIMEOUT):
-                    qmp = Qmp(await _accept(listeners[0], proc))
-                    owned.append(qmp)
-                    agent = await _accept(listeners[1], proc)
-                    owned.append(agent)
-                    control = await _accept(listeners[2], proc)
-                    owned.append(control)
-                    await qmp.handshake()
-                    await _check_fcf_links(qmp, config.nics)
-                    status = (await qmp.execute("query-status")).get("status")
-                    if status != "inmigrate":
-                        raise MigrationError(f"the destination QEMU is {status!r}, not "
-                                             "waiting for a migration")
-            except trio.TooSlowError:
-                raise MigrationError(
-                    "the destination QEMU did not come up within "
-                    f"{DESTINATION_TIMEOUT:g} s" + (
-                        f": {describe_exit(proc, guest.console_log)}"
-                        if proc.returncode is not None else "")) from None
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, QmpError,
-                    MigrationError) as exc:
-                with trio.move_on_after(2):
-                    await proc.wait()
-                if proc.returncode is None:
-                    raise MigrationError(f"the destination QEMU failed: {exc}") from None
-                raise MigrationError("the destination QEMU failed: "
-                                     f"{describe_exit(proc, guest.console_log)}") from None
-            t_ready = time.monotonic()
-            params: dict[str, Any] = {}
-            if max_bandwidth is not None:
-                params["max-bandwidth"] = int(max_bandwidth)
-            if downtime_limit_ms is not None:
-                params["downtime-limit"] = int(downtime_limit_ms)
-            if params:
-                await guest.qmp.execute("migrate-set-parameters", **params)
-            await guest.qmp.execute("migrate", uri=dst_cfg.incoming)
-            info = await _poll_completion(guest.qmp, timeout)
-            t_done = time.monotonic()
-            # from here on the guest lives in the destination (the source will not run again)
-            source, source_qmp, source_control = guest.process, guest.qmp, guest._control
-            guest._agent_next.append(agent)
-            guest._agent_out = agent
-            guest._control = control
-            guest.qmp = qmp
-            guest.process = proc
-            guest._cleanups.append(proc.kill)
-            for s in (qmp, agent, control):
-                guest._cleanups.append(s.aclose)
-            switched = True
-            await _wait_running(qmp, 30.0)
-            t_running = time.monotonic()
-            # the source's end of the agent stream ends when it dies: the reader then goes
-            # on with the destination's
-            await source.kill()
-            for s in (source_qmp, source_control):
-                with trio.CancelScope(shield=True):
-                    await s.aclose()
+        proc = qm.spawn(dst_cfg, workdir / f"qemu-m{n}.log")
+        try:
+            with trio.fail_after(DESTINATION_TIMEOUT):
+                qmp = Qmp(await _accept(listeners[0], proc))
+                owned.append(qmp)
+                agent = await _accept(listeners[1], proc)
+                owned.append(agent)
+                control = await _accept(listeners[2], proc)
+                owned.append(control)
+                await qmp.handshake()
+                await _check_fcf_links(qmp, config.nics)
+                status = (await qmp.execute("query-status")).get("status")
+                if status != "inmigrate":
+                    raise MigrationError(f"the destination QEMU is {status!r}, not "
+                                         "waiting for a migration")
+        except trio.TooSlowError:
+            raise MigrationError(
+                "the destination QEMU did not come up within "
+                f"{DESTINATION_TIMEOUT:g} s" + (
+                    f": {describe_exit(proc, guest.console_log)}"
+                    if proc.returncode is not None else "")) from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, QmpError,
+                MigrationError) as exc:
+            with trio.move_on_after(2):
+                await proc.wait()
+            if proc.returncode is None:
+                raise MigrationError(f"the destination QEMU failed: {exc}") from None
+            raise MigrationError("the destination QEMU failed: "
+                                 f"{describe_exit(proc, guest.console_log)}") from None
+        t_ready = time.monotonic()
+        params: dict[str, Any] = {}
+        if max_bandwidth is not None:
+            params["max-bandwidth"] = int(max_bandwidth)
+        if downtime_limit_ms is not None:
+            params["downtime-limit"] = int(downtime_limit_ms)
+        if params:
+            await guest.qmp.execute("migrate-set-parameters", **params)
+        await guest.qmp.execute("migrate", uri=dst_cfg.incoming)
+        info = await _poll_completion(guest.qmp, timeout)
+        t_done = time.monotonic()
+        # from here on the guest lives in the destination (the source will not run again)
+        source, source_qmp, source_control = guest.process, guest.qmp, guest._control
+        guest._agent_next.append(agent)
+        guest._agent_out = agent
+        guest._control = control
+        guest.qmp = qmp
+        guest.process = proc
+        guest._cleanups.append(proc.kill)
+        for s in (qmp, agent, control):
+            guest._cleanups.append(s.aclose)
+        switched = True
+        await _wait_running(qmp, 30.0)
+        t_running = time.monotonic()
+        # the source's end of the agent stream ends when it dies: the reader then goes
+        # on with the destination's
+        await source.kill()
+        for s in (source_qmp, source_control):
+            with trio.CancelScope(shield=True):
+                await s.aclose()
     except BaseException as exc:
         if proc is not None and not switched:
             with trio.CancelScope(shield=True):
@@ -233,7 +242,8 @@ async def migrate(guest: Guest, *, max_bandwidth: int | None = LOCAL_BANDWIDTH,
             sock.close()
     ram = info.get("ram", {})
     result = MigrationResult(
-        number=n, status=str(info.get("status")), total_ms=int(info.get("total-time", 0)),
+        number=len(guest.migrations) + 1, status=str(info.get("status")),
+        total_ms=int(info.get("total-time", 0)),
         downtime_ms=int(info.get("downtime", 0)), setup_ms=int(info.get("setup-time", 0)),
         ram_transferred=int(ram.get("transferred", 0)), ram_total=int(ram.get("total", 0)),
         dirty_passes=int(ram.get("dirty-sync-count", 0)),
