@@ -60,9 +60,8 @@ if __name__ == "__main__":  # run from a checkout: re-run inside .venv (bin/_boo
 
 import trio
 
+from fcsoft.guest import IoReport, MigrationResult, VerifiedIo
 from fcsoft.guest.fcoe import parse_vport, vport_create_arg
-from fcsoft.guest.migration import MigrationResult
-from fcsoft.guest.verified_io import IoReport, VerifiedIo
 from fcsoft.testing import Guest, open_guest
 from fcsoft.testing.lab import LabHandle
 from fcsoft.wire.wwn import WWN

@@ -378,7 +378,8 @@ class Guest:
         defaults to 4 GiB/s instead of QEMU's 32 MiB/s, both ends being on one machine;
         `downtime_limit_ms` is QEMU's downtime-limit (default 300). MigrationError (a
         GuestError) when it fails or takes longer than `timeout` s: the guest then runs on
-        in the source QEMU. See fcsoft.guest.migration."""
+        in the source QEMU. Commands started while it runs wait for it to end. See
+        fcsoft.guest.migration."""
         from . import migration
 
         return await migration.migrate(
