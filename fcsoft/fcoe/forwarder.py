@@ -32,9 +32,14 @@ Per ENode (keyed by its MAC address, FC-BB-6 7.8):
 Every FKA_ADV_PERIOD the forwarder multicasts an unsolicited advertisement to
 All-ENode-MACs; Linux's libfcoe drops an FCF it has not heard for 2.5 periods.
 
-The FCF learns where an ENode is as an Ethernet switch learns a MAC: from the segment its
-last frame came on. A segment going away does not log its ENodes out (a real FCF cannot see
-a host's cable behind a bridge either); keep-alives decide. So an ENode may move to a new
+The FCF learns where an ENode is as an Ethernet switch learns a MAC: from the segment the
+last frame with the ENode's MAC (or one of its VN_Ports' MACs) as its source came on, whatever
+the frame is (FIP, FCoE, or anything else: the RARP QEMU sends for a guest that has just
+migrated, an ARP). Learning moves the ENode; only FIP and valid FCoE frames count as signs
+of life for the keep-alive timers. A segment going away does not log its ENodes out (a real
+FCF cannot see a host's cable behind a bridge either); keep-alives decide. Until an ENode
+whose segment went away is heard again, frames for it are flooded to every segment, as a
+switch floods a frame for a MAC it has not learned. So an ENode may move to a new
 connection (a guest migrated to another QEMU) and keep its logins.
 """
 
@@ -106,6 +111,7 @@ ENODE_TIMEOUT_PERIODS = 2.5  # FC-BB-6: ENode keep-alives missed for 2.5 x FKA_A
 VN_PORT_TIMEOUT_PERIODS = 5  # VN_Port keep-alives missed for 5 x FKA_VN_PERIOD
 MAX_PENDING = 64  # FIP link service requests awaiting the fabric, per ENode
 LOGGED_PER_REASON = 20  # drops logged per reason before only counting
+LOGGED_MOVES = 20  # moves logged per ENode before only every 1000th (a MAC that flaps)
 
 
 class FabricSide(Protocol):
@@ -155,6 +161,7 @@ class Enode:
     max_fcoe_size: int = MAX_FCOE_PDU
     vlan: int | None = None
     link_id: int | None = None
+    learned_from: str = ""  # what kind of frame last moved it to another segment ("RARP")
     vn_ports: dict[int, VnPort] = field(default_factory=dict)  # N_Port_ID -> VN_Port
     # FIP link service requests sent on to the fabric: OX_ID -> (descriptor type, name)
     pending: OrderedDict[int, tuple[DescriptorType, WWN]] = field(default_factory=OrderedDict)
@@ -163,6 +170,13 @@ class Enode:
     @property
     def logged_in(self) -> bool:
         return bool(self.vn_ports)
+
+
+def _ethertype_name(ethertype: int | None) -> str:
+    if ethertype is None or ethertype in (ETH_P_FIP, ETH_P_FCOE):
+        return "FIP" if ethertype in (None, ETH_P_FIP) else "FCoE"
+    return {0x0806: "ARP", 0x8035: "RARP", 0x0800: "IPv4", 0x86DD: "IPv6"}.get(
+        ethertype, f"ethertype {ethertype:#06x}")
 
 
 def _is_vlan_request(ethertype: int, frame: bytes | memoryview, offset: int) -> bool:
@@ -201,9 +215,14 @@ class Forwarder:
         """The segment is gone. Its ENodes stay logged in until their keep-alives stop
         (or they are heard on another segment)."""
         self._segments.discard(segment)
-        for enode in self.enodes.values():
-            if enode.segment == segment:
-                enode.segment = None
+        left = [e for e in self.enodes.values() if e.segment == segment]
+        for enode in left:
+            enode.segment = None
+        logged_in = [e for e in left if e.logged_in]
+        if logged_in:
+            self.log.info("segment closed under logged-in ENodes: they stay logged in until "
+                          "heard on another segment or their keep-alives stop",
+                          segment=segment, enodes=[format_mac(e.mac) for e in logged_in])
 
     def clear_enode(self, link_id: int, reason: str, now: float) -> None:
         """Take an ENode off the fabric from the switch's side (a port disabled, a link
@@ -216,6 +235,10 @@ class Forwarder:
                       vn_ports=len(enode.vn_ports))
         self._send_cvl(enode, list(enode.vn_ports.values()))
         self._detach(enode, reason)
+
+    def enode_for_link(self, link_id: int) -> Enode | None:
+        """The ENode behind fabric link `link_id`, if it is one's."""
+        return self._by_link.get(link_id)
 
     # ------------------------------------------------------------------ timers
     def next_timer(self) -> float | None:
@@ -268,7 +291,9 @@ class Forwarder:
             self._drop(None, "runt_ethernet_frame", str(exc))
             return
         if eth.ethertype not in (ETH_P_FIP, ETH_P_FCOE):
-            self.counters["ignored_ethertype"] += 1  # ARP, IPv6 ND ... from guests: normal
+            # ARP, RARP, IPv6 ND ... from guests: normal, and they say where a MAC is
+            self._learn(segment, eth.src, eth.ethertype)
+            self.counters["ignored_ethertype"] += 1
             return
         # VLAN discovery happens before the ENode knows the FCoE VLAN: untagged
         if not self._vlan_ok(eth.vlan) and not _is_vlan_request(eth.ethertype, frame, eth.offset):
@@ -289,6 +314,7 @@ class Forwarder:
     def _fcoe_received(self, segment: int, dst: bytes, src: bytes, pdu: memoryview,
                        now: float) -> None:
         if dst != self.mac and dst != FLOGI_MAC:
+            self._learn(segment, src, ETH_P_FCOE)
             self.counters["not_for_this_fcf"] += 1
             return
         found = self._by_vn_mac.get(src)
@@ -301,6 +327,8 @@ class Forwarder:
                            "not a logged-in VN_Port")
             return
         enode, vn = found
+        if enode.segment != segment:
+            self._move(enode, segment, ETH_P_FCOE)  # even a frame dropped below says where
         try:
             fr = decode_fcoe(pdu)
         except FrameError as exc:
@@ -310,13 +338,14 @@ class Forwarder:
             self._drop(enode, "s_id_not_mac", f"S_ID {fr.header.s_id:06x} from the MAC of "
                        f"{vn.fcid:06x}")
             return
-        self._heard(enode, segment, now)
+        enode.last_heard = now
         enode.counters["rx_fcoe_frames"] += 1
         if enode.link_id is not None:
             self.fabric.deliver(enode.link_id, fr)
 
     def _fip_received(self, segment: int, dst: bytes, src: bytes, vlan: int | None,
                       pdu: memoryview, now: float) -> None:
+        self._learn(segment, src, ETH_P_FIP)
         if dst not in (self.mac, ALL_FCF_MACS, ALL_FCOE_MACS):
             self.counters["not_for_this_fcf"] += 1
             return
@@ -352,12 +381,34 @@ class Forwarder:
         return enode
 
     def _heard(self, enode: Enode, segment: int, now: float) -> None:
-        if enode.segment != segment:
-            if enode.segment is not None or enode.logged_in:
-                self.log.info("ENode moved", enode=format_mac(enode.mac), segment=segment,
-                              previous=enode.segment)
-            enode.segment = segment
+        """A sign of life (FIP, a valid FCoE frame): where the ENode is, and that it is."""
+        self._move(enode, segment, None)
         enode.last_heard = now
+
+    def _learn(self, segment: int, src: bytes, ethertype: int) -> None:
+        """Any frame whose source is an ENode's MAC or one of its VN_Ports' MACs says where
+        the ENode is now (MAC learning), but not that its FCoE stack is alive."""
+        enode = self.enodes.get(src)
+        if enode is None:
+            found = self._by_vn_mac.get(src)
+            if found is None:
+                return
+            enode = found[0]
+        self._move(enode, segment, ethertype)
+
+    def _move(self, enode: Enode, segment: int, ethertype: int | None) -> None:
+        if enode.segment == segment:
+            return
+        previous, enode.segment = enode.segment, segment
+        if previous is None and not enode.logged_in:
+            return  # not yet placed anywhere: nothing moved
+        self._count(enode, "enode_moves")
+        enode.learned_from = _ethertype_name(ethertype)
+        n = enode.counters["enode_moves"]
+        if n <= LOGGED_MOVES or n % 1000 == 0:
+            self.log.info("ENode moved", enode=format_mac(enode.mac), segment=segment,
+                          previous=previous, vn_ports=len(enode.vn_ports),
+                          learned_from=enode.learned_from, count=n)
 
     def _solicitation(self, segment: int, src: bytes, vlan: int | None, fip: FipFrame,
                       now: float) -> None:
@@ -501,10 +552,11 @@ class Forwarder:
                        f"{fcoe_pdu_length(view)} bytes for {format_mac(enode.mac)}, which "
                        f"takes {enode.max_fcoe_size}")
             return False
-        if enode.segment is None:
-            enode.counters["tx_discard_no_segment"] += 1
-            return False
         enode.counters["tx_fcoe_frames"] += 1
+        if enode.segment is None:
+            # its segment went away and it has not been heard since: flood, as a switch
+            # does for a MAC it does not know (a migrated guest's new connection gets it)
+            enode.counters["tx_flooded"] += 1
         return self.send(enode.segment, encode_fcoe(vn.mac, self.mac, view, enode.vlan))
 
     def _link_service_reply(self, enode: Enode, ox_id: int, d_id: int,

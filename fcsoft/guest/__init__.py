@@ -6,7 +6,9 @@ Modules: `image` (kernel and initramfs, cached), `cpio` (the archive writer), `q
 command line and the process), `protocol` (the command agent's wire format), `qmp` (QEMU's
 monitor), `fcoe` (ENode addresses and the guest-side shell), `lio` (the guest as an FC
 target: Linux LIO over tcm_fc), `session` (`open_guest`, `open_lio_target` and `Guest`),
-`cli` (the `fcsoft guest` subcommand).
+`migration` (`Guest.migrate`: live migration to a new QEMU), `verified_io` (`VerifiedIo`:
+a background I/O loop in the guest that checks what it reads back), `cli` (the `fcsoft
+guest` subcommand).
 
 The names below are imported on first use, so that `fcsoft --help` (which imports
 fcsoft.guest.cli) does not load trio.
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from .errors import BootError, GuestError, GuestTimeout, MissingTool
     from .image import ImageSpec
     from .lio import LioAcl, LioLun, LioSpec
+    from .migration import MigrationError, MigrationResult
     from .session import (
         CommandFailed,
         CommandResult,
@@ -30,19 +33,22 @@ if TYPE_CHECKING:
         open_guest,
         open_lio_target,
     )
+    from .verified_io import IoReport, VerifiedIo
 
 _WHERE = {
     "BootError": "errors", "GuestError": "errors", "GuestTimeout": "errors",
     "MissingTool": "errors", "ImageSpec": "image", "CommandFailed": "session",
     "CommandResult": "session", "FcHost": "session", "Guest": "session", "ScsiDevice": "session",
     "open_guest": "session", "open_lio_target": "session", "LioAcl": "lio", "LioLun": "lio",
-    "LioSpec": "lio",
+    "LioSpec": "lio", "MigrationError": "migration", "MigrationResult": "migration",
+    "IoReport": "verified_io", "VerifiedIo": "verified_io",
 }
 
 __all__ = [
     "BootError", "CommandFailed", "CommandResult", "FcHost", "Guest", "GuestError",
-    "GuestTimeout", "ImageSpec", "LioAcl", "LioLun", "LioSpec", "MissingTool", "ScsiDevice",
-    "open_guest", "open_lio_target",
+    "GuestTimeout", "ImageSpec", "IoReport", "LioAcl", "LioLun", "LioSpec", "MigrationError",
+    "MigrationResult", "MissingTool", "ScsiDevice", "VerifiedIo", "open_guest",
+    "open_lio_target",
 ]
 
 

@@ -11,7 +11,8 @@ with no default devices, booted straight into the cached kernel and initramfs:
 - one virtio-net NIC per FCoE port, its `-netdev stream` a TCP connection to the FCF: QEMU
   sends each Ethernet frame with a 4-byte big-endian length in front;
 - `extra_args` for anything else (more devices), and `incoming` for `-incoming` (a migration
-  target).
+  target: fcsoft.guest.migration starts one with the source's configuration, its own
+  sockets, and `console_append` so that the console log goes on in the same file).
 
 `spawn()` starts QEMU from the calling thread with PR_SET_PDEATHSIG, so the kernel kills
 QEMU should the Python process die without cleaning up; the process is awaited through a
@@ -62,6 +63,7 @@ class QemuConfig:
     kvm: bool = False
     kernel_args: Sequence[str] = ()
     incoming: str | None = None
+    console_append: bool = False  # append to console_log instead of truncating it
     extra_args: Sequence[str] = field(default_factory=list)
 
     def argv(self, qemu: str | Path = QEMU) -> list[str]:
@@ -73,7 +75,8 @@ class QemuConfig:
             *accel, "-m", str(self.memory_mib), "-smp", str(self.cpus),
             "-kernel", str(self.kernel), "-initrd", str(self.initrd),
             "-append", " ".join(append),
-            "-chardev", f"file,id=console,path={self.console_log}",
+            "-chardev", f"file,id=console,path={self.console_log}"
+            + (",append=on" if self.console_append else ""),
             "-serial", "chardev:console",
             "-chardev", f"socket,id=qmp,path={self.qmp_socket},server=off",
             "-mon", "chardev=qmp,mode=control",

@@ -15,6 +15,10 @@ One guest runs any number of commands, one at a time (`Guest.run`), each with it
 timeout enforced inside the guest (the agent kills the command's whole session) and, with
 a margin, by the host (a guest that stops answering is declared hung).
 
+`Guest.migrate()` live-migrates the running guest to a new QEMU process (fcsoft.guest.
+migration): its FCoE NICs keep their MACs and open new connections to the FCFs, and the
+agent, the control port and the monitor move to the new QEMU, even under a running command.
+
 However the block ends (normally, by an exception, by cancellation), QEMU is killed and the
 temporary directory removed. The kernel's console goes to a log file under
 `$XDG_CACHE_HOME/fcsoft/guest/logs/` (or `console_log=`); error messages name it. It is
@@ -33,7 +37,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
 
@@ -44,6 +48,9 @@ from . import image as img
 from . import lio as lio_
 from . import qemu as qm
 from .errors import BootError, GuestError, GuestTimeout
+
+if TYPE_CHECKING:
+    from .migration import MigrationResult
 from .protocol import AgentParser, Ready, Reply, encode_kill, encode_request
 from .qmp import Qmp
 
@@ -152,7 +159,11 @@ class Guest:
     def __init__(self, agent: trio.SocketStream, control: trio.SocketStream, qmp: Qmp,
                  proc: qm.QemuProcess, console_log: Path, kernel: str,
                  macs: Sequence[str]) -> None:
-        self._agent = agent
+        self._agent = agent  # read side: the agent's replies
+        self._agent_out = agent  # write side: requests (after a migration, the destination)
+        # agent streams of later QEMUs (migrations): read on once `_agent` ends
+        self._agent_next: list[trio.SocketStream] = []
+        self._send_lock = trio.Lock()  # held by a migration: no request is cut in two
         self._control = control
         self._parser = AgentParser()
         self._events: list[Ready | Reply] = []
@@ -168,6 +179,12 @@ class Guest:
         #: an LIO target guest: what it serves, and its target ports (one per FCoE NIC)
         self.lio: lio_.LioSpec | None = None
         self.target_ports: list[WWN] = []
+        #: how QEMU was started and where its sockets live (for migrations)
+        self.qemu_config: qm.QemuConfig | None = None
+        self.workdir: Path | None = None
+        #: the migrations this guest went through, in order
+        self.migrations: list[MigrationResult] = []
+        self._cleanups: list[Any] = []  # async callables: the later QEMUs and their streams
 
     # -- identity --------------------------------------------------------------------
     @property
@@ -219,20 +236,22 @@ class Guest:
     async def _kill(self, rid: int) -> None:
         """Ask the agent to kill request `rid` (best effort, shielded, within 2 s)."""
         with trio.CancelScope(shield=True), trio.move_on_after(2):
-            try:
-                await self._control.send_all(encode_kill(rid))
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
+            async with self._send_lock:
+                try:
+                    await self._control.send_all(encode_kill(rid))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
 
     async def _send(self, data: bytes) -> None:
-        # shielded: a request cut short by a cancellation would leave the agent reading the
-        # next request as the rest of this one
-        with trio.CancelScope(shield=True):
-            try:
-                await self._agent.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._broken = await self._gone()
-                raise GuestError(self._broken) from None
+        async with self._send_lock:  # waits for a migration under way to finish
+            # shielded: a request cut short by a cancellation would leave the agent reading
+            # the next request as the rest of this one
+            with trio.CancelScope(shield=True):
+                try:
+                    await self._agent_out.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    self._broken = await self._gone()
+                    raise GuestError(self._broken) from None
 
     async def _event(self) -> Ready | Reply:
         while not self._events:
@@ -241,6 +260,13 @@ class Guest:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
             if not data:
+                if self._agent_next:
+                    # the source QEMU of a migration is gone, and all it passed on has
+                    # been read: the rest of the stream comes from the destination
+                    old, self._agent = self._agent, self._agent_next.pop(0)
+                    with trio.CancelScope(shield=True):
+                        await old.aclose()
+                    continue
                 self._broken = await self._gone()
                 raise GuestError(self._broken)
             self._events += self._parser.feed(data)
@@ -339,6 +365,27 @@ class Guest:
             host = physical[0].name
         arg = fc.vport_create_arg(port, node)
         await self.run(f"echo {arg} > /sys/class/fc_host/{host}/vport_create", check=True)
+
+    async def migrate(self, *, max_bandwidth: int | None = None,
+                      downtime_limit_ms: int | None = None,
+                      timeout: float = 300.0) -> MigrationResult:
+        """Live-migrate the guest to a new QEMU process on this machine and return the
+        figures (QEMU's downtime and total time, RAM sent, the lab's own timings).
+
+        The destination QEMU has the same devices and MACs; its FCoE NICs open their own
+        connections to the FCFs. Commands (even one running now), `qmp` and `process` go
+        on with the destination; the source QEMU is killed. `max_bandwidth` (bytes/s)
+        defaults to 4 GiB/s instead of QEMU's 32 MiB/s, both ends being on one machine;
+        `downtime_limit_ms` is QEMU's downtime-limit (default 300). MigrationError (a
+        GuestError) when it fails or takes longer than `timeout` s: the guest then runs on
+        in the source QEMU. Commands started while it runs wait for it to end. See
+        fcsoft.guest.migration."""
+        from . import migration
+
+        return await migration.migrate(
+            self, max_bandwidth=(migration.LOCAL_BANDWIDTH if max_bandwidth is None
+                                 else max_bandwidth),
+            downtime_limit_ms=downtime_limit_ms, timeout=timeout)
 
     async def dmesg(self) -> str:
         """The guest kernel's log."""
@@ -593,9 +640,9 @@ async def _booted(plan: _Plan, files: img.BootFiles, log: Path, workdir: Path, k
             sock.close()
         raise
     streams: list[trio.SocketStream | Qmp] = []
+    guest: Guest | None = None
     try:
         ready: Ready | None = None
-        guest: Guest | None = None
 
         async def connect() -> None:
             nonlocal ready, guest
@@ -641,6 +688,8 @@ async def _booted(plan: _Plan, files: img.BootFiles, log: Path, workdir: Path, k
                             f"{log})")
         guest.kernel = ready.kernel
         guest.timings["boot"] = time.monotonic() - t0
+        guest.qemu_config = config
+        guest.workdir = workdir
         yield guest
     finally:
         with trio.CancelScope(shield=True):
@@ -649,6 +698,9 @@ async def _booted(plan: _Plan, files: img.BootFiles, log: Path, workdir: Path, k
                 await s.aclose()
             for sock in listeners:
                 sock.close()
+            if guest is not None:
+                for cleanup in reversed(guest._cleanups):  # QEMUs of migrations
+                    await cleanup()
 
 
 async def _check_fcf_links(qmp: Qmp, nics: Sequence[qm.FcoeNic],

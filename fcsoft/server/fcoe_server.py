@@ -50,16 +50,29 @@ class FcoeSetupError(Exception):
 
 
 class EnodeLink:
-    """One ENode as the fabric sees it: a link whose frames go to the forwarder."""
+    """One ENode as the fabric sees it: a link whose frames go to the forwarder. Its `peer`
+    names the FCF, the ENode's MAC and the Ethernet segment it was last heard on (which
+    changes when the ENode moves, as a migrated guest does)."""
 
     def __init__(self, name: str, peer: str, send: Callable[[bytes], bool],
-                 close: Callable[[int, str], None]) -> None:
+                 close: Callable[[int, str], None],
+                 where: Callable[[int], str | None] | None = None) -> None:
         self.id = new_link_id()
         self.name = name
-        self.peer = peer
+        self._peer = peer
         self.counters: Counter[str] = Counter()
         self._send = send
         self._close = close
+        self._where = where
+
+    @property
+    def peer(self) -> str:
+        where = self._where(self.id) if self._where is not None else None
+        return self._peer if where is None else f"{self._peer} via {where}"
+
+    @peer.setter
+    def peer(self, value: str) -> None:
+        self._peer = value
 
     def send(self, data: bytes | memoryview) -> bool:
         """Frames for the ENode: one, or several back to back (a read's data and
@@ -91,7 +104,7 @@ class _FabricSide:
         self.links: dict[int, EnodeLink] = {}
 
     def attach(self, name: str, peer: str, send: Callable[[bytes], bool]) -> int | None:
-        link = EnodeLink(name, peer, send, self.fcf.clear_link)
+        link = EnodeLink(name, peer, send, self.fcf.clear_link, self.fcf.segment_of_link)
         if not self.server.attach(link):
             return None
         self.links[link.id] = link
@@ -165,6 +178,15 @@ class FcoeServer:
         for seg in self.segments.values():
             seg.send(frame)
         return True
+
+    def segment_of_link(self, link_id: int) -> str | None:
+        """Where the ENode behind fabric link `link_id` was last heard: the segment's peer
+        address (or interface), "?" while it is unknown (its segment went away)."""
+        enode = self.forwarder.enode_for_link(link_id)
+        if enode is None:
+            return None
+        seg = self.segments.get(enode.segment) if enode.segment is not None else None
+        return seg.peer if seg is not None else "?"
 
     def clear_link(self, link_id: int, reason: str) -> None:
         """An administrative drop of an ENode's link (LabHandle.drop_link, port disable)."""

@@ -9,6 +9,8 @@ the way Linux's libfcoe sits under libfc.
 - Every other frame travels as FCoE from the VN_Port's MAC to the FCF's.
 - ENode keep-alives go out every FKA_ADV_PERIOD while the stream is read.
 - Clear Virtual Links ends the stream (the host library sees its link go down).
+- `move(port)` carries on over another connection (a migrated guest's new QEMU): it
+  announces the MAC with a RARP there, as QEMU does, and closes the old one.
 Tests use it for fast end-to-end checks of the forwarder; the real ENode is Linux in the
 guest lab.
 """
@@ -135,9 +137,25 @@ class EnodeStream(trio.abc.Stream):
             await self.port.send(frame)
 
     async def _eth_receive(self) -> bytes:
-        frame = await self.port.receive()
-        self.wire.append(frame)
-        return frame
+        while True:
+            port = self.port
+            try:
+                frame = await port.receive()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                if self.port is port:
+                    raise
+                continue  # moved: the old connection ended, read the new one
+            self.wire.append(frame)
+            return frame
+
+    async def move(self, port: QemuStreamPort | RawSocketPort) -> None:
+        """Go on over `port`: RARP from the ENode's MAC there (QEMU's self-announcement
+        after a migration), then the old connection is closed."""
+        old, self.port = self.port, port
+        rarp = (bytes.fromhex("0001080006040003") + self.mac + bytes(4) + self.mac
+                + bytes(4))
+        await self._eth_send(b"\xff" * 6 + self.mac + b"\x80\x35" + rarp + bytes(18))
+        await old.aclose()
 
     async def discover(self) -> None:
         """Solicit and wait for the solicited advertisement."""

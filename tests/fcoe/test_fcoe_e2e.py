@@ -19,7 +19,7 @@ from fcsoft.wire import pcap
 from fcsoft.wire.wwn import WWN
 from tests.conftest import require_tool
 from tests.e2e.conftest import tshark_problems
-from tests.fcoe.enode_stream import EnodeStream
+from tests.fcoe.enode_stream import EnodeStream, QemuStreamPort
 
 ARRAY_PORT_1 = WWN("50:01:43:80:00:00:00:01")
 ARRAY_PORT_2 = WWN("50:01:43:80:00:00:00:02")
@@ -174,3 +174,37 @@ async def test_a_broken_connection_does_not_disturb_another(lab):
             # ... and the good one carries on
             async with host.connect(ARRAY_PORT_1) as it:
                 assert await it.report_luns() == [0]
+
+
+async def test_an_enode_moving_to_a_new_connection_keeps_its_logins_and_io(lab):
+    """What a QEMU live migration does to the FCF: a second connection comes up, the ENode
+    announces its MAC there (RARP) and the first connection closes. The ENode and its vport
+    stay logged in, with the same N_Port_IDs, and I/O goes on."""
+    from fcsoft.testing.lab import LabHandle
+
+    fcf = lab.fcf()
+    with trio.fail_after(BOUND):
+        enode = await EnodeStream.connect(fcf_address(lab), ENODE_MAC)
+        async with open_host(lab.address, ENODE_WWPN, stream=enode) as host:
+            vport = await host.add_vport(VPORT)
+            async with host.connect(ARRAY_PORT_1) as it, vport.connect(ARRAY_PORT_1) as vit:
+                await it.write(lun=0, lba=0, data=b"a" * 4096)
+                ids = {w: lab.fabric.port(w).fcid for w in (ENODE_WWPN, VPORT)}
+                state = fcf.forwarder.enodes[ENODE_MAC]
+                first = state.segment
+                new = QemuStreamPort(await trio.open_tcp_stream(*fcf_address(lab)))
+                await enode.move(new)
+                while state.segment == first or first in fcf.segments:
+                    await trio.sleep(0.01)
+                assert state.learned_from == "RARP" and state.segment in fcf.segments
+                local = new.tcp.socket.getsockname()
+                (link,) = [ln for ln in LabHandle(lab).switchshow()["links"]
+                           if ln["kind"] == "fcoe"]
+                assert link["peer"].endswith(f"via {local[0]}:{local[1]}")
+                # the same logins, I/O on both N_Ports through the new connection
+                await it.write(lun=0, lba=8, data=b"b" * 4096)
+                assert await it.read(lun=0, lba=0, blocks=16) == b"a" * 4096 + b"b" * 4096
+                assert await vit.report_luns() == [3]
+                assert {w: lab.fabric.port(w).fcid for w in ids} == ids
+                assert not enode.cleared
+                assert fcf.forwarder.counters["clear_virtual_links"] == 0

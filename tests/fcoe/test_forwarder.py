@@ -318,6 +318,169 @@ def test_an_enode_moves_to_another_segment_and_keeps_its_login():
     assert h.fabric.port(e.wwpn).fcid == fcid
 
 
+def rarp(mac: bytes) -> bytes:
+    """The RARP request QEMU broadcasts for a NIC after a migration (announce-self): a
+    60-byte frame, ethertype 0x8035, from the NIC's MAC."""
+    body = bytes.fromhex("0001080006040003") + mac + bytes(4) + mac + bytes(4)
+    return b"\xff" * 6 + mac + b"\x80\x35" + body + bytes(60 - 14 - len(body))
+
+
+def logged_in_enode(h: FcfHarness, mac: str = "525400aa0001",
+                    vport: WWN | None = None) -> tuple[ScriptedEnode, int, int | None]:
+    """An ENode logged in on segment 1 (and a vport): (enode, FLOGI fcid, vport fcid)."""
+    e = ScriptedEnode(bytes.fromhex(mac))
+    h.rx(e.solicitation())
+    h.rx(e.flogi())
+    vfcid = None
+    if vport is not None:
+        h.rx(e.fdisc(vport))
+        vfcid = h.fabric.port(vport).fcid
+    return e, h.fabric.port(e.wwpn).fcid, vfcid
+
+
+def to_vn_port(h: FcfHarness, e: ScriptedEnode, fcid: int) -> list[tuple[int | None, bytes]]:
+    """Have the fabric send the VN_Port something (an RSCN-like ELS from FFFFFD); what the
+    forwarder puts on the wire for it."""
+    h.out.clear()
+    frame = encode_frame(make_header(RCtl.ELS_REQUEST, fcid, 0xFFFFFD, FcType.ELS), bytes(8))
+    h.fcf.from_fabric(h.fcf.enodes[e.mac], frame)
+    sent, h.out = h.out, []
+    return sent
+
+
+def test_rarp_after_a_migration_moves_the_enode_to_the_new_segment():
+    h = FcfHarness()
+    vport = WWN("c0:50:76:00:00:00:00:01")
+    e, fcid, vfcid = logged_in_enode(h, vport=vport)
+    heard = h.fcf.enodes[e.mac].last_heard
+    h.fcf.segment_up(2, h.now)  # the destination QEMU connects
+    assert [s for s, _f in to_vn_port(h, e, vfcid)] == [1]  # still the source's
+    h.now += 1
+    assert h.rx(rarp(e.mac), segment=2) == []  # not answered: only learned from
+    assert h.fcf.enodes[e.mac].segment == 2
+    assert h.fcf.enodes[e.mac].counters["enode_moves"] == 1
+    assert h.fcf.enodes[e.mac].learned_from == "RARP"
+    assert h.fcf.counters["ignored_ethertype"] == 1
+    for port in (fcid, vfcid):
+        sent = to_vn_port(h, e, port)
+        assert [s for s, _f in sent] == [2]
+        assert parse_ethernet(sent[0][1]).dst == fpma(FC_MAP, port)
+    # learning is not a sign of life: the keep-alive timer was not refreshed
+    assert h.fcf.enodes[e.mac].last_heard == heard
+    # the logins are untouched: same N_Port_IDs, no detach, nothing sent to the ENode
+    assert h.fabric.port(e.wwpn).fcid == fcid and h.fabric.port(vport).fcid == vfcid
+    assert h.detached == []
+
+
+def test_frames_from_a_vn_port_mac_of_any_kind_move_the_enode():
+    h = FcfHarness()
+    e, fcid, _ = logged_in_enode(h)
+    h.fcf.segment_up(2, h.now)
+    arp = b"\xff" * 6 + fpma(FC_MAP, fcid) + b"\x08\x06" + bytes(46)
+    h.rx(arp, segment=2)
+    assert h.fcf.enodes[e.mac].segment == 2
+    assert h.fcf.enodes[e.mac].learned_from == "ARP"
+    # and an FCoE frame from the VN_Port, back on segment 1
+    hdr = dict(r_ctl=RCtl.ELS_REQUEST, d_id=0xFFFFFC, type=FcType.ELS, f_ctl=F_CTL_REQUEST)
+    h.rx(e.fcoe(fcid, hdr, ServiceParameters.plogi(e.wwpn, e.wwnn).encode()), segment=1)
+    assert h.fcf.enodes[e.mac].segment == 1
+    assert h.fcf.enodes[e.mac].learned_from == "FCoE"
+
+
+def test_a_damaged_fcoe_frame_moves_the_enode_but_is_no_sign_of_life():
+    h = FcfHarness()
+    e, fcid, _ = logged_in_enode(h)
+    heard = h.fcf.enodes[e.mac].last_heard
+    h.fcf.segment_up(2, h.now)
+    h.now += 1
+    hdr = dict(r_ctl=RCtl.ELS_REQUEST, d_id=0xFFFFFC, type=FcType.ELS, f_ctl=F_CTL_REQUEST)
+    frame = bytearray(e.fcoe(fcid, hdr, ServiceParameters.plogi(e.wwpn, e.wwnn).encode()))
+    frame[-8] ^= 1  # bad CRC
+    assert h.rx(bytes(frame), segment=2) == []
+    assert h.fcf.counters["drop_bad_fcoe_frame"] == 1
+    assert h.fcf.enodes[e.mac].segment == 2
+    assert h.fcf.enodes[e.mac].last_heard == heard
+
+
+def test_frames_from_unknown_macs_teach_nothing():
+    h = FcfHarness()
+    e, _fcid, _ = logged_in_enode(h)
+    h.fcf.segment_up(2, h.now)
+    h.rx(rarp(bytes.fromhex("525400aa0009")), segment=2)
+    assert h.fcf.enodes[e.mac].segment == 1
+    assert bytes.fromhex("525400aa0009") not in h.fcf.enodes
+
+
+def test_an_enode_heard_alternately_on_two_segments_follows_each_frame():
+    h = FcfHarness()
+    e, fcid, _ = logged_in_enode(h)
+    h.fcf.segment_up(2, h.now)
+    for seg in (2, 1, 2):
+        h.rx(e.keep_alive(), segment=seg)
+        assert [s for s, _f in to_vn_port(h, e, fcid)] == [seg]
+        assert h.fcf.enodes[e.mac].learned_from == "FIP"
+    assert h.fcf.enodes[e.mac].counters["enode_moves"] == 3
+    assert h.fcf.counters["clear_virtual_links"] == 0
+
+
+def test_the_old_segment_closing_after_the_move_logs_nothing_out():
+    h = FcfHarness()
+    vport = WWN("c0:50:76:00:00:00:00:01")
+    e, fcid, vfcid = logged_in_enode(h, vport=vport)
+    h.fcf.segment_up(2, h.now)
+    h.rx(rarp(e.mac), segment=2)
+    h.out.clear()
+    h.fcf.segment_down(1, h.now)  # the source QEMU is killed
+    assert h.out == [] and h.detached == []
+    assert h.fcf.enodes[e.mac].segment == 2
+    assert h.fabric.port(e.wwpn).fcid == fcid and h.fabric.port(vport).fcid == vfcid
+    # keep-alives on the new segment keep it all logged in, with no Clear Virtual Links
+    sent = []
+    for _ in range(10):
+        sent += h.advance(8)
+        sent += h.rx(e.keep_alive(), segment=2)
+        sent += h.rx(e.keep_alive(((vfcid, vport),)), segment=2)
+    assert h.fabric.port(vport).fcid == vfcid
+    assert not [f for _s, f in sent if parse_ethernet(f).ethertype == 0x8914
+                and fip_of(f).subcode == ControlSub.CLEAR_VIRTUAL_LINKS
+                and fip_of(f).op == FipOp.CONTROL]
+    assert {s for s, f in sent if parse_ethernet(f).dst == e.mac} <= {2}
+
+
+def test_an_enode_whose_segment_closed_is_flooded_to_until_heard_again():
+    h = FcfHarness()
+    e, fcid, _ = logged_in_enode(h)
+    h.fcf.segment_up(2, h.now)
+    h.fcf.segment_down(1, h.now)  # closed before the ENode spoke on segment 2
+    assert h.fabric.port(e.wwpn).fcid == fcid  # still logged in
+    sent = to_vn_port(h, e, fcid)
+    assert [s for s, _f in sent] == [None]  # every segment
+    assert h.fcf.enodes[e.mac].counters["tx_flooded"] == 1
+    h.rx(rarp(e.mac), segment=2)
+    assert [s for s, _f in to_vn_port(h, e, fcid)] == [2]
+    assert h.fcf.enodes[e.mac].counters["enode_moves"] == 1
+
+
+def test_an_enode_whose_segment_closed_and_stays_silent_is_logged_out():
+    h = FcfHarness()
+    e, _fcid, _ = logged_in_enode(h)
+    h.fcf.segment_down(1, h.now)
+    h.advance(16)
+    assert h.fabric.port(e.wwpn) is not None
+    h.advance(4.5)  # 2.5 x 8 s after it was last heard
+    assert h.fabric.port(e.wwpn) is None
+    assert e.mac not in h.fcf.enodes
+
+
+def test_learning_from_other_frames_does_not_keep_an_enode_alive():
+    h = FcfHarness()
+    e, _fcid, _ = logged_in_enode(h)
+    for _ in range(3):
+        h.advance(8)
+        h.rx(rarp(e.mac))
+    assert h.fabric.port(e.wwpn) is None  # only FIP and FCoE are signs of life
+
+
 def test_vlan_request_is_answered_with_the_configured_vlan():
     h = FcfHarness(vlan=100)
     e = ScriptedEnode(bytes.fromhex("525400aa0001"))
