@@ -51,6 +51,8 @@ RECEIVE_SIZE = 262144
 DEFAULT_SEND_QUEUE = 4096  # frames
 # a reader that keeps finding data yields after this many reads, so other tasks run
 READS_BEFORE_YIELD = 8
+# queued output of this many bytes is written at once, not at the end of the reader's step
+EARLY_FLUSH_BYTES = 16384
 
 
 class LinkHandler(Protocol):
@@ -155,6 +157,7 @@ class Link:
         self.counters: Counter[str] = Counter()
         self.log = get_logger(component="link", link=self.name, peer=peer)
         self._out: list[bytes | memoryview] = []  # frames waiting to be written
+        self._out_bytes = 0  # their size, for the early flush
         self._queue_max = send_queue
         self._dirty = False
         self._writer_busy = False  # the writer task owns the stream's send side
@@ -195,6 +198,14 @@ class Link:
         if not self._dirty:
             self._dirty = True
             self._flusher.mark(self)
+        n = self._out_bytes + len(data)
+        if n >= EARLY_FLUSH_BYTES and not self._writer_busy:
+            # enough for a good write: send it now rather than at the end of the reader's
+            # step, so the peer works on it while this side goes on (both sides of a busy
+            # link otherwise take turns, each idle while the other works)
+            self._flush()
+        else:
+            self._out_bytes = n
         return True
 
     def send_frame(self, frame: Frame) -> bool:
@@ -205,6 +216,7 @@ class Link:
         """Write what is queued, now, if the stream can take it without waiting; else
         leave it to the writer task."""
         self._dirty = False
+        self._out_bytes = 0
         out = self._out
         if not out or self._closed_reason is not None:
             return
@@ -235,6 +247,7 @@ class Link:
         while True:
             if not out:
                 self._writer_busy = False
+                self._out_bytes = 0
                 self._writer_wakeup = trio.Event()
                 await self._writer_wakeup.wait()
                 continue

@@ -472,3 +472,58 @@ async def test_echoed_special_frame_not_in_trace(tmp_path):
     records = read_pcap(tmp_path / "t.pcap")
     # the FLOGI and its LS_ACC; the FCIP special frame is not an FC frame
     assert [r[4] for r in records] == [0x22, 0x23]
+
+
+# -- output: when queued frames are written ----------------------------------------------------
+
+class _Quiet:
+    def frame_received(self, link: Link, frame: Frame) -> None:
+        pass
+
+    def link_closed(self, link: Link, reason: str) -> None:
+        pass
+
+
+async def test_output_written_at_step_end_or_early_when_large(nursery):
+    """Frames queued during a reader's step go out in one write when the step ends; once
+    EARLY_FLUSH_BYTES are queued they go out at once, so the peer can start on them while
+    this side goes on (a busy link's two ends otherwise take turns)."""
+    from fcsoft.server import link as link_mod
+
+    a, b = socket.socketpair()
+    b.setblocking(False)
+    link = Link(trio.SocketStream(trio.socket.from_stdlib_socket(a)), _Quiet(), peer="pair")
+    nursery.start_soon(link.run)
+    await trio.testing.wait_all_tasks_blocked()
+    frame = encode_frame(make_header(RCtl.SOLICITED_DATA, 0x010101, 0x010201, FcType.FCP),
+                         bytes(2048))
+    fl = link_mod.flusher()
+
+    def pending() -> int:
+        try:
+            return len(b.recv(1 << 20))
+        except BlockingIOError:
+            return 0
+
+    fl.begin()
+    link.send(frame)
+    link.send(frame)
+    assert pending() == 0 and link.counters["tx_writes"] == 0  # held to the step's end
+    fl.end()
+    assert pending() == 2 * len(frame) and link.counters["tx_writes"] == 1
+
+    fl.begin()
+    sent = 0
+    while sent + len(frame) < link_mod.EARLY_FLUSH_BYTES:
+        link.send(frame)
+        sent += len(frame)
+    assert pending() == 0
+    link.send(frame)  # this one crosses the threshold: everything queued goes out now
+    assert pending() == sent + len(frame) and link.counters["tx_writes"] == 2
+    link.send(frame)
+    assert pending() == 0
+    fl.end()
+    assert pending() == len(frame) and link.counters["tx_writes"] == 3
+    assert link.counters["tx_frames"] == 2 + sent // len(frame) + 2
+    link.close()
+    b.close()
