@@ -46,7 +46,7 @@ import random
 import struct
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from fcsoft.config import ArrayConfig
 from fcsoft.wire.wwn import WWN
@@ -304,11 +304,13 @@ class LogicalUnit(BlockCommands):
             if conflict is not None:
                 return conflict  # type: ignore[no-any-return]
         try:
-            handler, cdb = self._decode(cdb)
+            decoded = self._decode(cdb)
+            handler, cdb = decoded
             if handler.check is not None:
                 handler.check(self, cmd, cdb)
         except CheckCondition as exc:
             return Result.check(exc.sense)
+        cmd.decoded = decoded  # the decode depends on the CDB alone: execute reuses it
         return None
 
     def execute(self, cmd: Command) -> Result:
@@ -318,10 +320,13 @@ class LogicalUnit(BlockCommands):
         if injected is not None and cmd.cdb and injected.applies(cmd.cdb[0], self.random):
             return injected.result()
         try:
-            if not cmd.cdb:
-                raise illegal_request(INVALID_COMMAND_OPERATION_CODE, 0)
-            handler, cdb = self._decode(cmd.cdb)
-            return handler.run(self, cmd, cdb)
+            decoded = cast("tuple[_Handler, bytes] | None", cmd.decoded)
+            if decoded is None:
+                if not cmd.cdb:
+                    raise illegal_request(INVALID_COMMAND_OPERATION_CODE, 0)
+                decoded = self._decode(cmd.cdb)
+            handler = decoded[0]
+            return handler.run(self, cmd, decoded[1])
         except CheckCondition as exc:
             return Result.check(exc.sense)
         except OSError as exc:

@@ -23,6 +23,15 @@ class Nexus:
     initiator: WWN
     target: WWN
     relative_port: int = 1
+    # computed once: every command looks its nexus up several times (maps, reservations)
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash",
+                           hash((self.initiator, self.target, self.relative_port)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __str__(self) -> str:
         return f"{self.initiator}->{self.target}"
@@ -42,6 +51,9 @@ class Command:
     # the transport already put the write data where it belongs (a data_out_sink took it as
     # it arrived): execute checks and answers, but writes nothing again
     data_in_place: bool = False
+    # what the logical unit made of the CDB in its precheck (its handler and the CDB padded
+    # to full length), so that execute need not decode and check it again
+    decoded: object = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

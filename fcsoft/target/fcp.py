@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from fcsoft.scsi.sense import Status
 from fcsoft.scsi.types import Command, Deferral, Result
-from fcsoft.wire.encap import EOF, SOF, Frame, encode_sequence
+from fcsoft.wire.encap import EOF, SOF, Frame, encode_frame_of, encode_sequence
 from fcsoft.wire.errors import DecodeError
 from fcsoft.wire.fcp import (
     FCP_RSP_GOOD,
@@ -47,7 +47,6 @@ from fcsoft.wire.header import FcHeader, FCtl, FcType, RCtl
 if TYPE_CHECKING:
     from .port import Session, TargetPort
 
-_new = tuple.__new__
 FCP = int(FcType.FCP)
 _R_DATA = int(RCtl.SOLICITED_DATA)
 _R_XFER = int(RCtl.DATA_DESCRIPTOR)
@@ -172,9 +171,8 @@ class FcpEngine:
               seq_cnt: int, param: int, payload: bytes | memoryview, sof: int = _SOFi3,
               eof: int = _EOFt) -> None:
         port = self.port
-        hdr = _new(FcHeader, (r_ctl, session.s_id, 0, port.fcid, FCP, f_ctl, seq_id, 0, seq_cnt,
-                              ox, rx, param))
-        port.send(hdr, payload, sof, eof)
+        port.transmit(encode_frame_of(r_ctl, session.s_id, port.fcid, FCP, f_ctl, seq_id,
+                                      seq_cnt, ox, rx, param, payload, sof, eof))
 
     def _next_seq_id(self, span: int = 1) -> int:
         """A SEQ_ID for the first of `span` sequences (they take the next ones)."""

@@ -79,6 +79,8 @@ _SOF_BY_WORD = {_delimiter_word(s): s for s in SOF}
 _EOF_BY_WORD = {_delimiter_word(e): e for e in EOF}
 _SOF_WORD = {s: struct.pack(">I", _delimiter_word(s)) for s in SOF}
 _EOF_WORD: dict[int, bytes] = {e: struct.pack(">I", _delimiter_word(e)) for e in EOF}
+_EOF_N_WORD = _EOF_WORD[EOF.EOFn]
+_EOF_T_WORD = _EOF_WORD[EOF.EOFt]
 
 ENCAP_HEADER_LEN = 28
 PROTOCOL_WORDS = 0x0101FEFE0101FEFE  # FCIP protocol 1, version 1, complements, twice
@@ -145,6 +147,8 @@ def _prefix(words: int, sof: int) -> bytes:
 _HEADER_PACK = struct.Struct(">IIIIHHI").pack
 _HEADER_UNPACK_FROM = struct.Struct(">IIIIHHI").unpack_from
 _crc32 = zlib.crc32
+# plain ints: an enum member costs an attribute lookup through its class on every use
+_SOF_N3 = int(SOF.SOFn3)
 _crc_pack = _CRC.pack
 
 
@@ -153,6 +157,9 @@ def encode_frame(header: FcHeader, payload: Buffer = b"", sof: int = SOF.SOFi3,
     """One encapsulated frame. The payload is padded to 4 bytes and F_CTL's fill-byte
     count set to match. `timestamp` is (seconds, fraction) in NTP form, or None for 0."""
     r_ctl, d_id, cs_ctl, s_id, type_, f_ctl, seq_id, df_ctl, seq_cnt, ox, rx, param = header
+    if timestamp is None and not cs_ctl and not df_ctl:
+        return encode_frame_of(r_ctl, d_id, s_id, type_, f_ctl, seq_id, seq_cnt, ox, rx, param,
+                               payload, sof, eof)
     n = len(payload)
     if n > MAX_PAYLOAD:
         raise ValueError(f"FC payload of {n} bytes exceeds {MAX_PAYLOAD}")
@@ -170,6 +177,26 @@ def encode_frame(header: FcHeader, payload: Buffer = b"", sof: int = SOF.SOFi3,
     if fill:
         crc = _crc32(_FILL[fill], crc)
         return b"".join((prefix, hdr, payload, _FILL[fill], _crc_pack(crc),
+                         _EOF_WORD[eof]))
+    return b"".join((prefix, hdr, payload, _crc_pack(crc), _EOF_WORD[eof]))
+
+
+def encode_frame_of(r_ctl: int, d_id: int, s_id: int, type_: int, f_ctl: int, seq_id: int,
+                    seq_cnt: int, ox_id: int, rx_id: int, param: int, payload: Buffer = b"",
+                    sof: int = SOF.SOFi3, eof: int = EOF.EOFt) -> bytes:
+    """One encapsulated frame from its header's fields (CS_CTL and DF_CTL 0, no
+    timestamp), without a header object: the data path's single frames (FCP_RSP,
+    FCP_XFER_RDY). Payload fill as `encode_frame`."""
+    n = len(payload)
+    if n > MAX_PAYLOAD:
+        raise ValueError(f"FC payload of {n} bytes exceeds {MAX_PAYLOAD}")
+    fill = -n & 3
+    hdr = _HEADER_PACK((r_ctl << 24) | d_id, s_id, (type_ << 24) | (f_ctl & 0xFFFFFC) | fill,
+                       (seq_id << 24) | seq_cnt, ox_id, rx_id, param)
+    crc = _crc32(payload, _crc32(hdr))
+    prefix = _prefix((MIN_FRAME_LEN + n + fill) >> 2, sof)
+    if fill:
+        return b"".join((prefix, hdr, payload, _FILL[fill], _crc_pack(_crc32(_FILL[fill], crc)),
                          _EOF_WORD[eof]))
     return b"".join((prefix, hdr, payload, _crc_pack(crc), _EOF_WORD[eof]))
 
@@ -199,9 +226,9 @@ def encode_sequence(r_ctl: int, d_id: int, s_id: int, type_: int, f_ctl: int, se
     # prefix, F_CTL and EOF are the same for all of them
     mid_f_ctl = tf | (f_ctl & 0xFFFFFC)
     full = (MIN_FRAME_LEN + size) >> 2
-    prefix_n = _prefix(full, SOF.SOFn3)
+    prefix_n = _prefix(full, _SOF_N3)
     prefix = _prefix(full, first_sof)  # the first frame's
-    eof_n = _EOF_WORD[EOF.EOFn]
+    eof_n = _EOF_N_WORD
     cnt = 0
     pos = 0
     last_pos = n - size
@@ -219,14 +246,14 @@ def encode_sequence(r_ctl: int, d_id: int, s_id: int, type_: int, f_ctl: int, se
     hdr = pack(w0, w1, tf | (last_f_ctl & 0xFFFFFC) | fill, sq | cnt, ox_id, rx_id,
                offset + pos)
     crc = crc32(chunk, crc32(hdr))
-    sof = first_sof if cnt == 0 else SOF.SOFn3
+    sof = first_sof if cnt == 0 else _SOF_N3
     if fill:
         crc = crc32(_FILL[fill], crc)
         extend((_prefix((MIN_FRAME_LEN + ln + fill) >> 2, sof), hdr, chunk, _FILL[fill],
-                crc_pack(crc), _EOF_WORD[EOF.EOFt]))
+                crc_pack(crc), _EOF_T_WORD))
     else:
         extend((_prefix((MIN_FRAME_LEN + ln) >> 2, sof), hdr, chunk, crc_pack(crc),
-                _EOF_WORD[EOF.EOFt]))
+                _EOF_T_WORD))
     return b"".join(parts)
 
 

@@ -347,3 +347,21 @@ def test_hot_path_results_share_no_copies(rlu: LogicalUnit) -> None:
     assert run(rlu, write10(8, 8), memoryview(payload)).good
     r = run(rlu, read10(8, 8))
     assert isinstance(r.data, memoryview) and bytes(r.data) == bytes(payload)
+
+
+def test_execute_after_precheck_still_checks_what_may_have_changed(rlu: LogicalUnit) -> None:
+    """execute reuses the CDB decode precheck made (it depends on the CDB alone), but the
+    checks of the LU's state run again: a READ that passed its precheck at the last block,
+    then a shrink of the LU before it ran (a write waiting for its data), ends out of range,
+    and the same Command object run on a fresh LU without precheck decodes for itself."""
+    from fcsoft.scsi.types import Command
+
+    from .fakes import nexus
+
+    cmd = Command(nexus(), 0, bytes(read10(BLOCKS - 1, 1)), b"", 512)
+    assert rlu.precheck(cmd) is None
+    assert cmd.decoded is not None
+    rlu.resize((BLOCKS // 2) * 512, [])
+    assert sense_of(rlu.execute(cmd)) == (ILLEGAL, 0x21, 0x00)
+    undecoded = Command(nexus(), 0, bytes(read10(0, 1)), b"", 512)
+    assert rlu.execute(undecoded).good and undecoded.decoded is None
