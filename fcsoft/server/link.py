@@ -343,7 +343,9 @@ class Link:
                     partial_since = None
                 elif partial_since is None or events:
                     partial_since = trio.current_time()
-                timer.deadline = self._deadline(connected_at, partial_since)
+                deadline = self._deadline(connected_at, partial_since)
+                if deadline != timer.deadline:  # the setter costs more than the comparison
+                    timer.deadline = deadline
                 if drained:
                     reads = 0  # the wait for readability is a checkpoint
                 else:

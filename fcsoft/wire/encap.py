@@ -364,45 +364,54 @@ class FrameDecoder:
         end = len(view)
         off = 0
         maxlen = MIN_FRAME_LEN + self.max_payload + 3
+        fast = 0  # frames the fast path took (counted into frames_seen once, at the end)
+        head, tail, crc32, new = _FAST_HEAD, _FAST_TAIL, _crc32, _new
+        sofs, eofs = _SOF_BY_WORD, _EOF_BY_WORD_LE
         try:
             while end - off >= ENCAP_HEADER_LEN:
                 # Fast path: an ordinary FC frame (pFlags 0, sane length, good delimiters
                 # and CRC) decoded with three unpacks; anything else takes the checked path
                 # below, which produces the same events and errors.
                 if end - off >= 56:
-                    proto, pfw, flen, nflen, sofw, a, b, c, d, ox, rx, p = _FAST_HEAD(view, off)
+                    proto, pfw, flen, nflen, sofw, a, b, c, d, ox, rx, p = head(view, off)
                     length = (flen & 0x3FF) << 2
                     if proto == PROTOCOL_WORDS and pfw == 0x0000FFFF and \
                             flen ^ nflen == 0xFFFF and MIN_FRAME_LEN <= length <= maxlen:
                         stop = off + length
                         if stop > end:
                             break
-                        sof = _SOF_BY_WORD.get(sofw)
-                        want, eofw = _FAST_TAIL(view, stop - 8)
-                        eof = _EOF_BY_WORD_LE.get(eofw)
+                        sof = sofs.get(sofw)
+                        want, eofw = tail(view, stop - 8)
+                        eof = eofs.get(eofw)
                         body = view[off + 32:stop - 8]
-                        if sof is not None and eof is not None and _crc32(body) == want:
+                        if sof is not None and eof is not None and crc32(body) == want:
                             fill = c & 3
                             if fill <= length - MIN_FRAME_LEN:
-                                self.frames_seen += 1
-                                append(_new(Frame, (sof, eof, _new(FcHeader, (
+                                fast += 1
+                                append(new(Frame, (sof, eof, new(FcHeader, (
                                     a >> 24, a & 0xFFFFFF, b >> 24, b & 0xFFFFFF, c >> 24,
                                     c & 0xFFFFFF, d >> 24, (d >> 16) & 0xFF, d & 0xFFFF, ox, rx,
                                     p)), body[HEADER_LEN:length - 40 - fill],
                                     view[off:stop])))
                                 off = stop
                                 continue
+                        self.frames_seen += fast  # _frame counts on from here
+                        fast = 0
                         append(self._frame(view[off:stop]))
                         off = stop
                         continue
                 length = self._check_header(view, off)
                 if end - off < length:
                     break
+                self.frames_seen += fast
+                fast = 0
                 append(self._frame(view[off:off + length]))
                 off += length
         except FramingError as exc:
+            self.frames_seen += fast
             self._dead = exc
             raise
+        self.frames_seen += fast
         if off < end:
             self._buf += view[off:]
         return events

@@ -181,8 +181,11 @@ def test_special_frame_first_then_frames():
 
 def test_special_frame_later_is_dropped():
     sf = encode_special_frame(bytes(48))
-    events = FrameDecoder().feed(FLOGI_FRAME + sf)
-    assert isinstance(events[1], DroppedFrame)
+    dec = FrameDecoder()
+    events = dec.feed(FLOGI_FRAME + FLOGI_FRAME + sf + FLOGI_FRAME)
+    assert isinstance(events[2], DroppedFrame)
+    assert [type(e) for e in events] == [Frame, Frame, DroppedFrame, Frame]
+    assert dec.frames_seen == 4
 
 
 def test_trace_record_layout():
