@@ -155,6 +155,26 @@ class MemoryBacking:
             index += 1
             start = 0
 
+    def write_many(self, offset: int, pieces: list[bytes | memoryview]) -> None:
+        """`write` of consecutive pieces from `offset` (a run of data frames): a piece that
+        falls inside a chunk already allocated is copied there directly, the chunk found
+        once for all the pieces in it; any other piece goes through `write`."""
+        cs = self.chunk_size
+        chunks = self._chunks
+        index, start = divmod(offset, cs)
+        chunk = chunks.get(index)
+        for data in pieces:
+            n = len(data)
+            end = start + n
+            if chunk is not None and end < cs:
+                chunk[start:end] = data
+                start = end
+                continue
+            self.write(index * cs + start, data)
+            index += end // cs
+            start = end % cs
+            chunk = chunks.get(index)
+
     def flush(self) -> None:
         """Nothing to do: memory is as durable as it gets."""
 

@@ -176,6 +176,32 @@ _PLAIN_WRITES = frozenset({Opcode.WRITE_6, Opcode.WRITE_10, Opcode.WRITE_12, Opc
 _IN_THREAD = Deferral(thread=True)
 
 
+class _Sink:
+    """Where a WRITE's data goes as it arrives (`LogicalUnit.data_out_sink`): called with
+    (offset relative to the command's first block, data); `many` takes consecutive pieces
+    from an offset at once (a run of data frames), in one call to the backing store when
+    it has `write_many`."""
+
+    __slots__ = ("_write", "_write_many", "_base")
+
+    def __init__(self, backing: Any, base: int) -> None:
+        self._write = backing.write
+        self._write_many = getattr(backing, "write_many", None)
+        self._base = base
+
+    def __call__(self, offset: int, data: bytes | memoryview) -> None:
+        self._write(self._base + offset, data)
+
+    def many(self, offset: int, pieces: list[bytes | memoryview]) -> None:
+        if self._write_many is not None:
+            self._write_many(self._base + offset, pieces)
+            return
+        at = self._base + offset
+        for data in pieces:
+            self._write(at, data)
+            at += len(data)
+
+
 class LogicalUnit(BlockCommands):
     """A direct-access block device (SBC-3) with its unit attentions, mode pages, backing
     store and reservation engine.
@@ -274,9 +300,7 @@ class LogicalUnit(BlockCommands):
             return None
         if not n or n * self.block_size != cmd.expected_length:
             return None
-        write = self.backing.write
-        base = lba * self.block_size
-        return lambda offset, data: write(base + offset, data)
+        return _Sink(self.backing, lba * self.block_size)
 
     # --- the two entry points ---------------------------------------------------------------
 

@@ -148,8 +148,9 @@ class FcpEngine:
             return
         sink = x.sink
         buf = x.buf
-        received = x.received
+        start = received = x.received
         burst_end = x.burst_end
+        pieces: list[bytes | memoryview] = []  # for a sink: handed over together, in order
         while i < j:
             frame = frames[i]
             fh = frame.header
@@ -158,11 +159,19 @@ class FcpEngine:
             if (fh.f_ctl & _REL_OFF and fh.parameter != received) or end >= burst_end:
                 break  # out of order, or the burst's last frame (or beyond): the checked way
             if sink is not None:
-                sink(received, payload)
+                pieces.append(payload)
             else:
                 buf[received:end] = payload
             received = end
             i += 1
+        if pieces:
+            many = getattr(sink, "many", None)
+            if many is not None:
+                many(start, pieces)
+            else:
+                for payload in pieces:
+                    sink(start, payload)
+                    start += len(payload)
         x.received = received
         for k in range(i, j):
             self._data(frames[k])

@@ -293,3 +293,33 @@ def test_open_backing_picks_the_kind(tmp_path: Path) -> None:
         assert isinstance(f, FileBacking)
     finally:
         f.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_write_many_is_writes_one_after_another(data: st.DataObject) -> None:
+    """A run of data frames handed over together (write_many) leaves the store exactly as
+    writing them one by one does: pieces inside allocated chunks, across chunk ends, into
+    unallocated chunks, all-zero pieces."""
+    cs = 64
+    size = cs * 8
+    seed = data.draw(st.lists(st.tuples(st.integers(0, size - 1), st.binary(min_size=1,
+                                                                             max_size=80))))
+    offset = data.draw(st.integers(0, size - 1))
+    lengths = data.draw(st.lists(st.integers(1, 70), max_size=12))
+    pieces = [data.draw(st.sampled_from([bytes(n), bytes([n % 251 + 1]) * n,
+                                         os.urandom(n)])) for n in lengths]
+    total = sum(map(len, pieces))
+    if offset + total > size:
+        return
+    one, many = MemoryBacking(size, chunk_size=cs), MemoryBacking(size, chunk_size=cs)
+    for at, blob in seed:
+        blob = blob[:size - at]
+        one.write(at, blob)
+        many.write(at, blob)
+    at = offset
+    for p in pieces:
+        one.write(at, p)
+        at += len(p)
+    many.write_many(offset, [memoryview(p) for p in pieces])
+    assert bytes(many.read(0, size)) == bytes(one.read(0, size))
