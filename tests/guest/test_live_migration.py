@@ -91,7 +91,7 @@ async def test_live_migration_with_two_wwpns(guest_tools, nursery, tmp_path):
             log(f"100 quick commands in {time.monotonic() - t:.1f} s")
             # a migration QEMU refuses leaves the guest running where it was
             pid, segments = g.process.pid, set(fcf.segments)
-            with pytest.raises(GuestError, match="downtime-limit"):
+            with pytest.raises(GuestError, match="downtime.limit"):
                 await g.migrate(downtime_limit_ms=-1)
             assert g.process.pid == pid and g.migrations == []
             assert (await g.run("echo still here", check=True)).output == "still here\n"
