@@ -365,15 +365,15 @@ class FcpEngine:
 
     def _respond(self, session: Session, ox: int, rx: int, cmd: Command, result: Result,
                  seq_id: int, rddata: bool) -> None:
+        """Data-in (if any) and FCP_RSP. Data-in is one sequence of FCP_DATA frames of at
+        most the initiator's receive size, relative offsets in PARAMETER; it and the
+        FCP_RSP that follows are built into one buffer and sent as one transmit."""
         fcp_dl = cmd.expected_length
         data = result.data
-        under = over = 0
+        under = over = sent = 0
         if rddata:
             n = len(data)
             sent = min(n, fcp_dl)
-            if sent:
-                self._data_in(session, ox, rx, data, sent, seq_id)
-                seq_id = seq_id % 255 + 1
             if n < fcp_dl:
                 under = fcp_dl - n
             elif n > fcp_dl:
@@ -392,16 +392,18 @@ class FcpEngine:
         else:
             rsp = make_fcp_rsp(int(result.status), residual_under=under, residual_over=over,
                                sense=sense).encode()
-        self._send(session, ox, rx, _R_RSP, _RSP_F_CTL, seq_id, 0, 0, rsp)
-
-    def _data_in(self, session: Session, ox: int, rx: int, data: bytes | bytearray | memoryview,
-                 n: int, seq_id: int) -> None:
-        """Data-in as one sequence of FCP_DATA frames of at most the initiator's receive
-        size, relative offsets in PARAMETER, built in one go and sent as one transmit."""
         port = self.port
+        s_id = session.s_id
+        fcid = port.fcid
+        rsp_frame = encode_frame_of(_R_RSP, s_id, fcid, FCP, _RSP_F_CTL,
+                                    seq_id % 255 + 1 if sent else seq_id, 0, ox, rx, 0, rsp)
+        if not sent:
+            port.transmit(rsp_frame)
+            return
         mv = data if isinstance(data, memoryview) else memoryview(data)
-        port.transmit(encode_sequence(_R_DATA, session.s_id, port.fcid, FCP, _DATA_MID, seq_id,
-                                      ox, rx, mv[:n], session.receive_size, 0, _DATA_LAST))
+        port.transmit(encode_sequence(_R_DATA, s_id, fcid, FCP, _DATA_MID, seq_id, ox, rx,
+                                      mv[:sent], session.receive_size, 0, _DATA_LAST,
+                                      trailer=rsp_frame))
 
     # ------------------------------------------------------------------ task management
     def _task_management(self, session: Session, h: FcHeader, flags: int, lun: int) -> None:

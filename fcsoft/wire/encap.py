@@ -203,12 +203,15 @@ def encode_frame_of(r_ctl: int, d_id: int, s_id: int, type_: int, f_ctl: int, se
 
 def encode_sequence(r_ctl: int, d_id: int, s_id: int, type_: int, f_ctl: int, seq_id: int,
                     ox_id: int, rx_id: int, data: Buffer, size: int, offset: int = 0,
-                    last_f_ctl: int | None = None, first_sof: int = SOF.SOFi3) -> bytes:
+                    last_f_ctl: int | None = None, first_sof: int = SOF.SOFi3,
+                    trailer: Buffer | None = None) -> bytes:
     """One sequence of frames carrying `data` cut into pieces of at most `size` bytes
     (a multiple of 4 but for the last), back to back: SEQ_CNT counting from 0, PARAMETER
     the relative offset (`offset` plus the piece's place), SOFi3 (or `first_sof`) then
     SOFn3, EOFn then EOFt; the last frame gets `last_f_ctl` (default: `f_ctl`). The data
-    path's builder: one join for the whole sequence, no header objects (FCP_DATA)."""
+    path's builder: one join for the whole sequence, no header objects (FCP_DATA).
+    `trailer`, encoded frames that follow the sequence (an FCP_RSP), goes into the same
+    join."""
     mv = memoryview(data)
     n = len(mv)
     if last_f_ctl is None:
@@ -254,6 +257,8 @@ def encode_sequence(r_ctl: int, d_id: int, s_id: int, type_: int, f_ctl: int, se
     else:
         extend((_prefix((MIN_FRAME_LEN + ln) >> 2, sof), hdr, chunk, crc_pack(crc),
                 _EOF_T_WORD))
+    if trailer is not None:
+        parts.append(trailer)
     return b"".join(parts)
 
 
