@@ -16,9 +16,10 @@ lacks is udev, and multipath-tools leans on it in two ways:
   writes those entries for every SCSI disk, as udev would: ID_SERIAL is "3" followed by the
   NAA identifier the kernel shows in /sys/block/sdX/device/wwid;
 - libdevmapper waits for udev to create /dev/mapper nodes, unless DM_DISABLE_UDEV=1, with
-  which it makes them itself; and multipathd waits up to `uev_wait_timeout` seconds for
-  udev's uevent about a map it created before it reloads that map (a priority change, a
-  failback), so the config here sets it to 1 s.
+  which it makes them itself; and multipathd does not reload a map it created itself (for
+  a priority change or a failback) until udev's uevent about it arrives, or 30 s have
+  passed. So `multipath` creates the maps first, and multipathd, started after it, takes
+  them over.
 
 Nothing announces new SCSI devices to multipathd (no udevd sends it uevents), so the paths
 are those present at start, which is what a path that comes back within `dev_loss_tmo`
@@ -34,6 +35,7 @@ port behind each path, and the I/Os each path device completed), in one guest co
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -115,7 +117,6 @@ def multipath_conf(s: MultipathSettings) -> str:
         "    find_multipaths no\n"
         f"    polling_interval {s.polling_interval}\n"
         f"    max_polling_interval {s.max_polling_interval}\n"
-        "    uev_wait_timeout 1\n"
         "}\n"
         "devices {\n"
         "    device {\n"
@@ -160,9 +161,13 @@ def _start_script(conf: str) -> str:
         "FCSOFT_EOF\n"
         "if [ -e /run/multipathd.pid ] && kill -0 \"$(cat /run/multipathd.pid)\" 2>/dev/null;"
         " then echo 'multipathd is running already' >&2; exit 3; fi\n"
+        # the maps are made by `multipath` first: a map multipathd creates itself is not
+        # reloaded (priority changes, failback) until udev's uevent about it arrives, which
+        # here it never does, or 30 s have passed
+        f"DM_DISABLE_UDEV=1 multipath -v2 >{LOG} 2>&1\n"
         # -d: in the foreground of a session of its own (the agent's command ends at once);
         # its log goes to LOG with its uptime stamps
-        f"DM_DISABLE_UDEV=1 setsid multipathd -d -v2 </dev/null >{LOG} 2>&1 &\n"
+        f"DM_DISABLE_UDEV=1 setsid multipathd -d -v2 </dev/null >>{LOG} 2>&1 &\n"
         "echo $! > /run/multipathd.pid\n"
     )
 
@@ -361,64 +366,113 @@ class MapState:
         return [p for p in self.paths if p.active and p.group == self.status.next_group]
 
 
-def _map_state_script(name: str) -> str:
+@dataclass(frozen=True)
+class PathInfo:
+    """What does not change about a path device: its name, H:C:T:L and array port."""
+
+    dev: str
+    hctl: str
+    target: WWN | None
+
+
+# each path device of map $1 (MAJ:MIN in its table): "info MAJ:MIN sdX H:C:T:L WWPN|-"
+_PATH_INFO = r"""
+for d in $(dmsetup table "$1"); do
+  case $d in [0-9]*:[0-9]*) ;; *) continue ;; esac
+  dev=$(basename "$(readlink -f /sys/dev/block/$d)")
+  sdev=$(readlink -f /sys/block/$dev/device)
+  rport=$(echo $sdev | tr / '\n' | grep '^rport-' | tail -1)
+  wwpn=''
+  [ -n "$rport" ] && wwpn=$(cat /sys/class/fc_remote_ports/$rport/port_name)
+  echo "info $d $dev ${sdev##*/} ${wwpn:--}"
+done
+"""
+
+
+def _state_script(name: str, devs: list[str]) -> str:
+    """Few processes (each costs under TCG): the clock, the kernel's status, the I/O
+    counters of the known path devices, multipathd's view."""
     q = "'" + name.replace("'", "") + "'"
+    stats = "".join(f"read a b c d e f < /sys/block/{d}/stat; echo stat {d} $a $e\n"
+                    for d in devs)
     return (
-        "cut -d' ' -f1 /proc/uptime\n"
+        "read u x < /proc/uptime; echo $u\n"
         f"dmsetup status {q}\n"
-        f"for d in $(dmsetup table {q}); do\n"
-        "  case $d in [0-9]*:[0-9]*) ;; *) continue ;; esac\n"
-        "  dev=$(basename \"$(readlink -f /sys/dev/block/$d)\")\n"
-        "  sdev=$(readlink -f /sys/block/$dev/device)\n"
-        "  rport=$(echo $sdev | tr / '\\n' | grep '^rport-' | tail -1)\n"
-        "  wwpn=''\n"
-        "  [ -n \"$rport\" ] && wwpn=$(cat /sys/class/fc_remote_ports/$rport/port_name)\n"
-        "  set -- $(cat /sys/block/$dev/stat)\n"
-        "  printf 'path %s %s %s %s %s\\n' $d $dev ${sdev##*/} \"${wwpn:--}\" $(($1 + $5))\n"
-        "done\n"
+        f"{stats}"
         "multipathd show paths raw format '%D %T %p' 2>/dev/null | sed 's/^/mpd /'\n"
     )
 
 
-def parse_map_state(name: str, text: str) -> MapState:
-    """Decode what `_map_state_script` printed (ValueError when it is not that)."""
+def parse_path_info(text: str) -> dict[str, PathInfo]:
+    """{MAJ:MIN: PathInfo} from _PATH_INFO's lines."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 5 and parts[0] == "info":
+            target = None
+            if parts[4] != "-":
+                try:
+                    target = WWN(int(parts[4], 16))
+                except ValueError:
+                    target = None
+            out[parts[1]] = PathInfo(parts[2], parts[3], target)
+    return out
+
+
+def parse_map_state(name: str, text: str, info: dict[str, PathInfo]) -> MapState:
+    """Decode what `_state_script` printed, with the paths' `info` (ValueError when it is
+    not that)."""
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if len(lines) < 2:
         raise ValueError(f"map {name}: no status (is it a multipath map?)")
     uptime = float(lines[0].split()[0])
     status = parse_multipath_status(lines[1])
     mpd: dict[str, tuple[str, int | None]] = {}
-    raw_paths = []
+    ios: dict[str, int] = {}
     for ln in lines[2:]:
         parts = ln.split()
-        if parts[0] == "path" and len(parts) == 6:
-            raw_paths.append(parts[1:])
+        if parts[0] == "stat" and len(parts) == 4:
+            ios[parts[1]] = int(parts[2]) + int(parts[3])
         elif parts[0] == "mpd" and len(parts) >= 3:
             prio = int(parts[3]) if len(parts) > 3 and re.fullmatch(r"-?\d+", parts[3]) \
                 else None
             mpd[parts[1]] = (parts[2], prio)
-    by_dev = {p.dev_t: (i, g, p) for i, g in enumerate(status.groups, 1) for p in g.paths}
     paths = []
-    for dev_t, dev, hctl, wwpn, ios in raw_paths:
-        if dev_t not in by_dev:
-            continue
-        gi, group, dm = by_dev[dev_t]
-        target = None
-        if wwpn != "-":
-            try:
-                target = WWN(int(wwpn, 16))
-            except ValueError:
-                target = None
-        checker, prio = mpd.get(dev_t, ("", None))
-        paths.append(PathState(dev, dev_t, hctl, target, dm.active, dm.fail_count, gi,
-                               group.state, checker, prio, int(ios)))
+    for gi, group in enumerate(status.groups, 1):
+        for dm in group.paths:
+            pi = info.get(dm.dev_t, PathInfo("", "", None))
+            checker, prio = mpd.get(dm.dev_t, ("", None))
+            paths.append(PathState(pi.dev, dm.dev_t, pi.hctl, pi.target, dm.active,
+                                   dm.fail_count, gi, group.state, checker, prio,
+                                   ios.get(pi.dev, 0)))
     return MapState(name, status, tuple(paths), uptime)
 
 
+# per guest and map: what does not change about its paths
+_path_info_cache: weakref.WeakKeyDictionary[Guest, dict[str, dict[str, PathInfo]]] = \
+    weakref.WeakKeyDictionary()
+
+
 async def map_state(guest: Guest, name: str) -> MapState:
-    """Map `name` now: groups, paths, the array port of each, I/Os per path."""
-    res = await guest.run(_map_state_script(name), check=True)
-    return parse_map_state(name, res.output)
+    """Map `name` now: groups, paths, the array port of each, I/Os per path. What does
+    not change about a path (its device and array port) is looked up once per guest and
+    map, again only when the map gains a path."""
+    maps = _path_info_cache.setdefault(guest, {})
+    info = maps.get(name, {})
+    res = await guest.run(_state_script(name, [i.dev for i in info.values()]), check=True)
+    text = res.output
+    lines = text.splitlines()
+    status = parse_multipath_status(lines[1]) if len(lines) > 1 else None
+    if status is not None and any(p.dev_t not in info for g in status.groups
+                                  for p in g.paths):
+        found = await guest.run(f"set -- '{name.replace(chr(39), '')}'\n{_PATH_INFO}",
+                                check=True)
+        info = parse_path_info(found.output)
+        maps[name] = info
+        res = await guest.run(_state_script(name, [i.dev for i in info.values()]),
+                              check=True)
+        text = res.output
+    return parse_map_state(name, text, info)
 
 
 async def rport_timeouts(guest: Guest) -> dict[WWN, tuple[str, str]]:
