@@ -11,9 +11,10 @@ It starts a lab in this process (a fabric, an FCoE Forwarder, the control API an
 with ports P1 and P2 in front of one 64 MiB LU), boots a Debian kernel in QEMU whose FCoE
 initiator logs in through the forwarder, starts multipathd in the guest (one map, two
 paths, grouped by ALUA priority, failback immediate, the rports' fast_io_fail_tmo 5 s and
-dev_loss_tmo 120 s), and starts a loop in the guest that writes a 16 KiB block through the
-map with O_DIRECT, reads it back and compares, over and over. Then, one event at a time,
-printing each `fcsoft ctl` command it sends:
+dev_loss_tmo 120 s), and starts fcsoft.guest.VerifiedIo on the map: a loop in the guest
+that writes 4 KiB blocks of a known pattern through the map with O_DIRECT, going round 8
+MiB of the LU, and reads each back a few writes later and compares, until it is stopped.
+Then, one event at a time, printing each `fcsoft ctl` command it sends:
 
     ALUA: P2 active/non-optimized          I/O moves to P1 only
     port disable P1 / port enable P1       failover to P2, failback to P1
@@ -26,8 +27,8 @@ After each event it waits until the kernel's map shows the expected paths failed
 use, watches the I/O for two more seconds, and prints the figures: how long the change
 took to show, the longest time without a completed I/O (the stall), the I/Os done, failed
 and miscompared, and where the I/O went (the guest's per-path counters, and the commands
-each array port served). At the end the I/O stops and fcsoft's own initiator library reads
-every block back through the array, checking each holds what the guest wrote last.
+each array port served). At the end the I/O stops and every block written is checked on
+the array's LU: each holds what the guest wrote there last.
 
 Exit status 0 when the scenario ran and every check held, 1 otherwise. It needs what the
 guest lab needs (README, "Attaching a real Linux initiator") and multipath-tools and
@@ -71,25 +72,16 @@ from fcsoft.guest.multipath import (  # noqa: E402
     rport_timeouts,
     start_multipathd,
 )
-from fcsoft.guest.verified_io import (  # noqa: E402
-    VerifiedIo,
-    block_data,
-    expected_blocks,
-    failures,
-    guest_clock,
-    in_window,
-    longest_gap,
-)
-from fcsoft.initiator import open_host  # noqa: E402
+from fcsoft.guest.verified_io import VerifiedIo  # noqa: E402
 from fcsoft.server.process import run_process  # noqa: E402
 from fcsoft.testing import open_guest  # noqa: E402
+from fcsoft.testing.lab import LabHandle  # noqa: E402
 from fcsoft.wire.wwn import WWN  # noqa: E402
 
 P1 = WWN("50:01:43:80:00:00:00:01")
 P2 = WWN("50:01:43:80:00:00:00:02")
 GUEST_MAC = "52:54:00:fc:00:21"
 GUEST = WWN("20:00:52:54:00:fc:00:21")  # the guest's ENode: 20:00 + its MAC
-LIB = WWN("10:00:00:00:c9:00:00:21")  # fcsoft's initiator library, for the final check
 NAMES = {P1: "P1", P2: "P2"}
 SETTLE_TIMEOUT = 90.0  # seconds an event may take to show in the guest's map
 STEADY = 2.0  # seconds the I/O is watched once an event has shown
@@ -108,7 +100,7 @@ listen = "127.0.0.1:0"
 
 [[zone]]
 name = "mp"
-members = ["{GUEST}", "{LIB}", "{P1}", "{P2}"]
+members = ["{GUEST}", "{P1}", "{P2}"]
 
 [[array]]
 name = "array1"
@@ -121,7 +113,7 @@ size = "64MiB"
 
 [[array.host]]
 name = "vm"
-initiators = ["{GUEST}", "{LIB}"]
+initiators = ["{GUEST}"]
 luns = {{ 0 = "data" }}
 """
 
@@ -130,8 +122,8 @@ luns = {{ 0 = "data" }}
 class Options:
     fast_io_fail_tmo: int = 5
     dev_loss_tmo: int = 120
-    block_size: int = 16384
-    blocks: int = 64
+    block_size: int = 4096
+    blocks: int = 2048  # the I/O goes round this many blocks (8 MiB) until it is stopped
     kvm: bool = False
     console_log: str | None = None
     verbose: bool = False
@@ -245,11 +237,11 @@ class Scenario:
             await trio.sleep(0.5)
 
     async def io_after(self, t: float, count: int = 3, timeout: float = 60.0) -> None:
-        """Wait until `count` more iterations of the I/O loop ended after guest time `t`."""
+        """Wait until `count` more I/Os completed after guest time `t`."""
         with trio.move_on_after(timeout):
             while True:
-                records = await self.vio.poll()
-                if sum(1 for r in records[-count * 4:] if r.read >= t) >= count:
+                report = await self.vio.poll()
+                if sum(1 for r in report.records[-count * 2:] if r.uptime >= t) >= count:
                     return
                 await trio.sleep(0.25)
         raise ScenarioError(f"no I/O completed within {timeout:g} s after the change")
@@ -260,7 +252,7 @@ class Scenario:
                    sorted(name_of(p) for p in using), sorted(name_of(p) for p in failed))
         self.say(f"\n== {len(self.report.events)}. {title}")
         await self.vio.poll()
-        t0 = await guest_clock(self.g)
+        t0 = await self.vio.clock()
         for argv in commands:
             await self.ctl(*argv)
         st = await self.wait_for(ev, t0)
@@ -271,12 +263,13 @@ class Scenario:
         await trio.sleep(STEADY)
         after = await self.state()
         array_after = await self.array_commands()
-        records = await self.vio.poll()
+        io = await self.vio.poll()
         ev.start, ev.end = t0, after.uptime
-        window = in_window(records, t0, after.uptime)
-        ev.stall = longest_gap(records, t0, after.uptime)
-        ev.ios = 2 * len(window)
-        ev.failed, ev.miscompared = failures(window)
+        window = io.window(t0, after.uptime)
+        ev.stall = io.stall(t0, after.uptime)
+        ev.ios = len(window)
+        ev.failed = sum(1 for r in window if r.status != 0)
+        ev.miscompared = sum(1 for r in window if r.op == "R" and r.verdict == "bad")
         ev.using = sorted(name_of(p.target) for p in after.using)
         for p in after.paths:
             ev.path_ios[name_of(p.target)] = p.ios - before.path(p.target).ios \
@@ -295,93 +288,93 @@ class Scenario:
         return ev
 
 
-async def scenario(opts: Options, say: Callable[[str], None] = print) -> Report:
-    """Run the whole scenario; returns its figures. Raises ScenarioError (or a guest-lab
-    error) when it cannot go on."""
+async def scenario(lab: Any, opts: Options, say: Callable[[str], None] = print) -> Report:
+    """Run the whole scenario against `lab` (fcsoft.server.process.Lab, started with
+    CONFIG); returns its figures. Raises ScenarioError (or a guest-lab error) when it
+    cannot go on."""
     report = Report()
     t_start = time.monotonic()
     settings = MultipathSettings(fast_io_fail_tmo=opts.fast_io_fail_tmo,
                                  dev_loss_tmo=opts.dev_loss_tmo)
     report.settings = dataclasses.asdict(settings)
+    lu = LabHandle(lab).scsi("array1").units["data"]
+    host, port = lab.control_address
+    ctl = Ctl(f"http://{host}:{port}", say, opts.verbose)
+    say(f"lab: fabric {lab.address[0]}:{lab.address[1]}, FCoE forwarder "
+        f"{lab.fcf().address[0]}:{lab.fcf().address[1]}, control API {ctl.url}")
+    say(f"array1: P1 = {P1}, P2 = {P2}, LUN 0 (64 MiB) mapped to the guest {GUEST}; "
+        f"zone mp = guest, P1, P2")
+    say("booting the guest (QEMU, TCG) ...")
+    async with open_guest(fcoe=lab.fcf().address, mac=GUEST_MAC, kvm=opts.kvm,
+                          modules=FCOE_MODULES + MULTIPATH_MODULES,
+                          console_log=opts.console_log) as g:
+        report.kernel = g.kernel
+        report.timings = {k: round(v, 1) for k, v in g.timings.items()}
+        say(f"guest up ({g.kernel}): " + ", ".join(
+            f"{k} {v:.1f} s" for k, v in g.timings.items()))
+        t = time.monotonic()
+        maps = await start_multipathd(g, settings)
+        if len(maps) != 1:
+            raise ScenarioError(f"multipathd set up {len(maps)} maps, expected 1")
+        m = maps[0]
+        report.map_name = m.name
+        report.timings["multipathd"] = round(time.monotonic() - t, 1)
+        report.rports = {name_of(w): list(v) for w, v in (await rport_timeouts(g)).items()}
+        report.topology = (await g.run("multipath -ll", check=True)).output
+        say(f"multipathd: map {m.name} ({m.wwid}) on {m.device}; rports "
+            + ", ".join(f"{k} fast_io_fail_tmo={v[0]} dev_loss_tmo={v[1]}"
+                        for k, v in sorted(report.rports.items())))
+        for line in report.topology.splitlines():
+            say(f"    {line}")
+        vio = VerifiedIo(g, m.device, blocks=opts.blocks, block_size=opts.block_size,
+                         writes=10**9)
+        await vio.start()
+        say(f"verified I/O: write {opts.block_size} bytes at a time round {opts.blocks} "
+            f"blocks of {m.device}, each read back and compared, O_DIRECT")
+        s = Scenario(g, vio, m.name, ctl, say, report)
+        both = [str(GUEST), str(P1), str(P2)]
+        await s.event("baseline: both ports active/optimized", [], using=[P1, P2])
+        await s.event("ALUA: P2 active/non-optimized",
+                      [["alua", "array1", "2", "active-non-optimized"]], using=[P1])
+        await s.event("port disable P1 (the path in use)",
+                      [["port", "disable", str(P1)]], using=[P2], failed=[P1])
+        await s.event("port enable P1", [["port", "enable", str(P1)]], using=[P1])
+        await s.event("ALUA: P1 active/non-optimized, P2 active/optimized",
+                      [["alua", "array1", "1", "active-non-optimized"],
+                       ["alua", "array1", "2", "active-optimized"]], using=[P2])
+        await s.event("port disable P2 (the path in use)",
+                      [["port", "disable", str(P2)]], using=[P1], failed=[P2])
+        await s.event("port enable P2", [["port", "enable", str(P2)]], using=[P2])
+        await s.event("zoning: P2 (the path in use) out of the guest's zone",
+                      [["zone", "set", "mp", str(GUEST), str(P1)]], using=[P1], failed=[P2])
+        await s.event("zoning: P2 back", [["zone", "set", "mp", *both]], using=[P2])
+        await s.event("zoning: P1 (the idle path) out of the guest's zone",
+                      [["zone", "set", "mp", str(GUEST), str(P2)]], using=[P2], failed=[P1])
+        await s.event("zoning: P1 back", [["zone", "set", "mp", *both]], using=[P2])
+        say("\nstopping the I/O ...")
+        io = await vio.stop()
+    report.ios = len(io.records)
+    report.failed = len(io.failed)
+    report.miscompared = len(io.miscompared)
+    report.io_errors = io.errors
+    # every block holds what the guest wrote there last: read on the array's LU
+    for block, writes in sorted(vio.last_writes(io).items()):
+        got = bytes(lu.backing.read(block * opts.block_size, opts.block_size))
+        report.blocks_checked += 1
+        if not any(got == vio.expected_block(w) for w in writes):
+            report.block_mismatches.append(
+                f"block {block}: holds other data than write {writes} put there")
+    report.duration = round(time.monotonic() - t_start, 1)
+    return report
+
+
+async def run(opts: Options) -> Report:
+    """The lab of CONFIG in this process, and the scenario against it."""
     async with trio.open_nursery() as nursery:
         lab = await nursery.start(functools.partial(
             run_process, parse_config(CONFIG), ("127.0.0.1", 0), None, wait_ready=True))
-        host, port = lab.control_address
-        ctl = Ctl(f"http://{host}:{port}", say, opts.verbose)
-        say(f"lab: fabric {lab.address[0]}:{lab.address[1]}, FCoE forwarder "
-            f"{lab.fcf().address[0]}:{lab.fcf().address[1]}, control API {ctl.url}")
-        say(f"array1: P1 = {P1}, P2 = {P2}, LUN 0 (64 MiB) mapped to the guest {GUEST}; "
-            f"zone mp = guest, P1, P2 (and {LIB}, for the final check)")
-        say("booting the guest (QEMU, TCG) ...")
-        async with open_guest(fcoe=lab.fcf().address, mac=GUEST_MAC, kvm=opts.kvm,
-                              modules=FCOE_MODULES + MULTIPATH_MODULES,
-                              console_log=opts.console_log) as g:
-            report.kernel = g.kernel
-            report.timings = {k: round(v, 1) for k, v in g.timings.items()}
-            say(f"guest up ({g.kernel}): " + ", ".join(
-                f"{k} {v:.1f} s" for k, v in g.timings.items()))
-            t = time.monotonic()
-            maps = await start_multipathd(g, settings)
-            if len(maps) != 1:
-                raise ScenarioError(f"multipathd set up {len(maps)} maps, expected 1")
-            m = maps[0]
-            report.map_name = m.name
-            report.timings["multipathd"] = round(time.monotonic() - t, 1)
-            report.rports = {name_of(w): list(v) for w, v in (await rport_timeouts(g)).items()}
-            report.topology = (await g.run("multipath -ll", check=True)).output
-            say(f"multipathd: map {m.name} ({m.wwid}) on {m.device}; rports "
-                + ", ".join(f"{k} fast_io_fail_tmo={v[0]} dev_loss_tmo={v[1]}"
-                            for k, v in sorted(report.rports.items())))
-            for line in report.topology.splitlines():
-                say(f"    {line}")
-            vio = VerifiedIo(g, m.device, blocks=opts.blocks, block_size=opts.block_size)
-            await vio.start()
-            say(f"verified I/O: write, read back and compare {opts.block_size} bytes at a "
-                f"time over {opts.blocks} blocks of {m.device}, O_DIRECT")
-            s = Scenario(g, vio, m.name, ctl, say, report)
-            await s.event("baseline: both ports active/optimized", [], using=[P1, P2])
-            await s.event("ALUA: P2 active/non-optimized",
-                          [["alua", "array1", "2", "active-non-optimized"]], using=[P1])
-            await s.event("port disable P1 (the path in use)",
-                          [["port", "disable", str(P1)]], using=[P2], failed=[P1])
-            await s.event("port enable P1", [["port", "enable", str(P1)]], using=[P1])
-            await s.event("ALUA: P1 active/non-optimized, P2 active/optimized",
-                          [["alua", "array1", "1", "active-non-optimized"],
-                           ["alua", "array1", "2", "active-optimized"]], using=[P2])
-            await s.event("port disable P2 (the path in use)",
-                          [["port", "disable", str(P2)]], using=[P1], failed=[P2])
-            await s.event("port enable P2", [["port", "enable", str(P2)]], using=[P2])
-            await s.event("zoning: P2 (the path in use) out of the guest's zone",
-                          [["zone", "set", "mp", str(GUEST), str(LIB), str(P1)]],
-                          using=[P1], failed=[P2])
-            await s.event("zoning: P2 back", [["zone", "set", "mp", str(GUEST), str(LIB),
-                                               str(P1), str(P2)]], using=[P2])
-            await s.event("zoning: P1 (the idle path) out of the guest's zone",
-                          [["zone", "set", "mp", str(GUEST), str(LIB), str(P2)]],
-                          using=[P2], failed=[P1])
-            await s.event("zoning: P1 back", [["zone", "set", "mp", str(GUEST), str(LIB),
-                                               str(P1), str(P2)]], using=[P2])
-            say("\nstopping the I/O ...")
-            records = await vio.stop()
-            report.ios = 2 * len(records)
-            report.failed, report.miscompared = failures(records)
-            report.io_errors = await vio.errors()
-        # every block, read through the array by fcsoft's initiator library, holds what the
-        # guest wrote there last
-        expected = expected_blocks(records)
-        sectors = opts.block_size // 512
-        async with open_host(lab.address, LIB) as h, h.connect(P1) as it:
-            await it.scsi(0, bytes(6))  # TEST UNIT READY: takes the login's unit attention
-            data = await it.read(lun=0, lba=0, blocks=opts.blocks * sectors)
-        for block, seqs in sorted(expected.items()):
-            got = data[block * opts.block_size:(block + 1) * opts.block_size]
-            report.blocks_checked += 1
-            if not any(got == block_data(q, block, opts.block_size) for q in seqs):
-                report.block_mismatches.append(
-                    f"block {block}: expected the data of write {seqs}, found "
-                    f"{got[:40]!r}...")
+        report = await scenario(lab, opts)
         nursery.cancel_scope.cancel()
-    report.duration = round(time.monotonic() - t_start, 1)
     return report
 
 
@@ -434,8 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="seconds before I/O on a lost path fails over (default 5)")
     p.add_argument("--dev-loss-tmo", type=int, default=120, metavar="S",
                    help="seconds before a lost path's devices are removed (default 120)")
-    p.add_argument("--block-size", type=int, default=16384, metavar="N",
-                   help="bytes per verified I/O, a multiple of 512 (default 16384)")
+    p.add_argument("--block-size", type=int, default=4096, metavar="N",
+                   help="bytes per verified I/O, a multiple of 512 (default 4096)")
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON to FILE")
     p.add_argument("--console-log", metavar="FILE", help="keep the guest's console here")
     p.add_argument("--kvm", action="store_true", help="try KVM before TCG")
@@ -456,7 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure(level=30)  # the lab's own log: warnings and errors only
     try:
-        report = trio.run(scenario, opts)
+        report = trio.run(run, opts)
     except (ScenarioError, GuestError) as exc:
         print(f"multipath: {exc}", file=sys.stderr)
         return 1
