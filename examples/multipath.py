@@ -414,8 +414,8 @@ def summary(report: Report) -> str:
              for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append(f"\nall I/O: {report.ios} I/Os, {report.failed} failed, "
-                 f"{report.miscompared} miscompared; {report.blocks_checked} blocks read back "
-                 f"through the array: {len(report.block_mismatches)} wrong")
+                 f"{report.miscompared} miscompared; {report.blocks_checked} blocks checked on "
+                 f"the array's LU: {len(report.block_mismatches)} wrong")
     lines.append(f"run time {report.duration:.0f} s")
     return "\n".join(lines)
 

@@ -188,6 +188,13 @@ async def start_multipathd(guest: Guest, settings: MultipathSettings | None = No
     from . import fcoe as fc
 
     s = settings or MultipathSettings()
+    res = await guest.run("for p in multipathd multipath dmsetup; do "
+                          "command -v $p >/dev/null || echo $p; done", check=True)
+    if res.output.split():
+        from .errors import MissingTool
+
+        # the image copies them from the host when the host has them
+        raise MissingTool(res.output.split()[0])
     await guest.run(fc.load_modules_script(list(MULTIPATH_MODULES)), check=True)
     if await record_disks(guest) == 0:
         from .errors import GuestError

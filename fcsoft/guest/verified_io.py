@@ -154,15 +154,13 @@ class IoReport:
 
     def stall(self, start: float, end: float) -> float:
         """The longest time without a completed I/O (failed ones count) in the window
-        [start, end) of the guest's clock, counted from the last completion before `start`
-        (or `start` itself); when none completed in the window, the time from that last one
-        to `end` (a stall still going on)."""
+        [start, end) of the guest's clock: between two completions in it, from the last
+        completion before `start` (or `start` itself) to the first in it, and from the last
+        in it to `end` (a stall still going on)."""
         before = [r.uptime for r in self.records if r.uptime < start]
-        anchor = before[-1] if before else start
-        inside = [r.uptime for r in self.window(start, end)]
-        if not inside:
-            return round(max(0.0, end - anchor), 2)
-        return round(max(b - a for a, b in zip([anchor, *inside], inside, strict=True)), 2)
+        times = [before[-1] if before else start,
+                 *(r.uptime for r in self.window(start, end)), end]
+        return round(max(b - a for a, b in zip(times, times[1:], strict=False)), 2)
 
     def longest_gap(self, start: float | None = None,
                     end: float | None = None) -> tuple[float, float]:
