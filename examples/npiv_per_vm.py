@@ -16,9 +16,9 @@ It starts a lab in this process (a fabric, an FCoE Forwarder, the control API an
 with ports P1 and P2), provisions the two VMs through the control API as a SAN admin
 would, before either exists (printing each `fcsoft ctl` command):
 
-    VM A  vport c0:50:76:00:00:0a:00:01  zone vm-a = A, P1, P2   LUN 0 = a-disk (32 MiB)
-    VM B  vport c0:50:76:00:00:0b:00:01  zone vm-b = B, P1, P2   LUN 0 = b-disk (24 MiB),
-                                                                 LUN 1 = b-data (16 MiB, 4 KiB blocks)
+    VM A  vport c0:50:76:00:00:0a:00:01  zone vm-a = A, P1, P2  LUN 0 = a-disk (32 MiB)
+    VM B  vport c0:50:76:00:00:0b:00:01  zone vm-b = B, P1, P2  LUN 0 = b-disk (24 MiB),
+                                                  LUN 1 = b-data (16 MiB, 4 KiB blocks)
 
 then boots the guest, creates the two vports and shows, for each VM: its N_Port_ID on the
 ENode's link, the remote ports its discovery (GPN_FT) found, the fabric's view of who sees
@@ -65,6 +65,7 @@ from fcsoft.config import parse_config  # noqa: E402
 from fcsoft.control.cli import run_command  # noqa: E402
 from fcsoft.errors import UserError  # noqa: E402
 from fcsoft.guest.npiv import delete_vport, remote_ports  # noqa: E402
+from fcsoft.guest.verified_io import VerifiedIo  # noqa: E402
 from fcsoft.server.process import run_process  # noqa: E402
 from fcsoft.testing import open_guest  # noqa: E402
 from fcsoft.wire.wwn import WWN  # noqa: E402
@@ -131,6 +132,7 @@ class VmView:
 class Report:
     kernel: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    host_groups: dict[str, list[str]] = field(default_factory=dict)  # array1's, by name
     link_ports: list[str] = field(default_factory=list)  # the ENode's link: its N_Ports
     host_remote_ports: list[str] = field(default_factory=list)  # what the ENode itself sees
     vms: dict[str, VmView] = field(default_factory=dict)
@@ -144,6 +146,10 @@ class Report:
     b_remote_ports_after: list[str] = field(default_factory=list)
     b_devices_after: list[str] = field(default_factory=list)
     b_reads_after: bool = False
+    b_io: int = 0  # VM B's verified I/Os from vport_delete until the guest had settled
+    b_io_stall: float = 0.0  # the longest time without one completing then
+    b_io_failed: int = 0
+    b_io_miscompared: int = 0
     duration: float = 0.0
 
 
@@ -183,170 +189,206 @@ def pattern(vm: str) -> bytes:
     return (seed * (MIB // len(seed)))[:MIB]
 
 
-async def scenario(opts: Options, say: Callable[[str], None] = print) -> Report:
+async def scenario(lab: Any, opts: Options, say: Callable[[str], None] = print) -> Report:
+    """Run the scenario against `lab` (fcsoft.server.process.Lab, started with CONFIG)."""
     report = Report()
     t_start = time.monotonic()
+    host, port = lab.control_address
+    ctl = Ctl(f"http://{host}:{port}", say, opts.verbose)
+    say(f"lab: fabric {lab.address[0]}:{lab.address[1]}, FCoE forwarder "
+        f"{lab.fcf().address[0]}:{lab.fcf().address[1]}, control API {ctl.url}; "
+        f"array1 ports P1 = {P1}, P2 = {P2}")
+
+    say("\n== 1. the SAN admin provisions two VMs by their vports' WWPNs (neither exists "
+        "yet)")
+    for vm, (wwpn, zone, luns) in VMS.items():
+        say(f"  VM {vm}: vport {wwpn}")
+        for lun, (lu, size, block) in luns.items():
+            await ctl("lun", "add", "array1", lu, "--size", size, "--block-size",
+                      str(block))
+            await ctl("map", "array1", str(wwpn), str(lun), lu)
+        await ctl("zone", "set", zone, str(wwpn), str(P1), str(P2))
+    groups = (await ctl("luns", "array1", quiet=True))["hosts"]
+    report.host_groups = {h["name"]: [*h["initiators"], *(f"LUN {n}={lu}" for n, lu in
+                                                         h["luns"].items())] for h in groups}
+    say("  array1's host groups (an initiator mapped by WWPN gets one of its own): " + "; ".join(
+        f"{name}: {', '.join(v)}" for name, v in report.host_groups.items()))
+
+    say("\n== 2. the KVM host boots; its own port (the ENode) is in no zone")
+    async with open_guest(fcoe=lab.fcf().address, mac=HOST_MAC, kvm=opts.kvm,
+                          console_log=opts.console_log) as g:
+        report.kernel = g.kernel
+        report.timings = {k: round(v, 1) for k, v in g.timings.items()}
+        say(f"  guest up ({g.kernel}): " + ", ".join(
+            f"{k} {v:.1f} s" for k, v in g.timings.items()))
+        hosts = await g.fc_hosts()
+        (phys,) = [h for h in hosts if h.port_name == ENODE]
+        rports = [r for r in await remote_ports(g) if not r.well_known]
+        report.host_remote_ports = [name_of(r.wwpn) for r in rports
+                                    if r.host == phys.name]
+        say(f"  {phys.name}: {ENODE} at {phys.port_id}, {phys.port_state}; remote ports: "
+            f"{report.host_remote_ports or 'none'}")
+
+        say("\n== 3. the VMs start: one NPIV vport each (vport_create, FDISC)")
+        for vm, (wwpn, _zone, _luns) in VMS.items():
+            t = time.monotonic()
+            await g.create_vport(wwpn)
+            await g.wait_online()
+            await g.settle()
+            say(f"  VM {vm}: vport {wwpn} online and scanned in "
+                f"{time.monotonic() - t:.1f} s")
+        sw = await ctl("switchshow", quiet=True)
+        link = next(ln for ln in sw["links"]
+                    if any(p["wwpn"] == str(ENODE) for p in ln["ports"]))
+        report.link_ports = [f"{p['fcid']} {name_of(p['wwpn'])} {p['login']}"
+                             for p in link["ports"]]
+        say(f"  the fabric: the host's link {link['name']} carries "
+            + "; ".join(report.link_ports))
+
+        say("\n== 4. what each VM sees")
+        zones = await ctl("zoneshow", quiet=True)
+        visibility = {v["wwpn"]: v["sees"] for v in zones.get("visibility", [])}
+        hosts = await g.fc_hosts()
+        rports = [r for r in await remote_ports(g) if not r.well_known]
+        devices = await g.scsi_devices()
+        for vm, (wwpn, _zone, _luns) in VMS.items():
+            view = VmView(str(wwpn))
+            (fh,) = [h for h in hosts if h.port_name == wwpn]
+            view.fc_host, view.fcid = fh.name, fh.port_id
+            view.remote_ports = sorted(name_of(r.wwpn) for r in rports if r.host == fh.name)
+            view.fabric_sees = sorted(name_of(w) for w in visibility.get(str(wwpn), []))
+            mine = [d for d in devices if d.hctl.split(":")[0] == fh.name[4:]]
+            view.devices = sorted(f"{name_of(d.target)} LUN {d.lun}" for d in mine)
+            say(f"  VM {vm} ({fh.name}, N_Port_ID {fh.port_id}):")
+            say(f"    remote ports its discovery found: {', '.join(view.remote_ports)}; "
+                f"the fabric says it sees: {', '.join(view.fabric_sees)}")
+            say(f"    SCSI devices: {', '.join(view.devices)}")
+            lun0 = next(d for d in mine if d.lun == 0 and d.target == P1)
+            res = await g.run(f"sg_luns {lun0.sg}", check=True)
+            view.report_luns = [int(x[:4], 16) & 0x3FFF for x in
+                                re.findall(r"^\s+(\w{16})$", res.output, re.M)]
+            say(f"    REPORT LUNS (sg_luns {lun0.sg}): {view.report_luns}")
+            for d in mine:
+                wwid = (await g.run(f"cat /sys/class/scsi_device/{d.hctl}/device/wwid",
+                                    check=True)).output.strip()
+                key = f"LUN {d.lun}"
+                if view.wwids.setdefault(key, wwid) != wwid:
+                    view.wwids[key] = f"differs by path: {view.wwids[key]} / {wwid}"
+            say("    identities: " + ", ".join(f"{k} {v}" for k, v in
+                                              sorted(view.wwids.items())))
+            report.vms[vm] = view
+
+        say("\n== 5. each VM writes 1 MiB to its LUN 0 (through P1) and reads it back "
+            "(through P2)")
+        by_vm = {}
+        for vm in VMS:
+            fh = report.vms[vm].fc_host
+            mine = {(d.target, d.lun): d for d in devices if d.hctl.split(":")[0] == fh[4:]}
+            by_vm[vm] = mine
+            await g.put_file(f"/tmp/{vm}.pattern", pattern(vm))
+            await g.run(f"dd if=/tmp/{vm}.pattern of={mine[(P1, 0)].block} bs=64k "
+                        "oflag=direct 2>/dev/null", check=True)
+        for vm in VMS:
+            got = (await g.run(f"dd if={by_vm[vm][(P2, 0)].block} bs=64k count=16 "
+                               "iflag=direct 2>/dev/null | md5sum", check=True)).output
+            digest = got.split()[0]
+            view = report.vms[vm]
+            view.reads_own_data = digest == hashlib.md5(pattern(vm)).hexdigest()
+            other = next(v for v in VMS if v != vm)
+            view.reads_other_data = digest == hashlib.md5(pattern(other)).hexdigest()
+            say(f"  VM {vm} reads back {'its own data' if view.reads_own_data else digest}"
+                f"{' and VM ' + other + chr(39) + 's!' if view.reads_other_data else ''}")
+
+        say("\n== 6. VM A goes away: its vport is deleted (vport_delete)")
+        watched = {"P1": P1, "P2": P2, "VM B": VB, "host": ENODE}
+        for who, w in watched.items():
+            report.rscns_before[who] = (await ctl("portshow", str(w), quiet=True)
+                                        )["name_server"]["rscns"]
+        # VM B's I/O goes on meanwhile: verified writes and read-backs on its LUN 1
+        b1 = by_vm["B"][(P1, 1)].block
+        vio = VerifiedIo(g, b1, blocks=1024, writes=10**9)
+        await vio.start()
+        await vio.wait_writes(20)
+        u0 = await vio.clock()
+        t = time.monotonic()
+        await delete_vport(g, VA)
+        with trio.move_on_after(30):
+            while lab.fabric.port(VA) is not None:
+                await trio.sleep(0.05)
+        report.delete_seconds = round(time.monotonic() - t, 2)
+        ns = await ctl("nsshow", quiet=True)
+        report.a_in_name_server_after = any(e["wwpn"] == str(VA) for e in ns)
+        say(f"  the fabric logged VM A out {report.delete_seconds:.2f} s after "
+            f"vport_delete; in the name server now: "
+            + ", ".join(name_of(e["wwpn"]) for e in ns))
+        await trio.sleep(1.0)  # the RSCNs' coalescing window and their LS_ACCs
+        for who, w in watched.items():
+            report.rscns_after[who] = (await ctl("portshow", str(w), quiet=True)
+                                       )["name_server"]["rscns"]
+        say("  RSCNs the fabric sent (portshow): " + ", ".join(
+            f"{who} {report.rscns_before[who]} -> {report.rscns_after[who]}"
+            for who in watched))
+        for p in (P1, P2):
+            show = await ctl("portshow", str(p), quiet=True)
+            report.array_sessions_with_a_after += [
+                f"{name_of(p)}: {s['initiator']}" for s in show["sessions"]
+                if s["initiator"] == str(VA)]
+        say(f"  array sessions with VM A left: "
+            f"{report.array_sessions_with_a_after or 'none'}")
+        await g.settle()
+        u1 = await vio.clock()
+        io = await vio.stop()
+        window = io.window(u0, u1)
+        report.b_io = len(window)
+        report.b_io_stall = io.stall(u0, u1)
+        report.b_io_failed = len(io.failed)
+        report.b_io_miscompared = len(io.miscompared)
+        say(f"  VM B's verified I/O on its LUN 1 ({b1}) while A went away: {report.b_io} I/Os "
+            f"in {u1 - u0:.1f} s, longest time without a completed I/O "
+            f"{report.b_io_stall:.2f} s, {report.b_io_failed} failed, "
+            f"{report.b_io_miscompared} miscompared")
+        report.a_fc_host_after = any(h.port_name == VA for h in await g.fc_hosts())
+        rports = [r for r in await remote_ports(g) if not r.well_known]
+        fb = report.vms["B"].fc_host
+        report.b_remote_ports_after = sorted(
+            f"{name_of(r.wwpn)} {r.state}" for r in rports if r.host == fb)
+        devices = await g.scsi_devices()
+        report.b_devices_after = sorted(
+            f"{name_of(d.target)} LUN {d.lun}" for d in devices
+            if d.hctl.split(":")[0] == fb[4:])
+        b0 = next(d for d in devices if d.hctl.split(":")[0] == fb[4:]
+                  and d.target == P1 and d.lun == 0)
+        got = (await g.run(f"dd if={b0.block} bs=64k count=16 iflag=direct 2>/dev/null "
+                           "| md5sum", check=True)).output.split()[0]
+        report.b_reads_after = got == hashlib.md5(pattern("B")).hexdigest()
+        a_host = "is still there" if report.a_fc_host_after else "is gone"
+        say(f"  in the guest: VM A's fc_host {a_host}; "
+            f"VM B's remote ports {', '.join(report.b_remote_ports_after)}, devices "
+            f"{', '.join(report.b_devices_after)}; VM B reads its data: "
+            f"{'yes' if report.b_reads_after else 'NO'}")
+    report.duration = round(time.monotonic() - t_start, 1)
+    return report
+
+
+async def run(opts: Options) -> Report:
+    """The lab of CONFIG in this process, and the scenario against it."""
     async with trio.open_nursery() as nursery:
         lab = await nursery.start(functools.partial(
             run_process, parse_config(CONFIG), ("127.0.0.1", 0), None, wait_ready=True))
-        host, port = lab.control_address
-        ctl = Ctl(f"http://{host}:{port}", say, opts.verbose)
-        say(f"lab: fabric {lab.address[0]}:{lab.address[1]}, FCoE forwarder "
-            f"{lab.fcf().address[0]}:{lab.fcf().address[1]}, control API {ctl.url}; "
-            f"array1 ports P1 = {P1}, P2 = {P2}")
-
-        say("\n== 1. the SAN admin provisions two VMs by their vports' WWPNs (neither exists "
-            "yet)")
-        for vm, (wwpn, zone, luns) in VMS.items():
-            say(f"  VM {vm}: vport {wwpn}")
-            for lun, (lu, size, block) in luns.items():
-                await ctl("lun", "add", "array1", lu, "--size", size, "--block-size",
-                          str(block))
-                await ctl("map", "array1", str(wwpn), str(lun), lu)
-            await ctl("zone", "set", zone, str(wwpn), str(P1), str(P2))
-
-        say("\n== 2. the KVM host boots; its own port (the ENode) is in no zone")
-        async with open_guest(fcoe=lab.fcf().address, mac=HOST_MAC, kvm=opts.kvm,
-                              console_log=opts.console_log) as g:
-            report.kernel = g.kernel
-            report.timings = {k: round(v, 1) for k, v in g.timings.items()}
-            say(f"  guest up ({g.kernel}): " + ", ".join(
-                f"{k} {v:.1f} s" for k, v in g.timings.items()))
-            hosts = await g.fc_hosts()
-            (phys,) = [h for h in hosts if h.port_name == ENODE]
-            rports = [r for r in await remote_ports(g) if not r.well_known]
-            report.host_remote_ports = [name_of(r.wwpn) for r in rports
-                                        if r.host == phys.name]
-            say(f"  {phys.name}: {ENODE} at {phys.port_id}, {phys.port_state}; remote ports: "
-                f"{report.host_remote_ports or 'none'}")
-
-            say("\n== 3. the VMs start: one NPIV vport each (vport_create, FDISC)")
-            for vm, (wwpn, _zone, _luns) in VMS.items():
-                t = time.monotonic()
-                await g.create_vport(wwpn)
-                await g.wait_online()
-                await g.settle()
-                say(f"  VM {vm}: vport {wwpn} online and scanned in "
-                    f"{time.monotonic() - t:.1f} s")
-            sw = await ctl("switchshow", quiet=True)
-            link = next(ln for ln in sw["links"]
-                        if any(p["wwpn"] == str(ENODE) for p in ln["ports"]))
-            report.link_ports = [f"{p['fcid']} {name_of(p['wwpn'])} {p['login']}"
-                                 for p in link["ports"]]
-            say(f"  the fabric: the host's link {link['name']} carries "
-                + "; ".join(report.link_ports))
-
-            say("\n== 4. what each VM sees")
-            zones = await ctl("zoneshow", quiet=True)
-            visibility = {v["wwpn"]: v["sees"] for v in zones.get("visibility", [])}
-            hosts = await g.fc_hosts()
-            rports = [r for r in await remote_ports(g) if not r.well_known]
-            devices = await g.scsi_devices()
-            for vm, (wwpn, _zone, luns) in VMS.items():
-                view = VmView(str(wwpn))
-                (fh,) = [h for h in hosts if h.port_name == wwpn]
-                view.fc_host, view.fcid = fh.name, fh.port_id
-                view.remote_ports = sorted(name_of(r.wwpn) for r in rports if r.host == fh.name)
-                view.fabric_sees = sorted(name_of(w) for w in visibility.get(str(wwpn), []))
-                mine = [d for d in devices if d.hctl.split(":")[0] == fh.name[4:]]
-                view.devices = sorted(f"{name_of(d.target)} LUN {d.lun}" for d in mine)
-                say(f"  VM {vm} ({fh.name}, N_Port_ID {fh.port_id}):")
-                say(f"    remote ports its discovery found: {', '.join(view.remote_ports)}; "
-                    f"the fabric says it sees: {', '.join(view.fabric_sees)}")
-                say(f"    SCSI devices: {', '.join(view.devices)}")
-                lun0 = next(d for d in mine if d.lun == 0 and d.target == P1)
-                res = await g.run(f"sg_luns {lun0.sg}", check=True)
-                view.report_luns = [int(x[:4], 16) & 0x3FFF for x in
-                                    re.findall(r"^\s+(\w{16})$", res.output, re.M)]
-                say(f"    REPORT LUNS (sg_luns {lun0.sg}): {view.report_luns}")
-                for d in mine:
-                    wwid = (await g.run(f"cat /sys/class/scsi_device/{d.hctl}/device/wwid",
-                                        check=True)).output.strip()
-                    key = f"LUN {d.lun}"
-                    if view.wwids.setdefault(key, wwid) != wwid:
-                        view.wwids[key] = f"differs by path: {view.wwids[key]} / {wwid}"
-                say("    identities: " + ", ".join(f"{k} {v}" for k, v in
-                                                  sorted(view.wwids.items())))
-                report.vms[vm] = view
-
-            say("\n== 5. each VM writes 1 MiB to its LUN 0 (through P1) and reads it back "
-                "(through P2)")
-            by_vm = {}
-            for vm, (wwpn, _zone, _luns) in VMS.items():
-                fh = report.vms[vm].fc_host
-                mine = {(d.target, d.lun): d for d in devices if d.hctl.split(":")[0] == fh[4:]}
-                by_vm[vm] = mine
-                await g.put_file(f"/tmp/{vm}.pattern", pattern(vm))
-                await g.run(f"dd if=/tmp/{vm}.pattern of={mine[(P1, 0)].block} bs=64k "
-                            "oflag=direct 2>/dev/null", check=True)
-            for vm in VMS:
-                got = (await g.run(f"dd if={by_vm[vm][(P2, 0)].block} bs=64k count=16 "
-                                   "iflag=direct 2>/dev/null | md5sum", check=True)).output
-                digest = got.split()[0]
-                view = report.vms[vm]
-                view.reads_own_data = digest == hashlib.md5(pattern(vm)).hexdigest()
-                other = next(v for v in VMS if v != vm)
-                view.reads_other_data = digest == hashlib.md5(pattern(other)).hexdigest()
-                say(f"  VM {vm} reads back {'its own data' if view.reads_own_data else digest}"
-                    f"{' and VM ' + other + chr(39) + 's!' if view.reads_other_data else ''}")
-
-            say("\n== 6. VM A goes away: its vport is deleted (vport_delete)")
-            watched = {"P1": P1, "P2": P2, "VM B": VB, "host": ENODE}
-            for who, w in watched.items():
-                report.rscns_before[who] = (await ctl("portshow", str(w), quiet=True)
-                                            )["name_server"]["rscns"]
-            t = time.monotonic()
-            await delete_vport(g, VA)
-            with trio.move_on_after(30):
-                while lab.fabric.port(VA) is not None:
-                    await trio.sleep(0.05)
-            report.delete_seconds = round(time.monotonic() - t, 2)
-            ns = await ctl("nsshow", quiet=True)
-            report.a_in_name_server_after = any(e["wwpn"] == str(VA) for e in ns)
-            say(f"  the fabric logged VM A out {report.delete_seconds:.2f} s after "
-                f"vport_delete; in the name server now: "
-                + ", ".join(name_of(e["wwpn"]) for e in ns))
-            await trio.sleep(1.0)  # the RSCNs' coalescing window and their LS_ACCs
-            for who, w in watched.items():
-                report.rscns_after[who] = (await ctl("portshow", str(w), quiet=True)
-                                           )["name_server"]["rscns"]
-            say("  RSCNs the fabric sent (portshow): " + ", ".join(
-                f"{who} {report.rscns_before[who]} -> {report.rscns_after[who]}"
-                for who in watched))
-            for p in (P1, P2):
-                show = await ctl("portshow", str(p), quiet=True)
-                report.array_sessions_with_a_after += [
-                    f"{name_of(p)}: {s['initiator']}" for s in show["sessions"]
-                    if s["initiator"] == str(VA)]
-            say(f"  array sessions with VM A left: "
-                f"{report.array_sessions_with_a_after or 'none'}")
-            await g.settle()
-            report.a_fc_host_after = any(h.port_name == VA for h in await g.fc_hosts())
-            rports = [r for r in await remote_ports(g) if not r.well_known]
-            fb = report.vms["B"].fc_host
-            report.b_remote_ports_after = sorted(
-                f"{name_of(r.wwpn)} {r.state}" for r in rports if r.host == fb)
-            devices = await g.scsi_devices()
-            report.b_devices_after = sorted(
-                f"{name_of(d.target)} LUN {d.lun}" for d in devices
-                if d.hctl.split(":")[0] == fb[4:])
-            b0 = next(d for d in devices if d.hctl.split(":")[0] == fb[4:]
-                      and d.target == P1 and d.lun == 0)
-            got = (await g.run(f"dd if={b0.block} bs=64k count=16 iflag=direct 2>/dev/null "
-                               "| md5sum", check=True)).output.split()[0]
-            report.b_reads_after = got == hashlib.md5(pattern("B")).hexdigest()
-            say(f"  in the guest: VM A's fc_host {'is still there' if report.a_fc_host_after else 'is gone'}; "
-                f"VM B's remote ports {', '.join(report.b_remote_ports_after)}, devices "
-                f"{', '.join(report.b_devices_after)}; VM B reads its data: "
-                f"{'yes' if report.b_reads_after else 'NO'}")
+        report = await scenario(lab, opts)
         nursery.cancel_scope.cancel()
-    report.duration = round(time.monotonic() - t_start, 1)
     return report
 
 
 def problems(report: Report) -> list[str]:
     """What went against expectations, one line each (empty: all held)."""
     out = []
+    for vm, (wwpn, _zone, _luns) in VMS.items():
+        holding = [name for name, v in report.host_groups.items() if str(wwpn) in v]
+        if len(holding) != 1:
+            out.append(f"VM {vm}'s WWPN is in the host groups {holding}, not in one")
+    if len(report.host_groups) != len(VMS):
+        out.append(f"array1 has the host groups {list(report.host_groups)}")
     if report.host_remote_ports:
         out.append(f"the host's own port (in no zone) sees {report.host_remote_ports}")
     want = {"A": {"devices": ["P1 LUN 0", "P2 LUN 0"], "luns": [0]},
@@ -389,6 +431,9 @@ def problems(report: Report) -> list[str]:
         out.append(f"VM B's devices after A left: {report.b_devices_after}")
     if not report.b_reads_after:
         out.append("VM B could not read its data after A left")
+    if report.b_io == 0 or report.b_io_failed or report.b_io_miscompared:
+        out.append(f"VM B's I/O while A went away: {report.b_io} I/Os, {report.b_io_failed} "
+                   f"failed, {report.b_io_miscompared} miscompared")
     return out
 
 
@@ -406,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(level=30)  # the lab's own log: warnings and errors only
     opts = Options(kvm=args.kvm, console_log=args.console_log, verbose=args.verbose)
     try:
-        report = trio.run(scenario, opts)
+        report = trio.run(run, opts)
     except (ScenarioError, GuestError, UserError) as exc:
         print(f"npiv_per_vm: {exc}", file=sys.stderr)
         return 1
