@@ -16,8 +16,9 @@ until N writes or `stop` (multipath: I/O for as long as the scenario runs).
 
 Theory of operation. The host makes `pattern_blocks` random blocks (seeded: the host knows
 them too) and puts them in the guest's /run. Write number i puts pattern block
-(i + i // blocks) mod `pattern_blocks` at block `first_block + i mod blocks` of the device
-(on the first round, pattern block i mod `pattern_blocks` at `first_block + i`), so a lost,
+(i mod blocks + i // blocks) mod `pattern_blocks` at block `first_block + i mod blocks` of
+the device (on the first round, pattern block i mod `pattern_blocks` at `first_block + i`;
+each later round shifts the pattern by one), so a lost,
 misplaced or stale write shows on read-back (neighbouring blocks differ, and so do a
 block's contents from one round to the next); after each write the loop reads
 block i - `read_lag` back and compares it with what was written there. The loop is busybox
@@ -68,7 +69,7 @@ while [ $i -lt $LIMIT ] && [ ! -e $W/stop ]; do
         read up rest < /proc/uptime; echo "C $up" >> $W/log
         continue
     fi
-    dd if=$W/p.$(((i + i / N) % P)) of=$dev bs=$BS seek=$((FIRST + i % N)) count=1 \
+    dd if=$W/p.$(((i % N + i / N) % P)) of=$dev bs=$BS seek=$((FIRST + i % N)) count=1 \
         oflag=direct conv=notrunc 2>$W/e
     s=$?
     [ $s = 0 ] || {{ echo "write $i: $(cat $W/e)" >> $W/errors; }}
@@ -81,7 +82,7 @@ while [ $i -lt $LIMIT ] && [ ! -e $W/stop ]; do
         [ $s = 0 ] || {{ echo "read $j: $(cat $W/e)" >> $W/errors; }}
         v=-
         if [ $s = 0 ]; then
-            if cmp -s $W/rb $W/p.$(((j + j / N) % P)); then v=ok; else v=bad; fi
+            if cmp -s $W/rb $W/p.$(((j % N + j / N) % P)); then v=ok; else v=bad; fi
         fi
         read up rest < /proc/uptime; echo "R $j $s $v $up" >> $W/log
     fi
@@ -205,7 +206,7 @@ class VerifiedIo:
 
     def expected_block(self, index: int) -> bytes:
         """What write number `index` puts at block first_block + index % blocks."""
-        p = (index + index // self.blocks) % self.pattern_blocks
+        p = (index % self.blocks + index // self.blocks) % self.pattern_blocks
         return self.pattern[p * self.block_size:(p + 1) * self.block_size]
 
     def expected(self, count: int) -> bytes:
