@@ -145,6 +145,10 @@ class Event:
     path_ios: dict[str, int] = field(default_factory=dict)  # guest: per path, steady window
     array_commands: dict[str, int] = field(default_factory=dict)  # per array port, same
     using: list[str] = field(default_factory=list)  # what the map used after it showed
+    # the guest kernel's "alua: rtpg retry": a path came back, the ALUA handler's REPORT
+    # TARGET PORT GROUPS met the new nexus's unit attention and is retried 2 s later, with
+    # the map's I/O queued meanwhile
+    rtpg_retries: int = 0
     start: float = 0.0
     end: float = 0.0
 
@@ -203,6 +207,7 @@ class Scenario:
         self.ctl = ctl
         self.say = say
         self.report = report
+        self.rtpg_seen = 0
 
     async def state(self) -> MapState:
         return await map_state(self.g, self.map_name)
@@ -284,8 +289,19 @@ class Scenario:
                  + ", ".join(f"{k} {v}" for k, v in sorted(ev.path_ios.items()))
                  + "; array port commands "
                  + ", ".join(f"{k} {v}" for k, v in sorted(ev.array_commands.items())))
+        ev.rtpg_retries = await self.rtpg_retries() - self.rtpg_seen
+        self.rtpg_seen += ev.rtpg_retries
+        if ev.rtpg_retries:
+            self.say(f"    the kernel's ALUA handler retried REPORT TARGET PORT GROUPS "
+                     f"{ev.rtpg_retries} time(s) after a unit attention (I_T nexus loss) on "
+                     f"the path that came back: it waits 2 s, the map's I/O queued meanwhile")
         self.report.events.append(ev)
         return ev
+
+    async def rtpg_retries(self) -> int:
+        """How many "alua: rtpg retry" lines the guest's kernel has logged."""
+        res = await self.g.run("dmesg | grep -c 'alua: rtpg retry'")
+        return int(res.output.strip() or 0)
 
 
 async def scenario(lab: Any, opts: Options, say: Callable[[str], None] = print) -> Report:
@@ -404,11 +420,11 @@ def problems(report: Report) -> list[str]:
 
 def summary(report: Report) -> str:
     rows = [["event", "shown after", "longest gap", "I/Os", "failed", "miscompared",
-             "I/O through"]]
+             "I/O through", "RTPG retries"]]
     for i, ev in enumerate(report.events):
         rows.append([f"{i}. {ev.title}", f"{ev.settle:.1f} s", f"{ev.stall:.2f} s",
                      str(ev.ios), str(ev.failed), str(ev.miscompared),
-                     ", ".join(ev.using)])
+                     ", ".join(ev.using), str(ev.rtpg_retries or "")])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
              for r in rows]
