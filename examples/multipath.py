@@ -27,8 +27,10 @@ After each event it waits until the kernel's map shows the expected paths failed
 use, watches the I/O for two more seconds, and prints the figures: how long the change
 took to show, the longest time without a completed I/O (the stall), the I/Os done, failed
 and miscompared, and where the I/O went (the guest's per-path counters, and the commands
-each array port served). At the end the I/O stops and every block written is checked on
-the array's LU: each holds what the guest wrote there last.
+each array port served), and how often the kernel's ALUA handler retried REPORT TARGET
+PORT GROUPS after a unit attention (each such retry holds the map's I/O for 2 s). At the
+end the I/O stops and every block written is checked on the array's LU: each holds what
+the guest wrote there last. README, "Multipath", explains the figures.
 
 Exit status 0 when the scenario ran and every check held, 1 otherwise. It needs what the
 guest lab needs (README, "Attaching a real Linux initiator") and multipath-tools and
