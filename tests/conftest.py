@@ -21,6 +21,9 @@ PACKAGES = {
     "chromedriver": "chromium-driver",
     "tgtd": "tgt",
     "tgtadm": "tgt",
+    "multipathd": "multipath-tools",
+    "multipath": "multipath-tools",
+    "dmsetup": "dmsetup",
 }
 
 

@@ -14,6 +14,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,7 +28,7 @@ EXIT_UNREACHABLE = 3
 ALUA_STATES = ("active-optimized", "active-non-optimized", "standby", "unavailable",
                "offline")
 
-__all__ = ["add_parser", "request", "DEFAULT_URL"]
+__all__ = ["add_parser", "request", "run_command", "DEFAULT_URL"]
 
 
 class Refused(UserError):
@@ -169,7 +170,8 @@ def show_port(d: dict[str, Any]) -> str:
         out.append(f"discards: {_counters(d['discards'])}")
         ns = d["name_server"]
         out.append(f"name server: registered={ns['registered']} session={ns['session']} "
-                   f"scr={ns['scr']} fc4={_fc4_types(ns['fc4_types'])}")
+                   f"scr={ns['scr']} fc4={_fc4_types(ns['fc4_types'])} "
+                   f"rscns={ns.get('rscns', 0)}")
     out.append(f"faults injected: {d['faults_injected']}")
     if "array" in d:
         out.append(f"array {d['array']} port {d['relative_port']}  port group "
@@ -502,6 +504,29 @@ def _call(args: argparse.Namespace) -> tuple[Any, Any]:
         return ("PUT", f"/api/arrays/{_q(args.array)}/luns/{_q(args.name)}/latency",
                 {"ms": args.ms}), show_plain
     raise UserError(f"unknown ctl command {c!r}", EXIT_USAGE)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises a usage error instead of printing it and exiting."""
+
+    def error(self, message: str) -> Any:
+        raise UserError(f"{self.prog}: {message}", EXIT_USAGE)
+
+
+def run_command(argv: Sequence[str], *, control: str | None = None,
+                token: str | None = None, timeout: float = 30.0) -> tuple[Any, str]:
+    """Run one `fcsoft ctl` command in this process, for scripts and examples: `argv` is
+    what follows `fcsoft ctl` (`["port", "disable", "50:01:43:80:00:00:00:01"]`). Returns
+    the server's answer and the text `fcsoft ctl` prints for it. Raises UserError with the
+    line and exit status `fcsoft ctl` would give (2 bad usage, 1 refused, 3 unreachable).
+    Blocking (urllib): from trio, call it with trio.to_thread.run_sync."""
+    parser = _Parser(prog="fcsoft", add_help=False)
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["ctl", *argv])
+    url = control or args.control
+    (method, path, body), render = _call(args)
+    answer = request(url, method, path, body, token=token or _token(args), timeout=timeout)
+    return answer, render(answer)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -266,7 +266,8 @@ class LabControl:
                            "counters": self._link_counters(rec.link_id)}
             out["name_server"] = {"registered": rec.in_name_server,
                                   "session": rec.ns_session, "scr": rec.scr_function,
-                                  "fc4_types": sorted(f"{t:#04x}" for t in rec.fc4_types)}
+                                  "fc4_types": sorted(f"{t:#04x}" for t in rec.fc4_types),
+                                  "rscns": rec.rscns}
             record = fab.links.get(rec.link_id)
             out["discards"] = {k.removeprefix("discard_"): v for k, v in
                                sorted(record.counters.items()) if k.startswith("discard_")} \

@@ -688,6 +688,7 @@ class Fabric:
         self.transmit(link.link_id, frame)
         self.rscn.sent(recipient, link.link_id, ox, frame, now)
         self.counters["rscn_sent"] += 1
+        rec.rscns += 1
         self.log.debug("RSCN sent", fcid=recipient, wwpn=rec.wwpn, pages=len(pages),
                       affected=[aid for _q, _f, aid in pages])
 

@@ -35,6 +35,7 @@ class PortRecord:
     in_name_server: bool = True  # False after DA_ID until the port registers again
     ns_session: bool = False  # PLOGI to FFFFFC done
     scr_function: int = 0  # 0 = not registered for RSCN
+    rscns: int = 0  # RSCNs the fabric has sent to this N_Port_ID (retries not counted)
 
 
 class PortDatabase:

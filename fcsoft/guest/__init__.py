@@ -7,8 +7,9 @@ command line and the process), `protocol` (the command agent's wire format), `qm
 monitor), `fcoe` (ENode addresses and the guest-side shell), `lio` (the guest as an FC
 target: Linux LIO over tcm_fc), `session` (`open_guest`, `open_lio_target` and `Guest`),
 `migration` (`Guest.migrate`: live migration to a new QEMU), `verified_io` (`VerifiedIo`:
-a background I/O loop in the guest that checks what it reads back), `cli` (the `fcsoft
-guest` subcommand).
+a background I/O loop in the guest that checks what it reads back), `multipath`
+(multipath-tools' multipathd in the guest without udev, and a map's state), `npiv` (the
+remote ports each fc_host found, vport deletion), `cli` (the `fcsoft guest` subcommand).
 
 The names below are imported on first use, so that `fcsoft --help` (which imports
 fcsoft.guest.cli) does not load trio.

@@ -19,6 +19,8 @@ PACKAGES = {
     "apt-cache": "apt",
     "ldd": "libc-bin",
     "dmsetup": "dmsetup",
+    "multipathd": "multipath-tools",
+    "multipath": "multipath-tools",
 }
 
 

@@ -12,6 +12,9 @@ The initramfs is a cpio archive (see fcsoft.guest.cpio) holding:
 - busybox (from busybox-static), which provides the shell, `ip`, `modprobe`, `dd` ...;
 - the host's sg3_utils programs and every shared library they load (found with `ldd`), so
   `sg_inq`, `sg_luns`, `sg_persist`, `sg_dd` ... run in the guest as on the host;
+- when the host has them, multipath-tools (`multipathd`, `multipath`) and `dmsetup`, with
+  the files they load at run time that `ldd` cannot name (`OPTIONAL_FILES`: the checker
+  and prioritizer plugins, libgcc_s);
 - the modules of `ImageSpec.modules` with everything they depend on, uncompressed, and a
   modules.dep for busybox modprobe;
 - /init and the command agent (fcsoft/guest/files/), which the guest runs at boot.
@@ -26,12 +29,13 @@ moves on, the older kernel's directory is removed.
 
 To add a module or a program to every guest, add its name to `DEFAULT_MODULES` or
 `DEFAULT_BINARIES` (or `OPTIONAL_BINARIES`, for programs that are copied when the host has
-them).
+them, and `OPTIONAL_FILES`, for files such as plugins that a program opens by path).
 """
 
 from __future__ import annotations
 
 import fcntl
+import glob
 import gzip
 import hashlib
 import lzma
@@ -59,9 +63,13 @@ FCOE_MODULES = ("virtio_net", "fcoe", "libfcoe", "libfc", "scsi_transport_fc", "
 # LIO, the kernel's SCSI target, over FCoE (tcm_fc), with memory and file backstores: the
 # guest as an FC target (fcsoft.guest.lio)
 TARGET_MODULES = ("configfs", "target_core_mod", "target_core_file", "tcm_fc")
+# device-mapper multipath with its path selectors, and the ALUA device handler: multipath
+# over the paths to an array (fcsoft.guest.multipath)
+MULTIPATH_MODULES = ("dm_mod", "dm_multipath", "dm_round_robin", "dm_service_time",
+                     "dm_queue_length", "scsi_dh_alua")
 # in the image, loaded on demand: scsi_debug, a local SCSI disk for checks without a fabric,
-# and the target modules
-EXTRA_MODULES = ("scsi_debug", *TARGET_MODULES)
+# the target modules and multipath
+EXTRA_MODULES = ("scsi_debug", *TARGET_MODULES, *MULTIPATH_MODULES)
 DEFAULT_MODULES = AGENT_MODULES + FCOE_MODULES + EXTRA_MODULES
 
 # sg3_utils programs every guest has (they must exist on the host: package sg3-utils)
@@ -69,8 +77,19 @@ DEFAULT_BINARIES = (
     "sg_inq", "sg_luns", "sg_readcap", "sg_persist", "sg_dd", "sg_turs", "sg_vpd", "sg_raw",
     "sg_rtpg", "sg_reset", "sg_requests", "sg_modes", "sg_map", "sg_scan",
 )
-# programs copied in when the host has them
-OPTIONAL_BINARIES: tuple[str, ...] = ()
+# programs copied in when the host has them: multipath-tools and dmsetup
+OPTIONAL_BINARIES: tuple[str, ...] = ("multipathd", "multipath", "dmsetup")
+# files copied in, to the same path, when the host has them (glob patterns; a file reached
+# by two patterns through a symbolic link is copied once, under the first): what programs
+# open at run time, which ldd does not list. multipath-tools loads its path checkers and
+# prioritizers from its plugin directory (/lib/multipath on Debian 12, under the
+# multiarch directory elsewhere), and glibc loads libgcc_s for pthread_cancel, which
+# multipathd calls (without it multipathd aborts at start).
+OPTIONAL_FILES: tuple[str, ...] = (
+    "/lib/multipath/*.so", "/usr/lib/multipath/*.so",
+    "/lib/x86_64-linux-gnu/multipath/*.so", "/usr/lib/x86_64-linux-gnu/multipath/*.so",
+    "/lib/x86_64-linux-gnu/libgcc_s.so.1", "/usr/lib/x86_64-linux-gnu/libgcc_s.so.1",
+)
 
 DEBIAN_META_PACKAGE = "linux-image-amd64"
 LOOKUP_MAX_AGE = 24 * 3600.0  # seconds the answer of apt-cache is reused
@@ -84,6 +103,7 @@ class ImageSpec:
     modules: tuple[str, ...] = DEFAULT_MODULES
     binaries: tuple[str, ...] = DEFAULT_BINARIES
     optional_binaries: tuple[str, ...] = OPTIONAL_BINARIES
+    optional_files: tuple[str, ...] = OPTIONAL_FILES
 
 
 @dataclass(frozen=True)
@@ -315,6 +335,26 @@ def _binary_paths(spec: ImageSpec) -> dict[str, Path]:
     return found
 
 
+def optional_files(patterns: Sequence[str]) -> dict[str, Path]:
+    """The host files the glob `patterns` match, as {path in the image: host file}; a file
+    that two patterns reach (through a symbolic link such as /lib -> usr/lib) only under
+    the first path found."""
+    found: dict[str, Path] = {}
+    seen: set[Path] = set()
+    for pattern in patterns:
+        for name in sorted(glob.glob(pattern)):
+            path = Path(name)
+            try:
+                real = path.resolve(strict=True)
+            except OSError:
+                continue
+            if real in seen or not real.is_file():
+                continue
+            seen.add(real)
+            found[name] = path
+    return found
+
+
 # -- the initramfs -------------------------------------------------------------------
 
 
@@ -322,20 +362,25 @@ def _guest_file(name: str) -> bytes:
     return resources.files("fcsoft.guest").joinpath("files", name).read_bytes()
 
 
-def _spec_key(spec: ImageSpec, binaries: dict[str, Path], tree_id: str) -> str:
+def _spec_key(spec: ImageSpec, binaries: dict[str, Path], tree_id: str,
+              files: dict[str, Path] | None = None) -> str:
     h = hashlib.sha256()
     h.update(repr((IMAGE_FORMAT, tree_id, sorted(spec.modules))).encode())
     for name, path in sorted(binaries.items()):
         st = path.stat()
         h.update(f"{name}={path}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    for name, path in sorted((files or {}).items()):
+        st = path.stat()
+        h.update(f"file {name}={path}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     for name in ("init", "agent"):
         h.update(_guest_file(name))
     return h.hexdigest()[:16]
 
 
 def write_initramfs(out: Path, tree: _KernelTree, spec: ImageSpec,
-                    binaries: dict[str, Path]) -> None:
-    """Write the cpio archive for `spec` to `out`."""
+                    binaries: dict[str, Path], files: dict[str, Path] | None = None) -> None:
+    """Write the cpio archive for `spec` to `out` (`files`: further host files, by their
+    path in the image, with the shared libraries they load)."""
     with open(out, "wb") as f:
         cpio = CpioWriter(f)
         for d in ("bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "run",
@@ -351,6 +396,12 @@ def write_initramfs(out: Path, tree: _KernelTree, spec: ImageSpec,
             cpio.file(target, path.read_bytes(), 0o755)
             for lib in shared_libraries(path):
                 libs.setdefault(lib, None)
+        for name, path in (files or {}).items():
+            cpio.file(name, path.read_bytes(), 0o755)
+            for lib in shared_libraries(path):
+                libs.setdefault(lib, None)
+        for name in files or {}:  # written already
+            libs.pop(Path(name), None)
         for lib in libs:
             cpio.file(str(lib), lib.read_bytes(), 0o755)
         if tree.moddir is not None:
@@ -389,6 +440,7 @@ def build(spec: ImageSpec | None = None, kernel: Path | None = None,
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     binaries = _binary_paths(spec)
+    files = optional_files(spec.optional_files)
     root = cache_root()
     if kernel is None:
         package = current_debian_package(root)
@@ -402,7 +454,7 @@ def build(spec: ImageSpec | None = None, kernel: Path | None = None,
         version = "custom"
         vdir = root / f"custom-{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
         tree_id = ident
-    key = _spec_key(spec, binaries, tree_id)
+    key = _spec_key(spec, binaries, tree_id, files)
     initrd = vdir / f"initramfs-{key}.cpio"
     vmlinuz = vdir / "vmlinuz"
     with _locked(vdir):
@@ -426,7 +478,7 @@ def build(spec: ImageSpec | None = None, kernel: Path | None = None,
                 version = tree.version
             t1 = time.monotonic()
             partial = work / "initramfs.cpio"
-            write_initramfs(partial, tree, spec, binaries)
+            write_initramfs(partial, tree, spec, binaries, files)
             timings["initramfs"] = time.monotonic() - t1
             if not vmlinuz.is_file() or kernel is not None:
                 shutil.copyfile(tree.kernel, work / "vmlinuz")

@@ -28,6 +28,7 @@ are kept), unless the caller chose the path, in which case it is always kept.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -579,8 +580,7 @@ async def open_guest(
     missing = [m for m in plan.modules if img.normalize_module(m) not in
                {img.normalize_module(x) for x in spec.modules}]
     if missing:
-        spec = img.ImageSpec(spec.modules + tuple(missing), spec.binaries,
-                             spec.optional_binaries)
+        spec = dataclasses.replace(spec, modules=spec.modules + tuple(missing))
     files = await trio.to_thread.run_sync(
         img.build, spec, Path(kernel) if kernel else None,
         Path(kernel_modules) if kernel_modules else None)

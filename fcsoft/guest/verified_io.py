@@ -9,10 +9,18 @@ the guest's clock, while the host goes on with other commands (a migration, a pa
     report = await io.stop()
     assert report.failed == [] and report.miscompared == []
 
+While it runs, `poll` fetches what the loop logged since the last call (so a scenario takes
+each event's figures as it goes: `IoReport.stall`, `IoReport.window`), and
+`VerifiedIo(..., writes=N)` with N larger than `blocks` goes round the `blocks` blocks
+until N writes or `stop` (multipath: I/O for as long as the scenario runs).
+
 Theory of operation. The host makes `pattern_blocks` random blocks (seeded: the host knows
-them too) and puts them in the guest's /run. Write number i puts pattern block i mod
-`pattern_blocks` at block `first_block + i` of the device, so a lost, misplaced or stale
-write shows on read-back (neighbouring blocks differ); after each write the loop reads
+them too) and puts them in the guest's /run. Write number i puts pattern block
+(i mod blocks + i // blocks) mod `pattern_blocks` at block `first_block + i mod blocks` of
+the device (on the first round, pattern block i mod `pattern_blocks` at `first_block + i`;
+each later round shifts the pattern by one), so a lost,
+misplaced or stale write shows on read-back (neighbouring blocks differ, and so do a
+block's contents from one round to the next); after each write the loop reads
 block i - `read_lag` back and compares it with what was written there. The loop is busybox
 sh in a session of its own (the agent's command returns at once): `dd ... oflag=direct` /
 `iflag=direct` per I/O, one at a time, the device name re-read after a pause (so the I/O
@@ -47,10 +55,11 @@ BS={block_size}
 P={pattern_blocks}
 FIRST={first_block}
 N={blocks}
+LIMIT={writes}
 LAG={read_lag}
 read dev < $W/dev
 i=0
-while [ $i -lt $N ] && [ ! -e $W/stop ]; do
+while [ $i -lt $LIMIT ] && [ ! -e $W/stop ]; do
     if [ -e $W/pause ]; then
         read up rest < /proc/uptime; echo "P $up" >> $W/log
         : > $W/paused
@@ -60,20 +69,20 @@ while [ $i -lt $N ] && [ ! -e $W/stop ]; do
         read up rest < /proc/uptime; echo "C $up" >> $W/log
         continue
     fi
-    dd if=$W/p.$((i % P)) of=$dev bs=$BS seek=$((FIRST + i)) count=1 oflag=direct \
-        conv=notrunc 2>$W/e
+    dd if=$W/p.$(((i % N + i / N) % P)) of=$dev bs=$BS seek=$((FIRST + i % N)) count=1 \
+        oflag=direct conv=notrunc 2>$W/e
     s=$?
     [ $s = 0 ] || {{ echo "write $i: $(cat $W/e)" >> $W/errors; }}
     read up rest < /proc/uptime; echo "W $i $s $up" >> $W/log
     j=$((i - LAG))
     if [ $j -ge 0 ]; then
         rm -f $W/rb
-        dd if=$dev of=$W/rb bs=$BS skip=$((FIRST + j)) count=1 iflag=direct 2>$W/e
+        dd if=$dev of=$W/rb bs=$BS skip=$((FIRST + j % N)) count=1 iflag=direct 2>$W/e
         s=$?
         [ $s = 0 ] || {{ echo "read $j: $(cat $W/e)" >> $W/errors; }}
         v=-
         if [ $s = 0 ]; then
-            if cmp -s $W/rb $W/p.$((j % P)); then v=ok; else v=bad; fi
+            if cmp -s $W/rb $W/p.$(((j % N + j / N) % P)); then v=ok; else v=bad; fi
         fi
         read up rest < /proc/uptime; echo "R $j $s $v $up" >> $W/log
     fi
@@ -140,6 +149,20 @@ class IoReport:
         """The write numbers that succeeded."""
         return [r.index for r in self.records if r.op == "W" and r.status == 0]
 
+    def window(self, start: float, end: float) -> list[IoRecord]:
+        """The I/Os that completed in [start, end) of the guest's clock."""
+        return [r for r in self.records if start <= r.uptime < end]
+
+    def stall(self, start: float, end: float) -> float:
+        """The longest time without a completed I/O (failed ones count) in the window
+        [start, end) of the guest's clock: between two completions in it, from the last
+        completion before `start` (or `start` itself) to the first in it, and from the last
+        in it to `end` (a stall still going on)."""
+        before = [r.uptime for r in self.records if r.uptime < start]
+        times = [before[-1] if before else start,
+                 *(r.uptime for r in self.window(start, end)), end]
+        return round(max(b - a for a, b in zip(times, times[1:], strict=False)), 2)
+
     def longest_gap(self, start: float | None = None,
                     end: float | None = None) -> tuple[float, float]:
         """(seconds, uptime where it ended): the longest time between two completed I/Os,
@@ -157,10 +180,14 @@ class VerifiedIo:
 
     def __init__(self, guest: Guest, device: str, *, blocks: int = 4096, first_block: int = 0,
                  block_size: int = 4096, pattern_blocks: int = 64, read_lag: int = 4,
-                 seed: int = 14, workdir: str = WORKDIR) -> None:
+                 seed: int = 14, workdir: str = WORKDIR, writes: int | None = None) -> None:
         if blocks < 1 or pattern_blocks < 2 or read_lag < 0 or first_block < 0:
             raise ValueError("blocks and pattern_blocks must be positive (pattern_blocks at "
                              "least 2), read_lag and first_block not negative")
+        if writes is not None and writes < 1:
+            raise ValueError("writes must be positive")
+        if writes is not None and writes > blocks and read_lag >= blocks:
+            raise ValueError("going round the blocks needs read_lag < blocks")
         self.guest = guest
         self.device = device
         self.blocks = blocks
@@ -169,22 +196,44 @@ class VerifiedIo:
         self.pattern_blocks = pattern_blocks
         self.read_lag = read_lag
         self.workdir = workdir
+        self.writes = blocks if writes is None else writes
         self.pattern = random.Random(seed).randbytes(pattern_blocks * block_size)
         self.started = False
+        self._report = IoReport()
+        self._offset = 0  # bytes of the log poll() has read
+        self._partial = b""
+        self._paused: float | None = None
 
     def expected_block(self, index: int) -> bytes:
-        """What write number `index` puts at block first_block + index."""
-        p = index % self.pattern_blocks
+        """What write number `index` puts at block first_block + index % blocks."""
+        p = (index % self.blocks + index // self.blocks) % self.pattern_blocks
         return self.pattern[p * self.block_size:(p + 1) * self.block_size]
 
     def expected(self, count: int) -> bytes:
-        """What the first `count` writes put on the device, from first_block on."""
+        """What the first `count` writes (no more than `blocks`) put on the device, from
+        first_block on."""
+        if count > self.blocks:
+            raise ValueError("expected() covers one round of the blocks; see last_writes()")
         return b"".join(self.expected_block(i) for i in range(count))
+
+    def last_writes(self, report: IoReport) -> dict[int, list[int]]:
+        """For each block of the device the loop wrote (its number on the device): the
+        write numbers whose data it may hold at the end of `report`, the last that
+        succeeded and any later failed ones (a failed write may or may not have landed)."""
+        out: dict[int, list[int]] = {}
+        for r in sorted((r for r in report.records if r.op == "W"), key=lambda r: r.index):
+            block = self.first_block + r.index % self.blocks
+            if r.status == 0:
+                out[block] = [r.index]
+            else:
+                out.setdefault(block, []).append(r.index)
+        return out
 
     def _fmt(self, text: str) -> str:
         return text.format(workdir=self.workdir, block_size=self.block_size,
                            pattern_blocks=self.pattern_blocks, first_block=self.first_block,
-                           blocks=self.blocks, read_lag=self.read_lag, device=self.device)
+                           blocks=self.blocks, read_lag=self.read_lag, device=self.device,
+                           writes=self.writes)
 
     async def start(self) -> None:
         """Put the pattern in the guest and start the loop in the background."""
@@ -236,11 +285,41 @@ class VerifiedIo:
         errors = (await self.guest.run(f"cat {self.workdir}/errors 2>/dev/null")).output
         return parse_log(log, errors)
 
+    async def poll(self) -> IoReport:
+        """The log so far, fetching only what was added since the last poll (one guest
+        command while the loop is clean, two once it has logged errors). The report is
+        the same object each time, growing."""
+        w = self.workdir
+        res = await self.guest.run(
+            f"tail -c +{self._offset + 1} {w}/log; [ -s {w}/errors ] && echo >&2 errors",
+            timeout=60)
+        data = self._partial + res.stdout
+        self._offset += len(res.stdout)
+        complete, sep, rest = data.rpartition(b"\n")
+        self._partial = rest if sep else data
+        if sep:
+            self._paused = _parse_lines(complete.decode(errors="replace"), self._report,
+                                        self._paused)
+        if b"errors" in res.stderr:
+            self._report.errors = (await self.guest.run(f"tail -c 4000 {w}/errors")).output
+        return self._report
+
+    async def clock(self) -> float:
+        """The guest's clock, as the log has it: seconds since boot (/proc/uptime)."""
+        res = await self.guest.run("read u x < /proc/uptime; echo $u", check=True)
+        return float(res.output.strip())
+
 
 def parse_log(text: str, errors: str = "") -> IoReport:
     """An IoReport from the loop's log (lines it does not know are skipped)."""
     report = IoReport(errors=errors)
-    paused: float | None = None
+    _parse_lines(text, report, None)
+    return report
+
+
+def _parse_lines(text: str, report: IoReport, paused: float | None) -> float | None:
+    """Add the log lines of `text` to `report`; `paused` is the uptime of a pause not yet
+    continued, before and (returned) after."""
     for line in text.splitlines():
         w = line.split()
         try:
@@ -255,4 +334,4 @@ def parse_log(text: str, errors: str = "") -> IoReport:
                 paused = None
         except ValueError:
             continue
-    return report
+    return paused

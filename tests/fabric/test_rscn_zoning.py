@@ -242,6 +242,28 @@ def test_rscn_only_to_zone_mates():
     assert h.rscns_due() == {c.fcid: [d.fcid]}
 
 
+def test_each_port_counts_the_rscns_sent_to_it():
+    """PortRecord.rscns (portshow's name_server.rscns): the RSCNs the fabric sent to that
+    N_Port, one per RSCN whatever its pages, retries not counted; zone filtering shows in
+    it: a port hears nothing of another zone's logouts."""
+    h = FabricHarness(ZONED)
+    a = h.port(1, wwpn(1), scr=3)
+    c = h.port(3, wwpn(3), scr=3)
+    h.flush_rscns()
+    b = h.port(2, wwpn(2))
+    d = h.port(4, wwpn(4))
+    h.run_until(h.now + COALESCE)  # sent, not answered: one retry after E_D_TOV
+    h.run_until(h.now + E_D_TOV + 0.01)
+    assert h.fabric.port(a.wwpn).rscns == 1 and h.fabric.port(c.wwpn).rscns == 1
+    assert h.fabric.port(b.wwpn).rscns == 0
+    h.flush_rscns()
+    b.logo()
+    h.flush_rscns()
+    assert h.fabric.port(a.wwpn).rscns == 2  # b left a's zone
+    assert h.fabric.port(c.wwpn).rscns == 1  # nothing about another zone
+    assert h.fabric.port(d.wwpn).rscns == 0
+
+
 # ================================================================================= retry
 
 
