@@ -52,7 +52,7 @@ DEFAULT_SEND_QUEUE = 4096  # frames
 # a reader that keeps finding data yields after this many reads, so other tasks run
 READS_BEFORE_YIELD = 8
 # queued output of this many bytes is written at once, not at the end of the reader's step
-EARLY_FLUSH_BYTES = 16384
+EARLY_FLUSH_BYTES = 65536
 
 
 class LinkHandler(Protocol):
