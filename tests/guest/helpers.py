@@ -3,8 +3,12 @@ that records the Ethernet frames a guest sends over QEMU's -netdev stream."""
 
 from __future__ import annotations
 
+import importlib.util
 import struct
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 
 import trio
 
@@ -12,6 +16,19 @@ from tests.conftest import require_tool
 
 FIP_ETHERTYPE = 0x8914
 ALL_FCF_MACS = bytes.fromhex("011018010002")
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def load_example(name: str) -> ModuleType:
+    """examples/NAME.py as a module (the scenario tests run the examples' own code)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_example", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def require_guest_tools() -> None:

@@ -12,12 +12,8 @@ migrate-pr pattern: REGISTER the same key and PREEMPT), the old WWPN logs out. F
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import time
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 import trio
@@ -26,19 +22,9 @@ from fcsoft.config import parse_config
 from fcsoft.guest import GuestError
 from fcsoft.server.process import run_process
 from fcsoft.testing.lab import LabHandle
+from tests.guest.helpers import load_example
 
 pytestmark = pytest.mark.tools
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "live_migration.py"
-
-
-def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("live_migration_example", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def log(what: str) -> None:
@@ -54,7 +40,7 @@ def alive(pid: int) -> bool:
 
 
 async def test_live_migration_with_two_wwpns(guest_tools, nursery, tmp_path):
-    ex = load_example()
+    ex = load_example("live_migration")
     lab = await nursery.start(lambda task_status: run_process(
         parse_config(ex.CONFIG), ("127.0.0.1", 0), None, wait_ready=True,
         task_status=task_status))

@@ -11,11 +11,7 @@ are printed, never asserted (a shared machine's timing is not the code's).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 import trio
@@ -23,19 +19,9 @@ import trio
 from fcsoft.config import parse_config
 from fcsoft.server.process import run_process
 from tests.conftest import require_tool
+from tests.guest.helpers import load_example
 
 pytestmark = pytest.mark.tools
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "multipath.py"
-
-
-def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("multipath_example", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def log(what: str) -> None:
@@ -50,7 +36,7 @@ def multipath_tools(guest_tools) -> None:
 
 
 async def test_multipath_failover_failback_and_alua(multipath_tools, nursery, tmp_path):
-    ex = load_example()
+    ex = load_example("multipath")
     lab = await nursery.start(lambda task_status: run_process(
         parse_config(ex.CONFIG), ("127.0.0.1", 0), None, wait_ready=True,
         task_status=task_status))

@@ -11,29 +11,14 @@ go on without a failed or miscompared I/O.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 import trio
 
 from fcsoft.config import parse_config
 from fcsoft.server.process import run_process
+from tests.guest.helpers import load_example
 
 pytestmark = pytest.mark.tools
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "npiv_per_vm.py"
-
-
-def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("npiv_per_vm_example", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def log(what: str) -> None:
@@ -42,7 +27,7 @@ def log(what: str) -> None:
 
 async def test_each_vm_sees_only_its_own_luns_and_vport_delete_logs_out(guest_tools, nursery,
                                                                         tmp_path):
-    ex = load_example()
+    ex = load_example("npiv_per_vm")
     lab = await nursery.start(lambda task_status: run_process(
         parse_config(ex.CONFIG), ("127.0.0.1", 0), None, wait_ready=True,
         task_status=task_status))
