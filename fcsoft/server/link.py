@@ -326,7 +326,10 @@ class Link:
                     flusher.begin()
                     try:
                         if self._frames_received is not None and len(events) > 1:
-                            self._events_in_runs(events)
+                            if decoder.only_frames:  # no event but frames: one run
+                                self._run(events)  # type: ignore[arg-type]
+                            else:
+                                self._events_in_runs(events)
                         else:
                             for ev in events:
                                 self._event(ev)

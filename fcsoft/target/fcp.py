@@ -121,39 +121,38 @@ class FcpEngine:
         i = 0
         while i < n:
             frame = frames[i]
-            h = frame.header
-            if h.r_ctl != _R_DATA:
+            if frame.header.r_ctl != _R_DATA:
                 self.frame(frame)
                 i += 1
                 continue
-            ox = h.ox_id
-            j = i + 1
-            while j < n and frames[j].header.ox_id == ox and frames[j].header.r_ctl == _R_DATA:
-                j += 1
-            if j - i == 1:
+            j = self._data_run(frames, i, n)
+            if j == i:  # not one the run could take: the checked way
                 self._data(frame)
-            else:
-                self._data_run(frames, i, j)
+                j += 1
             i = j
 
-    def _data_run(self, frames: list[Frame], i: int, j: int) -> None:
-        """FCP_DATA frames i..j-1 of one exchange: each checked as `_data` checks it, the
-        exchange looked up once. A frame that ends the burst, or is refused, hands the
-        rest to `_data` one by one (the exchange's state has changed)."""
+    def _data_run(self, frames: list[Frame], i: int, n: int) -> int:
+        """FCP_DATA frames of one exchange from frames[i] on, as long as they are data of
+        that exchange in order and inside the burst, each checked as `_data` checks it, the
+        exchange looked up once; returns the index of the first frame not taken. The
+        frame that ends the burst, or is out of order, is left for `_data` (the exchange's
+        state changes there)."""
         h = frames[i].header
         session = self.port.sessions.get(h.s_id)
         x = session.exchanges.get(h.ox_id) if session is not None else None
         if x is None or x.state is not XState.DATA_OUT:
-            self.counters["fcp_data_unknown_exchange"] += j - i
-            return
+            return i
+        ox = h.ox_id
         sink = x.sink
         buf = x.buf
         start = received = x.received
         burst_end = x.burst_end
         pieces: list[bytes | memoryview] = []  # for a sink: handed over together, in order
-        while i < j:
+        while i < n:
             frame = frames[i]
             fh = frame.header
+            if fh.ox_id != ox or fh.r_ctl != _R_DATA:
+                break  # another exchange's frame, or not data: the run ends
             payload = frame.payload
             end = received + len(payload)
             if (fh.f_ctl & _REL_OFF and fh.parameter != received) or end >= burst_end:
@@ -173,8 +172,7 @@ class FcpEngine:
                     sink(start, payload)
                     start += len(payload)
         x.received = received
-        for k in range(i, j):
-            self._data(frames[k])
+        return i
 
     def _send(self, session: Session, ox: int, rx: int, r_ctl: int, f_ctl: int, seq_id: int,
               seq_cnt: int, param: int, payload: bytes | memoryview, sof: int = _SOFi3,

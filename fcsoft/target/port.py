@@ -197,9 +197,11 @@ class TargetPort:
             self.counters["discard_unexpected"] += 1
 
     def fcp_frames(self, frames: list[Frame]) -> None:
-        """FCP frames that arrived together from one S_ID (the data path's batch)."""
+        """FCP frames that arrived together from one S_ID to one D_ID (the data path's
+        batch: the fabric routes a run only when every frame has the first one's S_ID and
+        D_ID, so the first frame's D_ID speaks for all)."""
         fcid = self.fcid
-        if fcid and any(f.header.d_id != fcid for f in frames):
+        if fcid and frames[0].header.d_id != fcid:
             for frame in frames:
                 self.frame_received(frame, 0.0)
             return

@@ -337,13 +337,15 @@ class FrameDecoder:
     byte stream cannot be trusted past a broken header.
     """
 
-    __slots__ = ("_buf", "_dead", "frames_seen", "max_payload")
+    __slots__ = ("_buf", "_dead", "frames_seen", "max_payload", "only_frames")
 
     def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
         self._buf = bytearray()
         self._dead: FramingError | None = None
         self.frames_seen = 0  # frames delimited so far (special frames included)
         self.max_payload = max_payload
+        #: the last feed's events are all ordinary frames (Frame), none dropped or special
+        self.only_frames = True
 
     @property
     def pending(self) -> int:
@@ -364,6 +366,7 @@ class FrameDecoder:
             # then go on with the rest of `data` without copying it
             used = self._complete_partial(view, events)
             if used is None:
+                self.only_frames = False  # (an event, if any, came the checked way)
                 return events
             view = view[used:]
         end = len(view)
@@ -417,6 +420,7 @@ class FrameDecoder:
             self._dead = exc
             raise
         self.frames_seen += fast
+        self.only_frames = fast == len(events)
         if off < end:
             self._buf += view[off:]
         return events

@@ -255,3 +255,25 @@ def test_random_corruption_of_valid_stream(noise, pos):
         FrameDecoder().feed(data)
     except DecodeError:
         pass
+
+
+def test_only_frames_says_whether_a_feed_gave_ordinary_frames_alone():
+    """Link hands a feed's events to the fabric as one run when the decoder says they are
+    all ordinary frames; a dropped or special frame anywhere, or a frame completed from a
+    partial one, makes it go event by event."""
+    dec = FrameDecoder()
+    dec.feed(FLOGI_FRAME + FLOGI_FRAME)
+    assert dec.only_frames
+    bad = bytearray(FLOGI_FRAME)
+    bad[-9] ^= 0xFF  # CRC
+    events = dec.feed(FLOGI_FRAME + bytes(bad) + FLOGI_FRAME)
+    assert [type(e) for e in events] == [Frame, DroppedFrame, Frame] and not dec.only_frames
+    dec.feed(FLOGI_FRAME + FLOGI_FRAME[:10])
+    assert dec.only_frames
+    events = dec.feed(FLOGI_FRAME[10:] + FLOGI_FRAME)
+    assert [type(e) for e in events] == [Frame, Frame] and not dec.only_frames
+    assert isinstance(FrameDecoder().feed(encode_special_frame(bytes(48)) + FLOGI_FRAME)[0],
+                      SpecialFrame)
+    dec2 = FrameDecoder()
+    dec2.feed(encode_special_frame(bytes(48)) + FLOGI_FRAME)
+    assert not dec2.only_frames
