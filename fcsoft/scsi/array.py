@@ -366,6 +366,19 @@ class ScsiArray:
         lu = self.lookup(cmd.nexus, cmd.lun)
         return lu.data_out_sink(cmd) if lu is not None else None
 
+    def fast_read(self, nexus: Nexus, lun: int, cdb: bytes, expected: int
+                  ) -> bytes | bytearray | memoryview | None:
+        """A READ's data when the general path (precheck, then execute) would answer it
+        GOOD with exactly `expected` bytes and nothing else to do (LogicalUnit.fast_read);
+        None: take the general path. Only for a nexus that has been in contact before
+        (its first command goes the general way, which records it) and whose target port
+        keeps its relative port number."""
+        rtpi = self._rtpi.get(nexus.target)
+        if (rtpi is not None and rtpi != nexus.relative_port) or nexus not in self._nexuses:
+            return None
+        lu = self._maps.get(nexus.initiator, {}).get(lun)
+        return lu.fast_read(nexus, cdb, expected) if lu is not None else None
+
     def precheck(self, cmd: Command) -> Result | None:
         """Masking, then the LU's precheck (disk.py); None when the command may go on."""
         cmd = self._canonical(cmd)

@@ -164,6 +164,10 @@ def _withdraw(ua: UnitAttentions, nexus: Nexus, code: Asc) -> None:
 
 
 #: the commands that read, write or flush the backing store (the rest touch memory only)
+# the READs the data path may answer through fast_read (each one's CDB layout and reserved bits)
+_FAST_READS: dict[int, CommandInfo] = {
+    int(op): info for op in (Opcode.READ_10, Opcode.READ_16)
+    if (info := command_info(op)) is not None}
 _BACKING_IO = frozenset({
     Opcode.READ_6, Opcode.READ_10, Opcode.READ_12, Opcode.READ_16,
     Opcode.WRITE_6, Opcode.WRITE_10, Opcode.WRITE_12, Opcode.WRITE_16,
@@ -336,6 +340,34 @@ class LogicalUnit(BlockCommands):
             return Result.check(exc.sense)
         cmd.decoded = decoded  # the decode depends on the CDB alone: execute reuses it
         return None
+
+    def fast_read(self, nexus: Nexus, cdb: bytes, expected: int
+                  ) -> bytes | bytearray | memoryview | None:
+        """The data of a READ(10) or READ(16) from `nexus` that precheck and execute would
+        answer GOOD with exactly `expected` bytes, with nothing else to do on the way; None
+        for anything else, which then takes the general path (the transport's data path
+        asks this first). The same checks as the general path, for the state in which they
+        all pass: a nexus already seen, no unit attention pending, every port group
+        active/optimized, nothing reserved, no injected error or latency, a memory store,
+        no reserved CDB bit, PROTECT 0, the transfer within the limits and the capacity,
+        and FCP_DL equal to it."""
+        if (self.injected is not None or self.latency_ms or self._file_backed
+                or nexus not in self._seen or self.unit_attentions.has(nexus)
+                or not getattr(self.reservations, "nothing_reserved", False)):
+            return None
+        groups = self.port_groups
+        if groups is not None and not groups.all_active:
+            return None
+        info = _FAST_READS.get(cdb[0]) if cdb else None
+        if info is None or len(cdb) < info.cdb_length:
+            return None
+        if int.from_bytes(cdb[:len(info.usage)], "big") & info.reserved or cdb[1] & 0xE0:
+            return None  # a reserved bit, or RDPROTECT: the general path says which
+        lba, n = lba_length(cdb)
+        bs = self.block_size
+        if not n or n > self.limits.max_transfer or lba + n > self.blocks or n * bs != expected:
+            return None
+        return self.backing.read(lba * bs, n * bs)
 
     def execute(self, cmd: Command) -> Result:
         """Run the command (after a precheck that returned None)."""

@@ -243,6 +243,11 @@ class ReservationEngine:
 
     # --- conflict check for every other command -----------------------------------------
 
+    @property
+    def nothing_reserved(self) -> bool:
+        """No persistent and no SPC-2 reservation: no command can conflict."""
+        return self._res is None and self._spc2 is None
+
     def check(self, cmd: Command) -> Result | None:
         """None when `cmd` may run, else RESERVATION CONFLICT. For every command except PR
         IN/OUT and RESERVE/RELEASE(6/10), which their handlers check themselves."""

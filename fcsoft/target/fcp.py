@@ -101,6 +101,7 @@ class FcpEngine:
         self.counters = port.counters
         # optional SCSI front hooks (a test's stand-in may not have them)
         self._sink_of = getattr(port.scsi, "data_out_sink", None)
+        self._fast_read = getattr(port.scsi, "fast_read", None)
         self._deferral_of = getattr(port.scsi, "deferral", None)
 
     # ------------------------------------------------------------------ frames
@@ -231,6 +232,13 @@ class FcpEngine:
             self._send(session, h.ox_id, port.new_xid(), _R_RSP, _RSP_F_CTL,
                        self._next_seq_id(), 0, 0, rsp)
             return
+        if cmnd.rddata and self._fast_read is not None:
+            data = self._fast_read(session.nexus, lun, cmnd.cdb, cmnd.fcp_dl)
+            if data is not None:  # a READ the SCSI layer answers GOOD with no more ado
+                self.counters["commands"] += 1
+                self._answer(session, h.ox_id, port.new_xid(), self._next_seq_id(2), data,
+                             FCP_RSP_GOOD)
+                return
         cmd = Command(session.nexus, lun, cmnd.cdb, b"", cmnd.fcp_dl, h.ox_id,
                       cmnd.task_attribute)
         rx = port.new_xid()
@@ -390,17 +398,27 @@ class FcpEngine:
         else:
             rsp = make_fcp_rsp(int(result.status), residual_under=under, residual_over=over,
                                sense=sense).encode()
+        if sent:
+            mv = data if isinstance(data, memoryview) else memoryview(data)
+            self._answer(session, ox, rx, seq_id, mv[:sent], rsp)
+        else:
+            self._answer(session, ox, rx, seq_id, None, rsp)
+
+    def _answer(self, session: Session, ox: int, rx: int, seq_id: int,
+                data: bytes | bytearray | memoryview | None, rsp: bytes) -> None:
+        """Data-in (when `data`, the whole of it) as one sequence with SEQ_ID `seq_id`,
+        then the FCP_RSP `rsp` (SEQ_ID the next one), in one buffer and one transmit."""
         port = self.port
         s_id = session.s_id
         fcid = port.fcid
         rsp_frame = encode_frame_of(_R_RSP, s_id, fcid, FCP, _RSP_F_CTL,
-                                    seq_id % 255 + 1 if sent else seq_id, 0, ox, rx, 0, rsp)
-        if not sent:
+                                    seq_id % 255 + 1 if data else seq_id, 0, ox, rx, 0, rsp)
+        if not data:
             port.transmit(rsp_frame)
             return
         mv = data if isinstance(data, memoryview) else memoryview(data)
         port.transmit(encode_sequence(_R_DATA, s_id, fcid, FCP, _DATA_MID, seq_id, ox, rx,
-                                      mv[:sent], session.receive_size, 0, _DATA_LAST,
+                                      mv, session.receive_size, 0, _DATA_LAST,
                                       trailer=rsp_frame))
 
     # ------------------------------------------------------------------ task management
