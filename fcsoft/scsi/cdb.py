@@ -262,11 +262,17 @@ def command_info(opcode: int, sa: int | None = None) -> CommandInfo | None:
     return info
 
 
+def reserved_bits(cdb: bytes, info: CommandInfo) -> int:
+    """The bits of `cdb` set outside `info`'s usage data, as one big-endian integer over
+    the CDB's length (0: none). `cdb` is at least info.cdb_length bytes."""
+    return int.from_bytes(cdb[:len(info.usage)], "big") & info.reserved
+
+
 def check_reserved_bits(cdb: bytes, info: CommandInfo) -> None:
     """Raise INVALID FIELD IN CDB (byte and bit pointer) if a bit outside `info`'s usage data
     is set. `cdb` is at least info.cdb_length bytes."""
     n = len(info.usage)
-    bad = int.from_bytes(cdb[:n], "big") & info.reserved
+    bad = reserved_bits(cdb, info)
     if bad:
         byte = n - 1 - (bad.bit_length() - 1) // 8
         bits = cdb[byte] & (info.reserved >> (8 * (n - 1 - byte))) & 0xFF

@@ -65,6 +65,7 @@ from .cdb import (
     check_reserved_bits,
     command_info,
     lba_length,
+    reserved_bits,
     supported_operation_codes,
     u16,
     u32,
@@ -163,11 +164,11 @@ def _withdraw(ua: UnitAttentions, nexus: Nexus, code: Asc) -> None:
                 ua.establish(nexus, other)
 
 
-#: the commands that read, write or flush the backing store (the rest touch memory only)
 # the READs the data path may answer through fast_read (each one's CDB layout and reserved bits)
 _FAST_READS: dict[int, CommandInfo] = {
     int(op): info for op in (Opcode.READ_10, Opcode.READ_16)
     if (info := command_info(op)) is not None}
+#: the commands that read, write or flush the backing store (the rest touch memory only)
 _BACKING_IO = frozenset({
     Opcode.READ_6, Opcode.READ_10, Opcode.READ_12, Opcode.READ_16,
     Opcode.WRITE_6, Opcode.WRITE_10, Opcode.WRITE_12, Opcode.WRITE_16,
@@ -359,13 +360,14 @@ class LogicalUnit(BlockCommands):
         if groups is not None and not groups.all_active:
             return None
         info = _FAST_READS.get(cdb[0]) if cdb else None
-        if info is None or len(cdb) < info.cdb_length:
+        if info is None or len(cdb) < info.cdb_length or reserved_bits(cdb, info):
             return None
-        if int.from_bytes(cdb[:len(info.usage)], "big") & info.reserved or cdb[1] & 0xE0:
-            return None  # a reserved bit, or RDPROTECT: the general path says which
-        lba, n = lba_length(cdb)
+        try:
+            lba, n = self._range(cdb)  # PROTECT, transfer length and capacity, as _read
+        except CheckCondition:
+            return None  # the general path says which
         bs = self.block_size
-        if not n or n > self.limits.max_transfer or lba + n > self.blocks or n * bs != expected:
+        if not n or n * bs != expected:
             return None
         return self.backing.read(lba * bs, n * bs)
 

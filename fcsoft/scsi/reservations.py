@@ -251,8 +251,8 @@ class ReservationEngine:
     def check(self, cmd: Command) -> Result | None:
         """None when `cmd` may run, else RESERVATION CONFLICT. For every command except PR
         IN/OUT and RESERVE/RELEASE(6/10), which their handlers check themselves."""
-        if self._res is None and self._spc2 is None:
-            return None  # nothing reserved: nothing to conflict with (the common case)
+        if self.nothing_reserved:
+            return None  # nothing to conflict with (the common case)
         nexus = self._canonical(cmd.nexus)
         cdb = cmd.cdb
         access = access_class(cdb)
