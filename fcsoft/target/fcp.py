@@ -416,9 +416,8 @@ class FcpEngine:
         if not data:
             port.transmit(rsp_frame)
             return
-        mv = data if isinstance(data, memoryview) else memoryview(data)
         port.transmit(encode_sequence(_R_DATA, s_id, fcid, FCP, _DATA_MID, seq_id, ox, rx,
-                                      mv, session.receive_size, 0, _DATA_LAST,
+                                      data, session.receive_size, 0, _DATA_LAST,
                                       trailer=rsp_frame))
 
     # ------------------------------------------------------------------ task management

@@ -145,7 +145,6 @@ def _prefix(words: int, sof: int) -> bytes:
 
 
 _HEADER_PACK = struct.Struct(">IIIIHHI").pack
-_HEADER_UNPACK_FROM = struct.Struct(">IIIIHHI").unpack_from
 _crc32 = zlib.crc32
 # plain ints: an enum member costs an attribute lookup through its class on every use
 _SOF_N3 = int(SOF.SOFn3)
@@ -157,16 +156,23 @@ def encode_frame(header: FcHeader, payload: Buffer = b"", sof: int = SOF.SOFi3,
     """One encapsulated frame. The payload is padded to 4 bytes and F_CTL's fill-byte
     count set to match. `timestamp` is (seconds, fraction) in NTP form, or None for 0."""
     r_ctl, d_id, cs_ctl, s_id, type_, f_ctl, seq_id, df_ctl, seq_cnt, ox, rx, param = header
-    if timestamp is None and not cs_ctl and not df_ctl:
-        return encode_frame_of(r_ctl, d_id, s_id, type_, f_ctl, seq_id, seq_cnt, ox, rx, param,
-                               payload, sof, eof)
+    return encode_frame_of(r_ctl, d_id, s_id, type_, f_ctl, seq_id, seq_cnt, ox, rx, param,
+                           payload, sof, eof, cs_ctl=cs_ctl, df_ctl=df_ctl, timestamp=timestamp)
+
+
+def encode_frame_of(r_ctl: int, d_id: int, s_id: int, type_: int, f_ctl: int, seq_id: int,
+                    seq_cnt: int, ox_id: int, rx_id: int, param: int, payload: Buffer = b"",
+                    sof: int = SOF.SOFi3, eof: int = EOF.EOFt, *, cs_ctl: int = 0,
+                    df_ctl: int = 0, timestamp: tuple[int, int] | None = None) -> bytes:
+    """One encapsulated frame from its header's fields, without a header object (the data
+    path's single frames: FCP_RSP, FCP_XFER_RDY); `encode_frame` for a header."""
     n = len(payload)
     if n > MAX_PAYLOAD:
         raise ValueError(f"FC payload of {n} bytes exceeds {MAX_PAYLOAD}")
     fill = -n & 3
     hdr = _HEADER_PACK((r_ctl << 24) | d_id, (cs_ctl << 24) | s_id,
                        (type_ << 24) | (f_ctl & 0xFFFFFC) | fill,
-                       (seq_id << 24) | (df_ctl << 16) | seq_cnt, ox, rx, param)
+                       (seq_id << 24) | (df_ctl << 16) | seq_cnt, ox_id, rx_id, param)
     crc = _crc32(payload, _crc32(hdr))
     words = (MIN_FRAME_LEN + n + fill) >> 2
     if timestamp is None:
@@ -174,27 +180,6 @@ def encode_frame(header: FcHeader, payload: Buffer = b"", sof: int = SOF.SOFi3,
     else:
         prefix = _ENCAP_SOF.pack(PROTOCOL_WORDS, 0, 0, 0xFF, 0xFF, words, ~words & 0xFFFF,
                                  timestamp[0], timestamp[1], 0, _delimiter_word(sof))
-    if fill:
-        crc = _crc32(_FILL[fill], crc)
-        return b"".join((prefix, hdr, payload, _FILL[fill], _crc_pack(crc),
-                         _EOF_WORD[eof]))
-    return b"".join((prefix, hdr, payload, _crc_pack(crc), _EOF_WORD[eof]))
-
-
-def encode_frame_of(r_ctl: int, d_id: int, s_id: int, type_: int, f_ctl: int, seq_id: int,
-                    seq_cnt: int, ox_id: int, rx_id: int, param: int, payload: Buffer = b"",
-                    sof: int = SOF.SOFi3, eof: int = EOF.EOFt) -> bytes:
-    """One encapsulated frame from its header's fields (CS_CTL and DF_CTL 0, no
-    timestamp), without a header object: the data path's single frames (FCP_RSP,
-    FCP_XFER_RDY). Payload fill as `encode_frame`."""
-    n = len(payload)
-    if n > MAX_PAYLOAD:
-        raise ValueError(f"FC payload of {n} bytes exceeds {MAX_PAYLOAD}")
-    fill = -n & 3
-    hdr = _HEADER_PACK((r_ctl << 24) | d_id, s_id, (type_ << 24) | (f_ctl & 0xFFFFFC) | fill,
-                       (seq_id << 24) | seq_cnt, ox_id, rx_id, param)
-    crc = _crc32(payload, _crc32(hdr))
-    prefix = _prefix((MIN_FRAME_LEN + n + fill) >> 2, sof)
     if fill:
         return b"".join((prefix, hdr, payload, _FILL[fill], _crc_pack(_crc32(_FILL[fill], crc)),
                          _EOF_WORD[eof]))
@@ -372,7 +357,7 @@ class FrameDecoder:
         end = len(view)
         off = 0
         maxlen = MIN_FRAME_LEN + self.max_payload + 3
-        fast = 0  # frames the fast path took (counted into frames_seen once, at the end)
+        fast = 0  # frames the fast path took (all events came from it: only_frames)
         head, tail, crc32, new = _FAST_HEAD, _FAST_TAIL, _crc32, _new
         sofs, eofs = _SOF_BY_WORD, _EOF_BY_WORD_LE
         try:
@@ -396,6 +381,7 @@ class FrameDecoder:
                             fill = c & 3
                             if fill <= length - MIN_FRAME_LEN:
                                 fast += 1
+                                self.frames_seen += 1
                                 append(new(Frame, (sof, eof, new(FcHeader, (
                                     a >> 24, a & 0xFFFFFF, b >> 24, b & 0xFFFFFF, c >> 24,
                                     c & 0xFFFFFF, d >> 24, (d >> 16) & 0xFF, d & 0xFFFF, ox, rx,
@@ -403,23 +389,17 @@ class FrameDecoder:
                                     view[off:stop])))
                                 off = stop
                                 continue
-                        self.frames_seen += fast  # _frame counts on from here
-                        fast = 0
                         append(self._frame(view[off:stop]))
                         off = stop
                         continue
                 length = self._check_header(view, off)
                 if end - off < length:
                     break
-                self.frames_seen += fast
-                fast = 0
                 append(self._frame(view[off:off + length]))
                 off += length
         except FramingError as exc:
-            self.frames_seen += fast
             self._dead = exc
             raise
-        self.frames_seen += fast
         self.only_frames = fast == len(events)
         if off < end:
             self._buf += view[off:]
