@@ -54,7 +54,7 @@ from fcsoft.wire.els import (
     ScrFunction,
 )
 from fcsoft.wire.els_login import ServiceParameters
-from fcsoft.wire.encap import EOF, SOF, Frame, encode_frame
+from fcsoft.wire.encap import EOF, SOF, Frame, FrameRun, each_frame, encode_frame, frame_count
 from fcsoft.wire.errors import DecodeError
 from fcsoft.wire.header import (
     F_CTL_REPLY,
@@ -167,8 +167,8 @@ class Fabric:
             lambda link_id, data: self.transmit(link_id, data)
         #: routed frames that share S_ID and D_ID, handed over together; returns how many
         #: the destination took
-        self.forward_run: Callable[[int, list[Frame]], int] = \
-            lambda link_id, frames: sum([self.forward(link_id, f) for f in frames])
+        self.forward_run: Callable[[int, list[Frame | FrameRun]], int] = \
+            lambda link_id, frames: sum([self.forward_raw(link_id, f.raw) for f in frames])
         # (link id, S_ID, D_ID) -> destination link id: the routing verdict of a frame
         # that may pass (S_ID assigned on the link, D_ID logged in, both in one zone),
         # kept until logins, logouts or zoning change anything (see _routes_changed)
@@ -391,9 +391,10 @@ class Fabric:
         else:
             self._discard(link, frame, "destination_queue_full")
 
-    def route_run(self, link_id: int, frames: list[Frame]) -> None:
-        """Frames that arrived back to back on one link, all with the S_ID and D_ID of the
-        first (below FFFFF0): one verdict for the run (a write's data frames)."""
+    def route_run(self, link_id: int, frames: list[Frame | FrameRun]) -> None:
+        """Frames (and runs of one sequence's frames) that arrived back to back on one link,
+        all with the S_ID and D_ID of the first (below FFFFF0): one verdict for the run (a
+        write's data frames)."""
         link = self.links.get(link_id)
         if link is None:
             return
@@ -402,13 +403,16 @@ class Fabric:
         if dst is None:
             verdict = self._verdict(link, h.s_id, h.d_id)
             if isinstance(verdict, str):
-                for frame in frames:
+                for frame in each_frame(frames):
                     self._discard(link, frame, verdict)
                 return
             dst = verdict
         taken = self.forward_run(dst, frames)
-        link.counters["routed"] += taken
-        for frame in frames[taken:]:  # the destination's queue filled up on the way
+        if taken == len(frames):
+            link.counters["routed"] += frame_count(frames)
+            return
+        link.counters["routed"] += frame_count(frames[:taken])
+        for frame in each_frame(frames[taken:]):  # the destination's queue filled up
             self._discard(link, frame, "destination_queue_full")
 
     def route_raw(self, link_id: int, s_id: int, d_id: int, raw: bytes | memoryview) -> bool:

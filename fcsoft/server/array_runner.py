@@ -13,7 +13,7 @@ import trio
 from fcsoft.logs import get_logger
 from fcsoft.scsi.types import Deferral, Nexus
 from fcsoft.target import TargetPort
-from fcsoft.wire.encap import Frame
+from fcsoft.wire.encap import Frame, FrameRun, each_frame
 from fcsoft.wire.fcp import ScsiStatus
 
 from .fabric_server import FabricServer, LocalLink
@@ -70,12 +70,12 @@ class PortDriver:
         self.port.frame_received(frame, trio.current_time())
         self.timers.poke()
 
-    def _deliver_run(self, frames: list[Frame]) -> None:
-        """Routed frames of one S_ID (a write's data frames, mostly)."""
+    def _deliver_run(self, frames: list[Frame | FrameRun]) -> None:
+        """Routed frames of one S_ID (a write's data frames, mostly: runs of them)."""
         if all(f.header.type == _FCP for f in frames):
             self.port.fcp_frames(frames)
             return
-        for frame in frames:
+        for frame in each_frame(frames):
             self._deliver(frame)
 
     # -- deferred commands (fcsoft.target.fcp) -----------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from fcsoft.wire.encap import Frame
+from fcsoft.wire.encap import Frame, FrameRun
 
 #: transmit(link_id, encapsulated_frame) -> False when the frame had to be discarded
 Transmit = Callable[[int, bytes | memoryview], bool]
@@ -21,8 +21,9 @@ class Core(Protocol):
     # frames it routes (the shell traces only what `transmit` sends): decoded, or raw
     forward: Callable[[int, Frame], bool]
     forward_raw: Transmit
-    # frames sharing S_ID and D_ID; returns how many the destination took
-    forward_run: Callable[[int, list[Frame]], int]
+    # frames (and runs of frames) sharing S_ID and D_ID; returns how many items the
+    # destination took
+    forward_run: Callable[[int, list[Frame | FrameRun]], int]
     on_discard: Callable[[int, str], None]  # (link id, reason) of each frame it discards
 
     def link_up(self, link_id: int, now: float) -> None: ...
@@ -35,9 +36,10 @@ class Core(Protocol):
     def route_raw(self, link_id: int, s_id: int, d_id: int, raw: bytes | memoryview) -> bool:
         """The same for the bytes of frames from a port attached in process."""
 
-    def route_run(self, link_id: int, frames: list[Frame]) -> None:
+    def route_run(self, link_id: int, frames: list[Frame | FrameRun]) -> None:
         """The same for decoded frames that arrived back to back with one S_ID and D_ID
-        (a write's data frames): one routing decision for all of them."""
+        (a write's data frames, runs of one sequence among them): one routing decision
+        for all of them."""
 
     def link_down(self, link_id: int, now: float) -> None: ...
 

@@ -24,7 +24,15 @@ from typing import Any, Protocol
 import trio
 
 from fcsoft.logs import get_logger
-from fcsoft.wire.encap import Frame, crc_ok, frame_of, split_frames
+from fcsoft.wire.encap import (
+    Frame,
+    FrameRun,
+    crc_ok,
+    each_frame,
+    frame_count,
+    frame_of,
+    split_frames,
+)
 from fcsoft.wire.header import format_fcid
 
 from .core_api import Core
@@ -66,7 +74,7 @@ class LocalLink:
 
     def __init__(self, server: FabricServer, peer: str, deliver: Callable[[Frame], None],
                  on_close: Callable[[str], None],
-                 deliver_run: Callable[[list[Frame]], None] | None = None) -> None:
+                 deliver_run: Callable[[list[Frame | FrameRun]], None] | None = None) -> None:
         self.id = new_link_id()
         self.name = f"link{self.id}"  # as the fabric's own events name it
         self.peer = peer
@@ -103,17 +111,17 @@ class LocalLink:
         self._hand_over(frame)
         return True
 
-    def send_run(self, frames: list[Frame]) -> int:
-        """Frames the fabric routed here together (one S_ID and D_ID): handed to the port
-        in one call when it takes runs; returns how many it took (all, or none when the
-        link is closed)."""
+    def send_run(self, frames: list[Frame | FrameRun]) -> int:
+        """Frames (and runs of frames) the fabric routed here together (one S_ID and D_ID):
+        handed to the port in one call when it takes runs; returns how many items it took
+        (all, or none when the link is closed)."""
         if self.closed:
             return 0
         if self._deliver_run is None or self._server.faults is not None:
-            for frame in frames:
+            for frame in each_frame(frames):
                 self._hand_over(frame)
             return len(frames)
-        self.counters["rx_frames"] += len(frames)
+        self.counters["rx_frames"] += frame_count(frames)
         try:
             self._deliver_run(frames)
         except Exception:  # noqa: BLE001 - one frame's bug must not stop the port
@@ -215,7 +223,7 @@ class FabricServer:
         link = self.links.get(link_id)
         return link is not None and link.send(data)
 
-    def forward_run(self, link_id: int, frames: list[Frame]) -> int:
+    def forward_run(self, link_id: int, frames: list[Frame | FrameRun]) -> int:
         link = self.links.get(link_id)
         if link is None:
             return 0
@@ -224,7 +232,9 @@ class FabricServer:
             return send_run(frames)  # type: ignore[no-any-return]
         taken = 0
         for frame in frames:
-            if not link.send_frame(frame):
+            # a run goes out as the frames it holds, back to back (every link's `send`
+            # takes that)
+            if not (link.send_frame(frame) if type(frame) is Frame else link.send(frame.raw)):
                 break
             taken += 1
         return taken
@@ -261,30 +271,37 @@ class FabricServer:
         finally:
             self._tracing = None
 
-    def frames_received(self, link: Attachment, frames: list[Frame]) -> None:
+    #: a link may hand frames_received a sequence's data frames as one FrameRun
+    takes_runs = True
+
+    def frames_received(self, link: Attachment, frames: list[Frame | FrameRun]) -> None:
         """Frames a link's reader decoded from one read, in order. Runs of frames for
         N_Ports with one S_ID and D_ID (a write's data frames) are routed as one; with
         faults or a trace, every frame goes its own way (frame_received)."""
-        if self.faults is not None or self.tracer is not None or len(frames) == 1:
-            for frame in frames:
+        if self.faults is not None or self.tracer is not None:
+            for frame in each_frame(frames):
                 self.frame_received(link, frame)
             return
         core = self.core
         n = len(frames)
+        if n == 1 and type(frames[0]) is Frame:
+            self.frame_received(link, frames[0])
+            return
         i = 0
         while i < n:
             h = frames[i].header
             d_id = h.d_id
             if d_id >= WELL_KNOWN_BASE:
-                self.frame_received(link, frames[i])
+                for frame in each_frame(frames[i:i + 1]):
+                    self.frame_received(link, frame)
                 i += 1
                 continue
             s_id = h.s_id
             j = i + 1
             while j < n and frames[j].header.d_id == d_id and frames[j].header.s_id == s_id:
                 j += 1
-            if j - i == 1:
-                core.route(link.id, frames[i])
+            if j - i == 1 and type(frames[i]) is Frame:
+                core.route(link.id, frames[i])  # type: ignore[arg-type]
             else:
                 core.route_run(link.id, frames[i:j])
             i = j
@@ -347,7 +364,7 @@ class FabricServer:
 
     def attach_local(self, peer: str, deliver: Callable[[Frame], None],
                      on_close: Callable[[str], None],
-                     deliver_run: Callable[[list[Frame]], None] | None = None
+                     deliver_run: Callable[[list[Frame | FrameRun]], None] | None = None
                      ) -> LocalLink | None:
         """Attach a port in this process (`peer` names it in logs; `deliver_run`, if the
         port has it, takes several routed frames of one S_ID and D_ID at once); None when

@@ -44,7 +44,14 @@ from typing import Any, Protocol
 import trio
 
 from fcsoft.logs import get_logger
-from fcsoft.wire.encap import DroppedFrame, Frame, FrameDecoder, SpecialFrame
+from fcsoft.wire.encap import (
+    DroppedFrame,
+    Frame,
+    FrameDecoder,
+    FrameRun,
+    SpecialFrame,
+    frame_count,
+)
 from fcsoft.wire.errors import FramingError
 
 RECEIVE_SIZE = 262144
@@ -58,7 +65,9 @@ EARLY_FLUSH_BYTES = 65536
 class LinkHandler(Protocol):
     """What a link's owner (the fabric, or a host/array port) must provide. A handler may
     also have `frames_received(link, frames)`: the link then hands it the frames of one
-    read together, in order (the fabric routes a write's data frames as one run)."""
+    read together, in order (the fabric routes a write's data frames as one run). A
+    handler whose `takes_runs` is true gets a sequence's data frames that came in one read
+    as one `FrameRun` among them (no header object per frame)."""
 
     def frame_received(self, link: Link, frame: Frame) -> None: ...
 
@@ -168,9 +177,10 @@ class Link:
         self._flusher = flusher()
         self._cancel = trio.CancelScope()
         self._closed_reason: str | None = None
-        self._decoder = FrameDecoder()
         # a handler that takes the frames of one read together (the fabric does)
         self._frames_received = getattr(handler, "frames_received", None)
+        self._decoder = FrameDecoder(runs=self._frames_received is not None and
+                                     bool(getattr(handler, "takes_runs", False)))
 
     def __repr__(self) -> str:
         return f"<Link {self.name} {self.peer}>"
@@ -208,8 +218,14 @@ class Link:
             self._out_bytes = n
         return True
 
-    def send_frame(self, frame: Frame) -> bool:
-        """Queue a decoded frame the fabric routes here (its raw bytes go out)."""
+    def send_frame(self, frame: Frame | FrameRun) -> bool:
+        """Queue a decoded frame (or run of frames) the fabric routes here (its raw bytes
+        go out)."""
+        if type(frame) is FrameRun:
+            if not self.send(frame.raw):
+                return False
+            self.counters["tx_frames"] += len(frame) - 1  # the flush counts it as one
+            return True
         return self.send(frame.raw)
 
     def _flush(self) -> None:
@@ -315,6 +331,7 @@ class Link:
                     return
                 self.counters["rx_bytes"] += len(data)
                 drained = len(data) < RECEIVE_SIZE
+                seen = decoder.frames_seen
                 try:
                     events = decoder.feed(data)
                 except FramingError as exc:
@@ -327,7 +344,7 @@ class Link:
                     try:
                         if self._frames_received is not None and len(events) > 1:
                             if decoder.only_frames:  # no event but frames: one run
-                                self._run(events)  # type: ignore[arg-type]
+                                self._run(events, decoder.frames_seen - seen)  # type: ignore[arg-type]
                             else:
                                 self._events_in_runs(events)
                         else:
@@ -365,13 +382,14 @@ class Link:
             self.log.warning("link reset", reason=why)
             self._close(why)
 
-    def _events_in_runs(self, events: list[Frame | SpecialFrame | DroppedFrame]) -> None:
+    def _events_in_runs(self, events: list[Frame | FrameRun | SpecialFrame | DroppedFrame]
+                        ) -> None:
         """Hand the frames of one read to a handler that takes them together
         (`frames_received`), in order, with any other event between them on its own."""
-        run: list[Frame] = []
+        run: list[Frame | FrameRun] = []
         for ev in events:
-            if type(ev) is Frame:
-                run.append(ev)
+            if type(ev) is Frame or type(ev) is FrameRun:
+                run.append(ev)  # type: ignore[arg-type]
                 continue
             if run:
                 self._run(run)
@@ -384,8 +402,10 @@ class Link:
         if run:
             self._run(run)
 
-    def _run(self, frames: list[Frame]) -> None:
-        self.counters["rx_frames"] += len(frames)
+    def _run(self, frames: list[Frame | FrameRun], count: int | None = None) -> None:
+        """Frames (and runs of frames) of one read to the handler, together; `count`: how
+        many frames they hold, when known."""
+        self.counters["rx_frames"] += count if count is not None else frame_count(frames)
         try:
             self._frames_received(self, frames)  # type: ignore[misc]
         except Exception:  # noqa: BLE001 - a bug handling frames must not kill the link
@@ -394,8 +414,10 @@ class Link:
             self.log.exception("frame handling failed; frames discarded", frames=len(frames),
                                r_ctl=h.r_ctl, s_id=h.s_id, d_id=h.d_id, ox_id=h.ox_id)
 
-    def _event(self, ev: Frame | SpecialFrame | DroppedFrame) -> None:
-        if isinstance(ev, Frame):
+    def _event(self, ev: Frame | FrameRun | SpecialFrame | DroppedFrame) -> None:
+        if isinstance(ev, FrameRun):  # (only for a handler that takes runs)
+            self._run([ev])
+        elif isinstance(ev, Frame):
             self.counters["rx_frames"] += 1
             try:
                 self.handler.frame_received(self, ev)

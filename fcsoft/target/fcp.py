@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from fcsoft.scsi.sense import Status
 from fcsoft.scsi.types import Command, Deferral, Result
-from fcsoft.wire.encap import EOF, SOF, Frame, encode_frame_of, encode_sequence
+from fcsoft.wire.encap import EOF, SOF, Frame, FrameRun, encode_frame_of, encode_sequence
 from fcsoft.wire.errors import DecodeError
 from fcsoft.wire.fcp import (
     FCP_RSP_GOOD,
@@ -115,29 +115,35 @@ class FcpEngine:
         else:
             self.counters["fcp_discard_unexpected_r_ctl"] += 1
 
-    def frames(self, frames: list[Frame]) -> None:
+    def frames(self, frames: list[Frame | FrameRun]) -> None:
         """FCP frames that arrived back to back from one initiator: runs of FCP_DATA of
         one exchange are taken in one loop (`_data_run`), anything else one by one."""
         n = len(frames)
         i = 0
         while i < n:
             frame = frames[i]
-            if frame.header.r_ctl != _R_DATA:
-                self.frame(frame)
+            if frame.header.r_ctl != _R_DATA:  # (a FrameRun is always data)
+                self.frame(frame)  # type: ignore[arg-type]
                 i += 1
                 continue
             j = self._data_run(frames, i, n)
-            if j == i:  # not one the run could take: the checked way
-                self._data(frame)
+            if j == i:  # not one the run could take: the checked way, frame by frame
+                if isinstance(frame, FrameRun):
+                    for f in frame.frames():
+                        self._data(f)
+                else:
+                    self._data(frame)
                 j += 1
             i = j
 
-    def _data_run(self, frames: list[Frame], i: int, n: int) -> int:
+    def _data_run(self, frames: list[Frame | FrameRun], i: int, n: int) -> int:
         """FCP_DATA frames of one exchange from frames[i] on, as long as they are data of
         that exchange in order and inside the burst, each checked as `_data` checks it, the
-        exchange looked up once; returns the index of the first frame not taken. The
-        frame that ends the burst, or is out of order, is left for `_data` (the exchange's
-        state changes there)."""
+        exchange looked up once; returns the index of the first item not taken. A
+        FrameRun's frames are in order by construction (the decoder saw to it): it is
+        taken whole when its first frame is where the data stands and its last ends
+        inside the burst. The frame that ends the burst, or is out of order, is left for
+        `_data` (the exchange's state changes there)."""
         h = frames[i].header
         session = self.port.sessions.get(h.s_id)
         x = session.exchanges.get(h.ox_id) if session is not None else None
@@ -154,10 +160,27 @@ class FcpEngine:
             fh = frame.header
             if fh.ox_id != ox or fh.r_ctl != _R_DATA:
                 break  # another exchange's frame, or not data: the run ends
+            if fh.f_ctl & _REL_OFF and fh.parameter != received:
+                break  # out of order: the checked way
+            if isinstance(frame, FrameRun):
+                payloads = frame.payloads
+                end = received + sum(map(len, payloads))
+                if end >= burst_end:
+                    break  # the burst's last frame (or beyond) in it: frame by frame
+                if sink is not None:
+                    pieces += payloads
+                else:
+                    for payload in payloads:
+                        e = received + len(payload)
+                        buf[received:e] = payload
+                        received = e
+                received = end
+                i += 1
+                continue
             payload = frame.payload
             end = received + len(payload)
-            if (fh.f_ctl & _REL_OFF and fh.parameter != received) or end >= burst_end:
-                break  # out of order, or the burst's last frame (or beyond): the checked way
+            if end >= burst_end:
+                break  # the burst's last frame (or beyond): the checked way
             if sink is not None:
                 pieces.append(payload)
             else:

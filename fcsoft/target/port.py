@@ -51,7 +51,7 @@ from fcsoft.wire.els import (
     ServiceParameterPage,
     ServiceParameters,
 )
-from fcsoft.wire.encap import Frame, encode_frame
+from fcsoft.wire.encap import Frame, FrameRun, each_frame, encode_frame
 from fcsoft.wire.errors import DecodeError
 from fcsoft.wire.header import (
     F_CTL_REPLY,
@@ -196,13 +196,14 @@ class TargetPort:
         else:
             self.counters["discard_unexpected"] += 1
 
-    def fcp_frames(self, frames: list[Frame]) -> None:
-        """FCP frames that arrived together from one S_ID to one D_ID (the data path's
-        batch: the fabric routes a run only when every frame has the first one's S_ID and
-        D_ID, so the first frame's D_ID speaks for all)."""
+    def fcp_frames(self, frames: list[Frame | FrameRun]) -> None:
+        """FCP frames (and runs of one sequence's frames) that arrived together from one
+        S_ID to one D_ID (the data path's batch: the fabric routes a run only when every
+        frame has the first one's S_ID and D_ID, so the first frame's D_ID speaks for
+        all)."""
         fcid = self.fcid
         if fcid and frames[0].header.d_id != fcid:
-            for frame in frames:
+            for frame in each_frame(frames):
                 self.frame_received(frame, 0.0)
             return
         self.fcp.frames(frames)

@@ -128,7 +128,79 @@ class DroppedFrame(NamedTuple):
     raw: memoryview | bytes
 
 
-Event = Frame | SpecialFrame | DroppedFrame
+class FrameRun:
+    """Frames of one sequence that arrived back to back in one read, decoded without a
+    header object per frame (`FrameDecoder(runs=True)`): solicited data (R_CTL 01), the
+    first frame whole, every later one SOFn3/EOFn with the first frame's header but for
+    SEQ_CNT (one more each) and, when F_CTL sets relative offset, the parameter (the
+    previous frame's plus its payload). Every frame was delimited and CRC-checked like any
+    other; `frames()` gives them as `Frame`s for code that wants one at a time."""
+
+    __slots__ = ("first", "payloads", "_view", "_start", "_ends")
+
+    def __init__(self, first: Frame, view: memoryview, end: int) -> None:
+        self.first = first
+        self.payloads: list[memoryview | bytes] = [first.payload]  # every frame's, in order
+        self._view = view  # the read the frames came in
+        self._start = end - len(first.raw)
+        self._ends = [end]  # where each frame ends in `_view`
+
+    @property
+    def header(self) -> FcHeader:
+        """The first frame's header (S_ID, D_ID, OX_ID, R_CTL and TYPE hold for all)."""
+        return self.first.header
+
+    @property
+    def raw(self) -> memoryview:
+        """The encapsulated frames, back to back, exactly as received."""
+        return self._view[self._start:self._ends[-1]]
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+    def __repr__(self) -> str:
+        h = self.first.header
+        return (f"<FrameRun {len(self.payloads)} frames s_id={h.s_id:06x} d_id={h.d_id:06x} "
+                f"ox_id={h.ox_id:#06x}>")
+
+    def frames(self) -> list[Frame]:
+        """The run as one `Frame` per frame."""
+        first = self.first
+        h = first.header
+        out = [first]
+        view, ends = self._view, self._ends
+        rel = h.f_ctl & _F_CTL_REL_OFF
+        param = h.parameter
+        for k in range(1, len(ends)):
+            if rel:
+                param += len(self.payloads[k - 1])
+            out.append(Frame(_SOF_N3, _EOF_N, h._replace(seq_cnt=(h.seq_cnt + k) & 0xFFFF,
+                                                          parameter=param & 0xFFFFFFFF),
+                             self.payloads[k], view[ends[k - 1]:ends[k]]))
+        return out
+
+
+def each_frame(items: list[Frame | FrameRun]) -> list[Frame]:
+    """Frames and runs of frames as plain frames, in order."""
+    out: list[Frame] = []
+    for item in items:
+        if type(item) is FrameRun:
+            out.extend(item.frames())
+        else:
+            out.append(item)  # type: ignore[arg-type]
+    return out
+
+
+def frame_count(items: list[Frame | FrameRun]) -> int:
+    """How many frames `items` hold (a run counts each of its frames)."""
+    n = len(items)
+    for item in items:
+        if type(item) is FrameRun:
+            n += len(item.payloads) - 1
+    return n
+
+
+Event = Frame | FrameRun | SpecialFrame | DroppedFrame
 
 _prefix_cache: dict[int, bytes] = {}
 
@@ -148,6 +220,7 @@ _HEADER_PACK = struct.Struct(">IIIIHHI").pack
 _crc32 = zlib.crc32
 # plain ints: an enum member costs an attribute lookup through its class on every use
 _SOF_N3 = int(SOF.SOFn3)
+_F_CTL_REL_OFF = 0x000008
 _crc_pack = _CRC.pack
 
 
@@ -313,6 +386,12 @@ _FAST_TAIL = struct.Struct("<II").unpack_from  # FC CRC (little-endian) and the 
 _EOF_BY_WORD_LE = {int.from_bytes(w.to_bytes(4, "big"), "little"): e
                    for w, e in _EOF_BY_WORD.items()}
 _new = tuple.__new__
+# what a continuation frame of a run must carry (FrameRun)
+_SOF_N3_WORD = _delimiter_word(SOF.SOFn3)
+_EOF_N_LE = int.from_bytes(_EOF_N_WORD, "little")
+_R_CTL_SOLICITED_DATA = 0x01
+_F_CTL_END_SEQ = 0x080000
+_EOF_N = int(EOF.EOFn)
 
 
 class FrameDecoder:
@@ -322,15 +401,19 @@ class FrameDecoder:
     byte stream cannot be trusted past a broken header.
     """
 
-    __slots__ = ("_buf", "_dead", "frames_seen", "max_payload", "only_frames")
+    __slots__ = ("_buf", "_dead", "frames_seen", "max_payload", "only_frames", "runs")
 
-    def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
+    def __init__(self, max_payload: int = MAX_PAYLOAD, *, runs: bool = False) -> None:
         self._buf = bytearray()
         self._dead: FramingError | None = None
         self.frames_seen = 0  # frames delimited so far (special frames included)
         self.max_payload = max_payload
-        #: the last feed's events are all ordinary frames (Frame), none dropped or special
+        #: the last feed's events are all ordinary frames (Frame or FrameRun), none dropped
+        #: or special
         self.only_frames = True
+        #: solicited data frames of one sequence, back to back in one read, come out as
+        #: one FrameRun (for a consumer that takes them: the fabric, the data path)
+        self.runs = runs
 
     @property
     def pending(self) -> int:
@@ -360,6 +443,13 @@ class FrameDecoder:
         fast = 0  # frames the fast path took (all events came from it: only_frames)
         head, tail, crc32, new = _FAST_HEAD, _FAST_TAIL, _crc32, _new
         sofs, eofs = _SOF_BY_WORD, _EOF_BY_WORD_LE
+        runs = self.runs
+        # the open run (runs=True): header words the next frame must carry to join it
+        # (ra == -1: none open); run is its FrameRun once a second frame joined
+        ra = rb = rc = rd = rox = rrx = rp = -1
+        rel = False
+        run: FrameRun | None = None
+        joined = 0
         try:
             while end - off >= ENCAP_HEADER_LEN:
                 # Fast path: an ordinary FC frame (pFlags 0, sane length, good delimiters
@@ -373,6 +463,24 @@ class FrameDecoder:
                         stop = off + length
                         if stop > end:
                             break
+                        if a == ra and d == rd and p == rp and b == rb and c == rc and \
+                                ox == rox and rx == rrx and sofw == _SOF_N3_WORD:
+                            # the next frame of the open run: checked, but no header object
+                            want, eofw = tail(view, stop - 8)
+                            if eofw == _EOF_N_LE and crc32(view[off + 32:stop - 8]) == want:
+                                if run is None:
+                                    run = FrameRun(events[-1], view, off)  # type: ignore[arg-type]
+                                    events[-1] = run
+                                run.payloads.append(view[off + 56:stop - 8])
+                                run._ends.append(stop)
+                                joined += 1
+                                rd = (d & 0xFFFF0000) | ((d + 1) & 0xFFFF)
+                                if rel:
+                                    rp = (p + length - MIN_FRAME_LEN) & 0xFFFFFFFF
+                                off = stop
+                                continue
+                        ra = -1  # whatever this frame is, the open run ends before it
+                        run = None
                         sof = sofs.get(sofw)
                         want, eofw = tail(view, stop - 8)
                         eof = eofs.get(eofw)
@@ -388,10 +496,20 @@ class FrameDecoder:
                                     p)), body[HEADER_LEN:length - 40 - fill],
                                     view[off:stop])))
                                 off = stop
+                                if runs and a >> 24 == _R_CTL_SOLICITED_DATA and not fill and \
+                                        eof == _EOF_N and not c & _F_CTL_END_SEQ:
+                                    # solicited data that the sequence goes on after: the
+                                    # next frames may join it as a run
+                                    ra, rb, rc, rox, rrx = a, b, c, ox, rx
+                                    rd = (d & 0xFFFF0000) | ((d + 1) & 0xFFFF)
+                                    rel = bool(c & _F_CTL_REL_OFF)
+                                    rp = (p + length - MIN_FRAME_LEN) & 0xFFFFFFFF if rel else p
                                 continue
                         append(self._frame(view[off:stop]))
                         off = stop
                         continue
+                ra = -1
+                run = None
                 length = self._check_header(view, off)
                 if end - off < length:
                     break
@@ -399,7 +517,9 @@ class FrameDecoder:
                 off += length
         except FramingError as exc:
             self._dead = exc
+            self.frames_seen += joined
             raise
+        self.frames_seen += joined
         self.only_frames = fast == len(events)
         if off < end:
             self._buf += view[off:]

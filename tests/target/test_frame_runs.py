@@ -1,0 +1,198 @@
+"""A sequence's data frames that arrive in one read travel the fabric and reach the target as
+one FrameRun (no header object per frame). Everything the frame-by-frame path guarantees
+holds for them: the data lands where it should, every frame is counted, traced and checked
+(offsets, burst, exchange, anti-spoofing), with a target in this process and over TCP."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from fcsoft.config import parse_config
+from fcsoft.fabric import Fabric
+from fcsoft.initiator import open_host
+from fcsoft.initiator.scsi import connect
+from fcsoft.scsi.sense import Status
+from fcsoft.server.array_runner import ArrayRuntime
+from fcsoft.server.fabric_server import FabricServer
+from fcsoft.server.trace import Tracer
+from fcsoft.wire.encap import FrameRun, encode_sequence
+from fcsoft.wire.fcp import FcpCmnd, FcpRspCode, decode_fcp_rsp, int_to_lun
+from fcsoft.wire.header import FCtl, FcType, RCtl
+
+from .fake_scsi import FakeScsi
+from .test_fcp_tcp import CONF, H1, T1, RawPort, read10, write10
+
+DATA_F_CTL = 0x010008  # exchange originator, relative offset
+LAST_F_CTL = DATA_F_CTL | int(FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE)
+
+
+async def start_lab(nursery, *, tcp: bool = False, tracer: Tracer | None = None,
+                    real: bool = False):
+    """A fabric and one array port in front of the fake SCSI layer, or (`real`) the
+    array's own disk model, whose memory store takes write data as it arrives."""
+    conf = parse_config(CONF)
+    server = FabricServer(Fabric(conf.fabric, conf.zones), tracer=tracer)
+    addr = await nursery.start(server.serve, "127.0.0.1", 0)
+    scsi = None if real else FakeScsi()
+    array = ArrayRuntime(conf.arrays[0], scsi=scsi, max_burst=65536)
+    if tcp:
+        nursery.start_soon(array.run_remote, *addr)
+    else:
+        await array.run_in_process(server, nursery)
+    port = array.ports[0]
+    with trio.fail_after(5):
+        while not port.ready:
+            await trio.sleep(0.01)
+    return addr, array, scsi, server
+
+
+def record_runs(monkeypatch, obj, name) -> list[object]:
+    """What `obj.name` (a function taking a list of frames and runs) is handed."""
+    seen: list[object] = []
+    real = getattr(obj, name)
+
+    def spy(*args):
+        seen.extend(a for arg in args if isinstance(arg, list) for a in arg)
+        return real(*args)
+
+    monkeypatch.setattr(obj, name, spy)
+    return seen
+
+
+def fabric_link_of(server, host):
+    (link,) = [lk for lk in server.links.values() if lk.peer != "in-process"
+               and host.fcid in server.core.links[lk.id].fcids]
+    return link
+
+
+@pytest.mark.parametrize(("tcp", "real"), [(False, False), (False, True), (True, False)],
+                         ids=["in-process", "in-process-disk", "tcp"])
+async def test_a_write_burst_travels_as_a_run(nursery, monkeypatch, tcp, real):
+    addr, array, scsi, server = await start_lab(nursery, tcp=tcp, real=real)
+    routed = record_runs(monkeypatch, server.core, "route_run")
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        data = bytes((i * 29 + 3) & 0xFF for i in range(65536))
+        await it.scsi(0, bytes(6))  # TEST UNIT READY: the disk's power-on unit attention
+        r = await it.scsi(0, write10(100, 128), data_out=data)
+        assert r.good and r.residual == 0
+        if scsi is not None:
+            assert scsi.disk[100 * 512:228 * 512] == data
+        r = await it.scsi(0, read10(100, 128), data_in_len=65536)
+        assert r.good and r.data == data
+        link = fabric_link_of(server, host)
+        # every frame counted once, runs or not: as many as the link's decoder delimited
+        assert link.counters["rx_frames"] == link._decoder.frames_seen > 32
+        assert server.core.links[link.id].counters["routed"] > 32
+    assert any(isinstance(item, FrameRun) for item in routed)
+
+
+async def test_runs_reach_the_target_port_whole(nursery, monkeypatch):
+    addr, array, scsi, server = await start_lab(nursery)
+    taken = record_runs(monkeypatch, array.ports[0].fcp, "frames")
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        data = bytes(range(256)) * 128  # 32 KiB: 16 frames
+        assert (await it.scsi(0, write10(8, 64), data_out=data)).good
+        assert scsi.disk[8 * 512:72 * 512] == data
+    runs = [item for item in taken if isinstance(item, FrameRun)]
+    assert runs and sum(len(r) for r in runs) >= 8
+
+
+def send_sequence(it, ox, rx, data, piece, offset=0, seq_id=1, s_id=None, last=LAST_F_CTL):
+    """One sequence of FCP_DATA frames in one write (SEQ_CNT counting, SOFn3/EOFn)."""
+    port = it.port
+    port.hl.exchanges.send_raw(encode_sequence(
+        RCtl.SOLICITED_DATA, it.target_fcid, s_id if s_id is not None else port.fcid,
+        FcType.FCP, DATA_F_CTL, seq_id, ox, rx, data, piece, offset, last))
+
+
+async def open_write(raw, ox, lba, length):
+    cmnd = FcpCmnd(lun=int_to_lun(0), wrdata=True, cdb=write10(lba, length // 512),
+                   fcp_dl=length)
+    raw.send(RCtl.UNSOLICITED_COMMAND, FcType.FCP, cmnd.encode(), ox)
+    return (await raw.wait(RCtl.DATA_DESCRIPTOR)).header.rx_id
+
+
+async def test_a_run_that_goes_beyond_the_burst_is_refused(nursery):
+    addr, array, scsi, _ = await start_lab(nursery)
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        raw = RawPort(it)
+        raw.attach(0x720)
+        rx = await open_write(raw, 0x720, 0, 4096)
+        # four frames of 1.5 KiB for a burst of 4 KiB, none but the last ending the
+        # sequence: the third runs over the burst's end
+        unknown = array.ports[0].counters["fcp_data_unknown_exchange"]
+        send_sequence(it, 0x720, rx, bytes(6144), 1536)
+        rsp = decode_fcp_rsp((await raw.wait(RCtl.COMMAND_STATUS)).payload)
+        assert rsp.response_code == FcpRspCode.DATA_LENGTH_INVALID
+        # refused at the third frame, as frame by frame: the fourth finds no exchange
+        assert array.ports[0].counters["fcp_data_unknown_exchange"] == unknown + 1
+        assert not any(c.cdb[0] == 0x2A for c in scsi.executed)
+        assert (await it.scsi(0, read10(0, 1), data_in_len=512)).good
+
+
+async def test_a_run_at_the_wrong_offset_is_refused(nursery):
+    addr, array, scsi, _ = await start_lab(nursery)
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        raw = RawPort(it)
+        raw.attach(0x721)
+        rx = await open_write(raw, 0x721, 0, 8192)
+        unknown = array.ports[0].counters["fcp_data_unknown_exchange"]
+        send_sequence(it, 0x721, rx, bytes(8192), 1024, offset=1024)
+        rsp = decode_fcp_rsp((await raw.wait(RCtl.COMMAND_STATUS)).payload)
+        assert rsp.response_code == FcpRspCode.DATA_RO_MISMATCH
+        # refused at the first frame: the seven after it find no exchange
+        with trio.fail_after(5):
+            while array.ports[0].counters["fcp_data_unknown_exchange"] < unknown + 7:
+                await trio.sleep(0.01)
+        assert not array.ports[0].session_by_wwpn(host.wwpn).exchanges
+
+
+async def test_a_run_for_no_exchange_is_counted_frame_by_frame(nursery):
+    addr, array, scsi, _ = await start_lab(nursery)
+    port = array.ports[0]
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        before = port.counters["fcp_data_unknown_exchange"]
+        send_sequence(it, 0x7FE, 0x123, bytes(8192), 1024)
+        with trio.fail_after(5):
+            while port.counters["fcp_data_unknown_exchange"] < before + 8:
+                await trio.sleep(0.01)
+        assert (await it.scsi(0, read10(0, 1), data_in_len=512)).good
+        assert port.counters["fcp_data_unknown_exchange"] == before + 8
+
+
+async def test_a_spoofed_run_is_discarded_frame_by_frame(nursery):
+    addr, array, scsi, server = await start_lab(nursery)
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        raw = RawPort(it)
+        raw.attach(0x722)
+        rx = await open_write(raw, 0x722, 0, 8192)
+        send_sequence(it, 0x722, rx, bytes([0xEE]) * 8192, 1024, s_id=host.fcid ^ 0x0000FF)
+        counters = server.core.counters
+        with trio.fail_after(5):
+            while counters["discard_s_id_not_assigned_on_link"] < 8:
+                await trio.sleep(0.01)
+        await trio.sleep(0.05)
+        assert counters["discard_s_id_not_assigned_on_link"] == 8
+        assert scsi.disk[:8192] == bytes(8192)  # nothing of it was stored
+        assert array.ports[0].session_by_wwpn(host.wwpn).exchanges  # still waiting
+
+
+async def test_a_traced_run_records_every_frame(nursery, tmp_path):
+    from tests.server.test_cli import read_pcap
+
+    tracer = Tracer(tmp_path / "t.pcap")
+    tracer.open()
+    addr, array, scsi, _ = await start_lab(nursery, tracer=tracer)
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        data = bytes(range(256)) * 128  # 32 KiB: 16 data frames of 2 KiB
+        assert (await it.scsi(0, write10(0, 64), data_out=data)).good
+        r = await it.scsi(0, read10(0, 64), data_in_len=len(data))
+        assert r.status == Status.GOOD and r.data == data
+    tracer.close()
+    records = read_pcap(tmp_path / "t.pcap")
+    # data frames from the host (S_ID its own): SEQ_CNT 0..15, relative offsets in order
+    out = [r for r in records if r[4] == 0x01 and int.from_bytes(r[9:12], "big") == host.fcid]
+    assert [int.from_bytes(r[18:20], "big") for r in out] == list(range(16))
+    assert [int.from_bytes(r[24:28], "big") for r in out] == [2048 * k for k in range(16)]
+    assert b"".join(r[28:28 + 2048] for r in out) == data
