@@ -131,19 +131,20 @@ class DroppedFrame(NamedTuple):
 class FrameRun:
     """Frames of one sequence that arrived back to back in one read, decoded without a
     header object per frame (`FrameDecoder(runs=True)`): solicited data (R_CTL 01), the
-    first frame whole, every later one SOFn3/EOFn with the first frame's header but for
-    SEQ_CNT (one more each) and, when F_CTL sets relative offset, the parameter (the
-    previous frame's plus its payload). Every frame was delimited and CRC-checked like any
-    other; `frames()` gives them as `Frame`s for code that wants one at a time."""
+    first frame whole, every later one SOFn3/EOFn with no fill bytes and the first frame's
+    header but for SEQ_CNT (one more each) and, when F_CTL sets relative offset, the
+    parameter (the previous frame's plus its payload). Every frame was delimited and
+    CRC-checked like any other; `frames()` gives them as `Frame`s for code that wants one
+    at a time."""
 
-    __slots__ = ("first", "payloads", "_view", "_start", "_ends")
+    __slots__ = ("first", "payloads", "_view", "_start", "_end")
 
     def __init__(self, first: Frame, view: memoryview, end: int) -> None:
         self.first = first
         self.payloads: list[memoryview | bytes] = [first.payload]  # every frame's, in order
         self._view = view  # the read the frames came in
         self._start = end - len(first.raw)
-        self._ends = [end]  # where each frame ends in `_view`
+        self._end = end  # where the last frame ends in `_view`
 
     @property
     def header(self) -> FcHeader:
@@ -153,7 +154,7 @@ class FrameRun:
     @property
     def raw(self) -> memoryview:
         """The encapsulated frames, back to back, exactly as received."""
-        return self._view[self._start:self._ends[-1]]
+        return self._view[self._start:self._end]
 
     def __len__(self) -> int:
         return len(self.payloads)
@@ -168,15 +169,18 @@ class FrameRun:
         first = self.first
         h = first.header
         out = [first]
-        view, ends = self._view, self._ends
+        view = self._view
+        end = self._start + len(first.raw)
         rel = h.f_ctl & _F_CTL_REL_OFF
         param = h.parameter
-        for k in range(1, len(ends)):
+        payloads = self.payloads
+        for k in range(1, len(payloads)):
             if rel:
-                param += len(self.payloads[k - 1])
+                param += len(payloads[k - 1])
+            start, end = end, end + MIN_FRAME_LEN + len(payloads[k])  # (no fill bytes)
             out.append(Frame(_SOF_N3, _EOF_N, h._replace(seq_cnt=(h.seq_cnt + k) & 0xFFFF,
                                                           parameter=param & 0xFFFFFFFF),
-                             self.payloads[k], view[ends[k - 1]:ends[k]]))
+                             payloads[k], view[start:end]))
         return out
 
 
@@ -449,6 +453,7 @@ class FrameDecoder:
         ra = rb = rc = rd = rox = rrx = rp = -1
         rel = False
         run: FrameRun | None = None
+        sof_n3, eof_n = _SOF_N3_WORD, _EOF_N_LE
         joined = 0
         try:
             while end - off >= ENCAP_HEADER_LEN:
@@ -464,19 +469,20 @@ class FrameDecoder:
                         if stop > end:
                             break
                         if a == ra and d == rd and p == rp and b == rb and c == rc and \
-                                ox == rox and rx == rrx and sofw == _SOF_N3_WORD:
+                                ox == rox and rx == rrx and sofw == sof_n3:
                             # the next frame of the open run: checked, but no header object
                             want, eofw = tail(view, stop - 8)
-                            if eofw == _EOF_N_LE and crc32(view[off + 32:stop - 8]) == want:
+                            if eofw == eof_n and crc32(view[off + 32:stop - 8]) == want:
                                 if run is None:
                                     run = FrameRun(events[-1], view, off)  # type: ignore[arg-type]
                                     events[-1] = run
-                                run.payloads.append(view[off + 56:stop - 8])
-                                run._ends.append(stop)
+                                    join = run.payloads.append
+                                join(view[off + 56:stop - 8])
+                                run._end = stop
                                 joined += 1
                                 rd = (d & 0xFFFF0000) | ((d + 1) & 0xFFFF)
                                 if rel:
-                                    rp = (p + length - MIN_FRAME_LEN) & 0xFFFFFFFF
+                                    rp = (p + length - 64) & 0xFFFFFFFF  # 64: MIN_FRAME_LEN
                                 off = stop
                                 continue
                         ra = -1  # whatever this frame is, the open run ends before it
