@@ -143,6 +143,14 @@ class PortDriver:
         self.port.frame_received(frame, trio.current_time())
         self.timers.poke()
 
+    #: over TCP too, a sequence's data frames that came in one read arrive as one FrameRun
+    takes_runs = True
+
+    def frames_received(self, link: Link, frames: list[Frame | FrameRun]) -> None:
+        """The frames of one read from the fabric over TCP, together: FCP as one batch
+        (a write's data frames, runs of them), anything else frame by frame."""
+        self._deliver_run(frames)
+
     def link_closed(self, link: Link, reason: str) -> None:
         self.port.link_down(trio.current_time())
         self.port.transmit = lambda _d: False

@@ -87,8 +87,9 @@ async def test_a_write_burst_travels_as_a_run(nursery, monkeypatch, tcp, real):
     assert any(isinstance(item, FrameRun) for item in routed)
 
 
-async def test_runs_reach_the_target_port_whole(nursery, monkeypatch):
-    addr, array, scsi, server = await start_lab(nursery)
+@pytest.mark.parametrize("tcp", [False, True], ids=["in-process", "tcp"])
+async def test_runs_reach_the_target_port_whole(nursery, monkeypatch, tcp):
+    addr, array, scsi, server = await start_lab(nursery, tcp=tcp)
     taken = record_runs(monkeypatch, array.ports[0].fcp, "frames")
     async with open_host(addr, H1) as host, connect(host, T1) as it:
         data = bytes(range(256)) * 128  # 32 KiB: 16 frames
