@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from fcsoft.wire.encap import EOF, SOF, Frame, encode_frame
+from fcsoft.wire.encap import EOF, SOF, Frame, FrameRun, encode_frame
 from fcsoft.wire.header import FcHeader, FCtl
 
 # plain ints: IntFlag arithmetic runs in Python, and these are tested on every frame
@@ -58,7 +58,7 @@ class ExchangeManager:
         self._unsolicited = unsolicited
         self._pending: dict[int, Pending] = {}
         self._handlers: dict[int, Callable[[Frame], None]] = {}
-        self._data_runs: dict[int, Callable[[list[Frame], int, int], None]] = {}
+        self._data_runs: dict[int, Callable[[list[Frame | FrameRun], int, int], None]] = {}
         # start at a random OX_ID: FLOGIs from many ports all come from S_ID 0 to FFFFFE,
         # and a merged trace (or a decoder) can only tell them apart by OX_ID
         start = random.randrange(1, 0xFFFF)
@@ -97,7 +97,8 @@ class ExchangeManager:
             self._pending.pop(header.ox_id, None)
 
     def attach(self, ox_id: int, handler: Callable[[Frame], None],
-               data_run: Callable[[list[Frame], int, int], None] | None = None) -> None:
+               data_run: Callable[[list[Frame | FrameRun], int, int], None] | None = None
+               ) -> None:
         """Route every responder frame of exchange `ox_id` to `handler` (FCP exchanges,
         which see several sequences: XFER_RDY, DATA, RSP); `data_run(frames, i, j)`, if
         given, takes frames[i:j], FCP_DATA of the exchange that arrived together."""
@@ -109,9 +110,10 @@ class ExchangeManager:
         self._handlers.pop(ox_id, None)
         self._data_runs.pop(ox_id, None)
 
-    def frames_received(self, frames: list[Frame]) -> None:
-        """The frames of one read, in order: runs of one exchange's FCP_DATA go to its
-        `data_run` in one call, everything else to `frame_received`."""
+    def frames_received(self, frames: list[Frame | FrameRun]) -> None:
+        """The frames of one read, in order (a FrameRun among them: one sequence's data
+        frames): runs of one exchange's FCP_DATA go to its `data_run` in one call,
+        everything else to `frame_received`, frame by frame."""
         runs = self._data_runs
         n = len(frames)
         i = 0
@@ -129,7 +131,12 @@ class ExchangeManager:
                 runs[ox](frames, i, j)
                 i = j
                 continue
-            self.frame_received(frames[i])
+            item = frames[i]
+            if isinstance(item, FrameRun):
+                for frame in item.frames():
+                    self.frame_received(frame)
+            else:
+                self.frame_received(item)
             i += 1
 
     def frame_received(self, frame: Frame) -> None:

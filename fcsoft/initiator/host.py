@@ -48,7 +48,7 @@ from fcsoft.wire.els import (
     ScrFunction,
 )
 from fcsoft.wire.els_login import ServiceParameters
-from fcsoft.wire.encap import Frame
+from fcsoft.wire.encap import Frame, FrameRun
 from fcsoft.wire.header import FcType, RCtl, WellKnownAddress, make_header
 from fcsoft.wire.wwn import WWN
 
@@ -146,7 +146,10 @@ class HostLink:
     def frame_received(self, link: Link, frame: Frame) -> None:
         self.exchanges.frame_received(frame)
 
-    def frames_received(self, link: Link, frames: list[Frame]) -> None:
+    #: a read's data frames that come in one read arrive as one FrameRun
+    takes_runs = True
+
+    def frames_received(self, link: Link, frames: list[Frame | FrameRun]) -> None:
         """The frames of one read together (a read's data frames go to their command in
         one call)."""
         self.exchanges.frames_received(frames)

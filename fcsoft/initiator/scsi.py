@@ -33,7 +33,7 @@ from fcsoft.wire.els import (
     Prlo,
     ServiceParameterPage,
 )
-from fcsoft.wire.encap import Frame, encode_sequence
+from fcsoft.wire.encap import Frame, FrameRun, encode_sequence
 from fcsoft.wire.errors import DecodeError
 from fcsoft.wire.fcp import (
     FcpCmnd,
@@ -189,22 +189,26 @@ class _Command:
         elif r in (_R_BA_ACC, _R_BA_RJT):
             self._done(_ABORTED)
 
-    def data_run(self, frames: list[Frame], i: int, j: int) -> None:
+    def data_run(self, frames: list[Frame | FrameRun], i: int, j: int) -> None:
         """frames[i:j]: FCP_DATA of this exchange that arrived together (as `frame` takes
-        each, in one loop)."""
+        each, in one loop; a FrameRun's frames follow one another's relative offsets)."""
         data_in = self.data_in
         size = len(data_in)
         received = self.data_received
         for k in range(i, j):
             frame = frames[k]
             h = frame.header
-            off = h.parameter if h.f_ctl & _REL_OFF else received
-            payload = frame.payload
-            end = off + len(payload)
-            if end <= size:
-                data_in[off:end] = payload
-                if end > received:
-                    received = end
+            rel = h.f_ctl & _REL_OFF
+            param = h.parameter
+            for payload in (frame.payloads if isinstance(frame, FrameRun) else
+                            (frame.payload,)):
+                off = param if rel else received
+                end = off + len(payload)
+                if end <= size:
+                    data_in[off:end] = payload
+                    if end > received:
+                        received = end
+                param = (param + len(payload)) & 0xFFFFFFFF  # (as the frames carry it)
         self.data_received = received
 
     def _result(self, frame: Frame) -> ScsiResult:

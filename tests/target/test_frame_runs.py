@@ -197,3 +197,56 @@ async def test_a_traced_run_records_every_frame(nursery, tmp_path):
     assert [int.from_bytes(r[18:20], "big") for r in out] == list(range(16))
     assert [int.from_bytes(r[24:28], "big") for r in out] == [2048 * k for k in range(16)]
     assert b"".join(r[28:28 + 2048] for r in out) == data
+
+
+# -- the initiator's side: a READ's data-in frames that come in one read are one FrameRun
+
+async def test_read_data_reaches_the_initiator_as_runs(nursery, monkeypatch):
+    addr, array, scsi, _ = await start_lab(nursery, tcp=True)
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        seen = record_runs(monkeypatch, host.hl.exchanges, "frames_received")
+        data = bytes((i * 11 + 5) & 0xFF for i in range(65536))
+        scsi.disk[512 * 300:512 * 428] = data
+        r = await it.scsi(0, read10(300, 128), data_in_len=len(data))
+        assert r.good and r.data == data and r.residual == 0
+        buf = bytearray(len(data))  # into the caller's buffer too
+        r = await it.scsi(0, read10(300, 128), data_in=buf)
+        assert r.good and buf == data
+    assert any(isinstance(item, FrameRun) for item in seen)
+
+
+@pytest.mark.parametrize("rel", [True, False], ids=["relative-offset", "in-order"])
+@pytest.mark.parametrize("room", [8192, 5000], ids=["fits", "overflows"])
+def test_a_run_fills_the_initiators_buffer_as_its_frames_would(rel, room):
+    """_Command.data_run with a FrameRun does what it does with the run's frames one by
+    one: payloads at their relative offsets (or in arrival order without them), and a
+    frame that would not fit the buffer left out."""
+    from fcsoft.initiator.scsi import _Command
+    from fcsoft.wire.encap import EOF, SOF, FrameDecoder, each_frame, encode_frame
+    from fcsoft.wire.header import FcHeader
+
+    data = bytes((i * 3) & 0xFF for i in range(8192))
+    f_ctl = 0x800000 | (0x08 if rel else 0)  # responder's exchange, relative offset or not
+    # eight frames of 1 KiB, the parameter their offset or (no relative offset) 0
+    stream = b"".join(encode_frame(
+        FcHeader(RCtl.SOLICITED_DATA, 0x010200, 0, 0x010100, FcType.FCP,
+                 f_ctl | (0x090000 if k == 7 else 0), 1, 0, k, 0x42, 0x43,
+                 1024 * k if rel else 0),
+        data[1024 * k:1024 * (k + 1)], SOF.SOFi3 if k == 0 else SOF.SOFn3,
+        EOF.EOFt if k == 7 else EOF.EOFn) for k in range(8))
+    items = FrameDecoder(runs=True).feed(stream)
+    assert isinstance(items[0], FrameRun)
+
+    def command():
+        cmd = _Command.__new__(_Command)
+        cmd.data_in = bytearray(room)
+        cmd.data_received = 0
+        return cmd
+
+    whole, one_by_one = command(), command()
+    whole.data_run(items, 0, len(items))
+    frames = each_frame(items)
+    one_by_one.data_run(frames, 0, len(frames))
+    assert whole.data_in == one_by_one.data_in
+    assert whole.data_received == one_by_one.data_received == (8192 if room == 8192 else 4096)
+    assert whole.data_in[:4096] == data[:4096]

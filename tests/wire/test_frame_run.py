@@ -22,7 +22,7 @@ from fcsoft.wire.encap import (
     frame_count,
 )
 from fcsoft.wire.errors import FramingError
-from fcsoft.wire.header import FCtl, FcHeader
+from fcsoft.wire.header import FcHeader, FCtl
 
 REL = int(FCtl.RELATIVE_OFFSET)
 LAST = int(FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE) | REL
@@ -150,7 +150,7 @@ def test_runs_never_change_what_was_received(seqs, spoils, cuts, interleave):
     if interleave and len(parts) > 1:
         # frames of two sequences taking turns
         a, b = FrameDecoder().feed(parts[0]), FrameDecoder().feed(parts[1])
-        mixed = [bytes(f.raw) for pair in zip(a, b) for f in pair]
+        mixed = [bytes(f.raw) for pair in zip(a, b, strict=False) for f in pair]
         mixed += [bytes(f.raw) for f in (a[len(b):] if len(a) > len(b) else b[len(a):])]
         parts[:2] = [b"".join(mixed)]
     stream = bytearray(b"".join(parts))
