@@ -6,6 +6,7 @@ mid-transfer, task management, data beyond FCP_DL, FCP without PLOGI / PRLI."""
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 import trio
@@ -49,19 +50,29 @@ def write10(lba: int, blocks: int) -> bytes:
     return struct.pack(">BBIBHB", 0x2A, 0, lba, 0, blocks, 0)
 
 
-@pytest.fixture
-async def lab(nursery):
+async def start_lab(nursery, *, max_burst: int = 4096, tcp: bool = False,
+                    tracer: Any = None, real: bool = False):
+    """A fabric and one array port (in process, or `tcp`: attached over TCP) in front of
+    the fake SCSI layer, or (`real`) the array's own disk model."""
     conf = parse_config(CONF)
-    server = FabricServer(Fabric(conf.fabric, conf.zones))
+    server = FabricServer(Fabric(conf.fabric, conf.zones), tracer=tracer)
     addr = await nursery.start(server.serve, "127.0.0.1", 0)
-    scsi = FakeScsi()
-    array = ArrayRuntime(conf.arrays[0], scsi=scsi, max_burst=4096)
-    await array.run_in_process(server, nursery)
+    scsi = None if real else FakeScsi()
+    array = ArrayRuntime(conf.arrays[0], scsi=scsi, max_burst=max_burst)
+    if tcp:
+        nursery.start_soon(array.run_remote, *addr)
+    else:
+        await array.run_in_process(server, nursery)
     port = array.ports[0]
     with trio.fail_after(5):
         while not port.ready:
             await trio.sleep(0.01)
     return addr, array, scsi, server
+
+
+@pytest.fixture
+async def lab(nursery):
+    return await start_lab(nursery)
 
 
 async def test_discover_login_inquiry(lab):

@@ -8,43 +8,24 @@ from __future__ import annotations
 import pytest
 import trio
 
-from fcsoft.config import parse_config
-from fcsoft.fabric import Fabric
 from fcsoft.initiator import open_host
 from fcsoft.initiator.scsi import connect
 from fcsoft.scsi.sense import Status
-from fcsoft.server.array_runner import ArrayRuntime
-from fcsoft.server.fabric_server import FabricServer
 from fcsoft.server.trace import Tracer
 from fcsoft.wire.encap import FrameRun, encode_sequence
 from fcsoft.wire.fcp import FcpCmnd, FcpRspCode, decode_fcp_rsp, int_to_lun
 from fcsoft.wire.header import FCtl, FcType, RCtl
 
-from .fake_scsi import FakeScsi
-from .test_fcp_tcp import CONF, H1, T1, RawPort, read10, write10
+from .test_fcp_tcp import H1, T1, RawPort, read10, write10
+from .test_fcp_tcp import start_lab as fcp_lab
 
 DATA_F_CTL = 0x010008  # exchange originator, relative offset
 LAST_F_CTL = DATA_F_CTL | int(FCtl.END_SEQUENCE | FCtl.SEQUENCE_INITIATIVE)
 
 
-async def start_lab(nursery, *, tcp: bool = False, tracer: Tracer | None = None,
-                    real: bool = False):
-    """A fabric and one array port in front of the fake SCSI layer, or (`real`) the
-    array's own disk model, whose memory store takes write data as it arrives."""
-    conf = parse_config(CONF)
-    server = FabricServer(Fabric(conf.fabric, conf.zones), tracer=tracer)
-    addr = await nursery.start(server.serve, "127.0.0.1", 0)
-    scsi = None if real else FakeScsi()
-    array = ArrayRuntime(conf.arrays[0], scsi=scsi, max_burst=65536)
-    if tcp:
-        nursery.start_soon(array.run_remote, *addr)
-    else:
-        await array.run_in_process(server, nursery)
-    port = array.ports[0]
-    with trio.fail_after(5):
-        while not port.ready:
-            await trio.sleep(0.01)
-    return addr, array, scsi, server
+async def start_lab(nursery, **kw):
+    """The lab of test_fcp_tcp with bursts of 64 KiB (a 64 KiB write is one sequence)."""
+    return await fcp_lab(nursery, max_burst=65536, **kw)
 
 
 def record_runs(monkeypatch, obj, name) -> list[object]:
