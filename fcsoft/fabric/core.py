@@ -165,10 +165,11 @@ class Fabric:
             lambda link_id, frame: self.transmit(link_id, frame.raw)
         self.forward_raw: Callable[[int, bytes | memoryview], bool] = \
             lambda link_id, data: self.transmit(link_id, data)
-        #: routed frames that share S_ID and D_ID, handed over together; returns how many
-        #: the destination took
+        #: routed frames (and runs of frames) that share S_ID and D_ID, handed over
+        #: together; returns how many frames the destination took
         self.forward_run: Callable[[int, list[Frame | FrameRun]], int] = \
-            lambda link_id, frames: sum([self.forward_raw(link_id, f.raw) for f in frames])
+            lambda link_id, frames: sum([frame_count([f]) for f in frames
+                                         if self.forward_raw(link_id, f.raw)])
         # (link id, S_ID, D_ID) -> destination link id: the routing verdict of a frame
         # that may pass (S_ID assigned on the link, D_ID logged in, both in one zone),
         # kept until logins, logouts or zoning change anything (see _routes_changed)
@@ -407,13 +408,11 @@ class Fabric:
                     self._discard(link, frame, verdict)
                 return
             dst = verdict
-        taken = self.forward_run(dst, frames)
-        if taken == len(frames):
-            link.counters["routed"] += frame_count(frames)
-            return
-        link.counters["routed"] += frame_count(frames[:taken])
-        for frame in each_frame(frames[taken:]):  # the destination's queue filled up
-            self._discard(link, frame, "destination_queue_full")
+        taken = self.forward_run(dst, frames)  # (frames, each frame of a run counted)
+        link.counters["routed"] += taken
+        if taken < frame_count(frames):  # the destination's queue filled up on the way
+            for frame in each_frame(frames)[taken:]:
+                self._discard(link, frame, "destination_queue_full")
 
     def route_raw(self, link_id: int, s_id: int, d_id: int, raw: bytes | memoryview) -> bool:
         """The data path for a port attached in process: one or more encapsulated frames

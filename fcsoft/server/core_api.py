@@ -21,8 +21,8 @@ class Core(Protocol):
     # frames it routes (the shell traces only what `transmit` sends): decoded, or raw
     forward: Callable[[int, Frame], bool]
     forward_raw: Transmit
-    # frames (and runs of frames) sharing S_ID and D_ID; returns how many items the
-    # destination took
+    # frames (and runs of frames) sharing S_ID and D_ID; returns how many frames the
+    # destination took (each frame of a run counted)
     forward_run: Callable[[int, list[Frame | FrameRun]], int]
     on_discard: Callable[[int, str], None]  # (link id, reason) of each frame it discards
 

@@ -113,23 +113,25 @@ class LocalLink:
 
     def send_run(self, frames: list[Frame | FrameRun]) -> int:
         """Frames (and runs of frames) the fabric routed here together (one S_ID and D_ID):
-        handed to the port in one call when it takes runs; returns how many items it took
-        (all, or none when the link is closed)."""
+        handed to the port in one call when it takes runs; returns how many frames it
+        took (all, or none when the link is closed)."""
         if self.closed:
             return 0
         if self._deliver_run is None or self._server.faults is not None:
-            for frame in each_frame(frames):
+            plain = each_frame(frames)
+            for frame in plain:
                 self._hand_over(frame)
-            return len(frames)
-        self.counters["rx_frames"] += frame_count(frames)
+            return len(plain)
+        count = frame_count(frames)
+        self.counters["rx_frames"] += count
         try:
             self._deliver_run(frames)
         except Exception:  # noqa: BLE001 - one frame's bug must not stop the port
             self.counters["rx_handler_error"] += 1
             h = frames[0].header
-            self.log.exception("frame handling failed; frames discarded", frames=len(frames),
+            self.log.exception("frame handling failed; frames discarded", frames=count,
                                r_ctl=h.r_ctl, s_id=h.s_id, d_id=h.d_id, ox_id=h.ox_id)
-        return len(frames)
+        return count
 
     def _hand_over(self, frame: Frame) -> None:
         if self._server.faults is not None and not crc_ok(frame.raw):
@@ -232,11 +234,17 @@ class FabricServer:
             return send_run(frames)  # type: ignore[no-any-return]
         taken = 0
         for frame in frames:
-            # a run goes out as the frames it holds, back to back (every link's `send`
-            # takes that)
-            if not (link.send_frame(frame) if type(frame) is Frame else link.send(frame.raw)):
+            if isinstance(frame, FrameRun):
+                # frame by frame, so that the link's bounded queue counts each (its bytes
+                # as received: no Frame objects)
+                for raw in split_frames(frame.raw):
+                    if not link.send(raw):
+                        return taken
+                    taken += 1
+            elif link.send_frame(frame):
+                taken += 1
+            else:
                 break
-            taken += 1
         return taken
 
     def _discarded(self, link_id: int, reason: str) -> None:

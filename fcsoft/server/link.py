@@ -218,14 +218,8 @@ class Link:
             self._out_bytes = n
         return True
 
-    def send_frame(self, frame: Frame | FrameRun) -> bool:
-        """Queue a decoded frame (or run of frames) the fabric routes here (its raw bytes
-        go out)."""
-        if type(frame) is FrameRun:
-            if not self.send(frame.raw):
-                return False
-            self.counters["tx_frames"] += len(frame) - 1  # the flush counts it as one
-            return True
+    def send_frame(self, frame: Frame) -> bool:
+        """Queue a decoded frame the fabric routes here (its raw bytes go out)."""
         return self.send(frame.raw)
 
     def _flush(self) -> None:

@@ -231,3 +231,39 @@ def test_a_run_fills_the_initiators_buffer_as_its_frames_would(rel, room):
     assert whole.data_in == one_by_one.data_in
     assert whole.data_received == one_by_one.data_received == (8192 if room == 8192 else 4096)
     assert whole.data_in[:4096] == data[:4096]
+
+
+def test_a_run_routed_to_a_link_without_runs_is_queued_frame_by_frame():
+    """A TCP link's (or an FCoE ENode's) send queue is bounded in frames: a run routed to
+    it is queued frame by frame, and when the queue fills on the way, the frames that did
+    not fit are what the fabric counts as discarded."""
+    from fcsoft.config import parse_config
+    from fcsoft.fabric import Fabric
+    from fcsoft.server.fabric_server import FabricServer
+    from fcsoft.wire.encap import FrameDecoder, split_frames
+
+    class Full:  # a link whose queue takes three more frames
+        id, name, peer = 99, "link99", "test"
+
+        def __init__(self):
+            self.sent = []
+
+        def send(self, data):
+            if len(self.sent) == 3:
+                return False
+            self.sent.append(bytes(data))
+            return True
+
+        def send_frame(self, frame):
+            return self.send(frame.raw)
+
+    conf = parse_config("")
+    server = FabricServer(Fabric(conf.fabric, conf.zones))
+    link = Full()
+    server.links[link.id] = link
+    stream = encode_sequence(RCtl.SOLICITED_DATA, 0x010200, 0x010100, FcType.FCP, DATA_F_CTL,
+                             1, 0x42, 0xFFFF, bytes(range(256)) * 32, 1024, 0, LAST_F_CTL)
+    items = FrameDecoder(runs=True).feed(stream)
+    assert isinstance(items[0], FrameRun) and len(items[0]) == 7
+    assert server.forward_run(link.id, items) == 3
+    assert link.sent == [bytes(f) for f in split_frames(stream)[:3]]
