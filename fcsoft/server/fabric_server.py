@@ -399,7 +399,7 @@ class FabricServer:
     async def run_link(self, stream: trio.abc.Stream, peer: str) -> None:
         """Run one link over `stream` until it closes (used for TCP and in-process links)."""
         link = Link(stream, self, peer=peer, tracer=self.tracer, r_a_tov=self.r_a_tov,
-                    send_queue=self.send_queue)
+                    send_queue=self.send_queue, pause_reading=True)
         if not self.attach(link):
             await trio.aclose_forcefully(stream)
             return

@@ -21,6 +21,13 @@ the data path's sake:
 - The output is bounded: when a peer stops reading and `send_queue` frames wait, class 3
   frames for it are discarded and counted, never blocking the sender (docs/behaviour.md,
   "Load and faults").
+- A link made with `pause_reading=True` (the fabric's) stops reading from its peer while
+  more than `send_queue` frames' worth of bytes wait to be written to that peer, and goes
+  on once half of it is written: the answers of a port in this process to a peer that
+  keeps sending commands but does not read them (which may be whole sequences, many
+  frames in one queued item) wait in the peer's own socket, not in our memory. This is
+  the part of FC's buffer-to-buffer flow control a TCP link can have: a peer that does not
+  take frames is not given more to answer.
 
 The reader likewise reads the socket directly (`recv` on the non-blocking socket) and
 waits for readability only when there is nothing to read; one cancel scope with a moving
@@ -45,6 +52,7 @@ import trio
 
 from fcsoft.logs import get_logger
 from fcsoft.wire.encap import (
+    MAX_FRAME_LEN,
     DroppedFrame,
     Frame,
     FrameDecoder,
@@ -155,7 +163,8 @@ class Link:
 
     def __init__(self, stream: trio.abc.Stream, handler: LinkHandler, *, peer: str = "?",
                  tracer: FrameTap | None = None, send_queue: int = DEFAULT_SEND_QUEUE,
-                 r_a_tov: float = 10.0, name: str | None = None) -> None:
+                 r_a_tov: float = 10.0, name: str | None = None,
+                 pause_reading: bool = False) -> None:
         self.id = new_link_id()
         self.name = name or f"link{self.id}"
         self.peer = peer
@@ -166,8 +175,12 @@ class Link:
         self.counters: Counter[str] = Counter()
         self.log = get_logger(component="link", link=self.name, peer=peer)
         self._out: list[bytes | memoryview] = []  # frames waiting to be written
-        self._out_bytes = 0  # their size, for the early flush
+        self._out_bytes = 0  # their size since the last flush, for the early flush
         self._queue_max = send_queue
+        self._queued = 0  # bytes queued and not yet written (the backlog)
+        # pause_reading: read no more from the peer while the backlog is above this
+        self._pause_above = send_queue * MAX_FRAME_LEN if pause_reading else None
+        self._drained: trio.Event | None = None  # set when the backlog is down to half
         self._dirty = False
         self._writer_busy = False  # the writer task owns the stream's send side
         self._writer_wakeup = trio.Event()
@@ -205,6 +218,7 @@ class Link:
                 self.log.warning("frame discarded", reason="send queue full", discarded=n)
             return False
         out.append(data)
+        self._queued += len(data)
         if not self._dirty:
             self._dirty = True
             self._flusher.mark(self)
@@ -243,6 +257,7 @@ class Link:
         except OSError as exc:
             self._close(f"connection lost while sending: {exc.strerror or exc}")
             return
+        self._written(sent)
         self.counters["tx_frames"] += frames
         self.counters["tx_bytes"] += len(data)
         self.counters["tx_writes"] += 1
@@ -272,9 +287,30 @@ class Link:
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 self._close(f"connection lost while sending: {exc or type(exc).__name__}")
                 return
+            self._written(len(data))
             self.counters["tx_frames"] += n
             self.counters["tx_bytes"] += len(data)
             self.counters["tx_writes"] += 1
+
+    def _written(self, n: int) -> None:
+        """`n` queued bytes went out: a reader paused for the backlog may go on once half
+        of its limit is left."""
+        self._queued -= n
+        drained = self._drained
+        if drained is not None and self._queued <= self._pause_above // 2:  # type: ignore[operator]
+            self._drained = None
+            drained.set()
+
+    async def _wait_for_backlog(self) -> None:
+        """Read nothing more from the peer until what waits for it is down to half the
+        limit (the peer reads, or the link closes)."""
+        self.counters["rx_paused"] += 1
+        n = self.counters["rx_paused"]
+        if n == 1 or n % 1000 == 0:
+            self.log.info("reading paused", reason="peer is not taking its frames",
+                          backlog_bytes=self._queued, pauses=n)
+        self._drained = trio.Event()
+        await self._drained.wait()
 
     # -- receiving ---------------------------------------------------------------------
     def _deadline(self, connected_at: float, partial_since: float | None) -> float:
@@ -310,8 +346,18 @@ class Link:
         flusher = self._flusher
         reads = 0
         drained = False
+        pause_above = self._pause_above
         with trio.CancelScope(deadline=connected_at + 2 * self.r_a_tov) as timer:
             while self._closed_reason is None:
+                if pause_above is not None and self._queued > pause_above:
+                    # the peer is not reading what it asked for: ask it for nothing more
+                    # until it does (no R_A_TOV clock meanwhile: the wait is ours)
+                    timer.deadline = math.inf
+                    await self._wait_for_backlog()
+                    if partial_since is not None:  # its clock starts again
+                        partial_since = trio.current_time()
+                    timer.deadline = self._deadline(connected_at, partial_since)
+                    continue
                 try:
                     data = await self._receive(drained)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -458,5 +504,6 @@ class Link:
                 with trio.move_on_after(1):
                     await trio.aclose_forcefully(self.stream)
             self._out.clear()
+            self._queued = 0
             self.log.info("link down", reason=self._closed_reason)
             self.handler.link_closed(self, self._closed_reason)

@@ -5,6 +5,8 @@ holds for them: the data lands where it should, every frame is counted, traced a
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import trio
 
@@ -267,3 +269,60 @@ def test_a_run_routed_to_a_link_without_runs_is_queued_frame_by_frame():
     assert isinstance(items[0], FrameRun) and len(items[0]) == 7
     assert server.forward_run(link.id, items) == 3
     assert link.sent == [bytes(f) for f in split_frames(stream)[:3]]
+
+
+async def test_a_peer_that_asks_but_does_not_read_is_read_no_more(nursery):
+    """The answers of a port in this process go out whole (a READ's data and response in
+    one queued item), so the fabric's send queue, bounded in items, would not bound them
+    in bytes: a peer that keeps sending READs without reading the answers would make the
+    process hold all of them. The fabric stops reading from such a peer while more than
+    `send_queue` frames' worth of bytes wait for it: the rest of its commands wait in the
+    sockets; once it reads, everything completes, nothing discarded."""
+    from fcsoft.config import parse_config
+    from fcsoft.fabric import Fabric
+    from fcsoft.server.array_runner import ArrayRuntime
+    from fcsoft.server.fabric_server import FabricServer
+
+    from .fake_scsi import FakeScsi
+    from .test_fcp_tcp import CONF
+
+    conf = parse_config(CONF)
+    server = FabricServer(Fabric(conf.fabric, conf.zones), send_queue=64)
+    addr = await nursery.start(server.serve, "127.0.0.1", 0)
+    array = ArrayRuntime(conf.arrays[0], scsi=FakeScsi())
+    await array.run_in_process(server, nursery)
+    with trio.fail_after(5):
+        while not array.ports[0].ready:
+            await trio.sleep(0.01)
+    count, size = 48, 1 << 20  # 48 MiB asked for, one READ(10) of 1 MiB at a time
+    async with open_host(addr, H1) as host, connect(host, T1) as it:
+        link = fabric_link_of(server, host)
+        go = trio.Event()
+        receive = host.hl.link._receive
+
+        async def stalled(drained):
+            await go.wait()
+            return await receive(drained)
+
+        host.hl.link._receive = stalled  # the host stops reading
+        await trio.sleep(0.05)
+        done: list[object] = []
+        for _ in range(count):
+            it.submit(0, read10(0, size // 512), done.append, data_in_len=size, timeout=60)
+            await trio.sleep(0.01)  # each command in its own write, answered on its own
+        with trio.fail_after(5):
+            while not link.counters["rx_paused"]:
+                await trio.sleep(0.01)
+        await trio.sleep(0.2)
+        answered = array.ports[0].counters["commands"]
+        # the sockets took some answers, the fabric's queue up to its limit and one more;
+        # the rest of the commands wait, unanswered, in the sockets
+        assert answered < count - 8
+        assert link._queued < 64 * 2176 + 2 * (size + 4096)
+        go.set()  # the host reads again
+        with trio.fail_after(60):
+            while len(done) < count:
+                await trio.sleep(0.01)
+        assert all(getattr(r, "good", False) for r in done)  # nothing was discarded
+        assert link.counters["tx_discard_queue_full"] == 0
+        assert link._queued == 0 and not link.closed
