@@ -68,6 +68,9 @@ DEFAULT_SEND_QUEUE = 4096  # frames
 READS_BEFORE_YIELD = 8
 # queued output of this many bytes is written at once, not at the end of the reader's step
 EARLY_FLUSH_BYTES = 65536
+# a link that pauses reading (pause_reading) handles a read's frames this many at a time,
+# so that one read of many commands cannot queue all their answers past the limit
+PAUSE_SLICE = 8
 
 
 class LinkHandler(Protocol):
@@ -379,19 +382,37 @@ class Link:
                     self.log.warning("link reset", reason=str(exc))
                     self._close(f"framing error: {exc}")
                     return
-                if events:
+                if pause_above is not None and len(events) > PAUSE_SLICE:
+                    # a read may ask for a lot at once: it is handled a slice at a time,
+                    # pausing between slices while the answers wait for the peer
+                    # (one step of work, as below, unless it has to pause)
+                    only = decoder.only_frames
+                    flusher.begin()
+                    stepping = True
+                    try:
+                        for k in range(0, len(events), PAUSE_SLICE):
+                            if k and self._queued > pause_above:
+                                stepping = False
+                                flusher.end()  # what is queued goes first
+                                timer.deadline = math.inf
+                                await self._wait_for_backlog()
+                                if partial_since is not None:
+                                    partial_since = trio.current_time()
+                                timer.deadline = self._deadline(connected_at, partial_since)
+                                flusher.begin()
+                                stepping = True
+                            self._dispatch(events[k:k + PAUSE_SLICE], only, None)
+                            if self._closed_reason is not None:
+                                break
+                    finally:
+                        if stepping:
+                            flusher.end()
+                    if self._closed_reason is not None:
+                        return
+                elif events:
                     flusher.begin()
                     try:
-                        if self._frames_received is not None and len(events) > 1:
-                            if decoder.only_frames:  # no event but frames: one run
-                                self._run(events, decoder.frames_seen - seen)  # type: ignore[arg-type]
-                            else:
-                                self._events_in_runs(events)
-                        else:
-                            for ev in events:
-                                self._event(ev)
-                                if self._closed_reason is not None:
-                                    break
+                        self._dispatch(events, decoder.only_frames, decoder.frames_seen - seen)
                     finally:
                         flusher.end()
                     if self._closed_reason is not None:
@@ -421,6 +442,21 @@ class Link:
             self.counters["rx_timeout"] += 1
             self.log.warning("link reset", reason=why)
             self._close(why)
+
+    def _dispatch(self, events: list[Frame | FrameRun | SpecialFrame | DroppedFrame],
+                  only_frames: bool, count: int | None) -> None:
+        """Events from one read to the handler (inside a Flusher step). `only_frames`: no
+        event but frames (`count` of them, when known)."""
+        if self._frames_received is not None and len(events) > 1:
+            if only_frames:  # one run of frames
+                self._run(events, count)  # type: ignore[arg-type]
+            else:
+                self._events_in_runs(events)
+        else:
+            for ev in events:
+                self._event(ev)
+                if self._closed_reason is not None:
+                    break
 
     def _events_in_runs(self, events: list[Frame | FrameRun | SpecialFrame | DroppedFrame]
                         ) -> None:

@@ -271,17 +271,20 @@ def test_a_run_routed_to_a_link_without_runs_is_queued_frame_by_frame():
     assert link.sent == [bytes(f) for f in split_frames(stream)[:3]]
 
 
-async def test_a_peer_that_asks_but_does_not_read_is_read_no_more(nursery):
+@pytest.mark.parametrize("one_write", [False, True], ids=["one-by-one", "all-in-one-write"])
+async def test_a_peer_that_asks_but_does_not_read_is_read_no_more(nursery, one_write):
     """The answers of a port in this process go out whole (a READ's data and response in
     one queued item), so the fabric's send queue, bounded in items, would not bound them
     in bytes: a peer that keeps sending READs without reading the answers would make the
     process hold all of them. The fabric stops reading from such a peer while more than
-    `send_queue` frames' worth of bytes wait for it: the rest of its commands wait in the
-    sockets; once it reads, everything completes, nothing discarded."""
+    `send_queue` frames' worth of bytes wait for it, and takes the commands of one read a
+    few at a time (PAUSE_SLICE): the rest of its commands wait, unanswered; once it reads,
+    everything completes, nothing discarded."""
     from fcsoft.config import parse_config
     from fcsoft.fabric import Fabric
     from fcsoft.server.array_runner import ArrayRuntime
     from fcsoft.server.fabric_server import FabricServer
+    from fcsoft.server.link import PAUSE_SLICE
 
     from .fake_scsi import FakeScsi
     from .test_fcp_tcp import CONF
@@ -309,7 +312,8 @@ async def test_a_peer_that_asks_but_does_not_read_is_read_no_more(nursery):
         done: list[object] = []
         for _ in range(count):
             it.submit(0, read10(0, size // 512), done.append, data_in_len=size, timeout=60)
-            await trio.sleep(0.01)  # each command in its own write, answered on its own
+            if not one_write:
+                await trio.sleep(0.01)  # each command in its own write, answered on its own
         with trio.fail_after(5):
             while not link.counters["rx_paused"]:
                 await trio.sleep(0.01)
@@ -317,8 +321,12 @@ async def test_a_peer_that_asks_but_does_not_read_is_read_no_more(nursery):
         answered = array.ports[0].counters["commands"]
         # the sockets took some answers, the fabric's queue up to its limit and one more;
         # the rest of the commands wait, unanswered, in the sockets
-        assert answered < count - 8
-        assert link._queued < 64 * 2176 + 2 * (size + 4096)
+        if one_write:  # the first slice of the read's commands, then the pause
+            assert answered <= 2 * PAUSE_SLICE
+            assert link._queued < 64 * 2176 + (PAUSE_SLICE + 1) * (size + 4096)
+        else:
+            assert answered < count - 8
+            assert link._queued < 64 * 2176 + 2 * (size + 4096)
         go.set()  # the host reads again
         with trio.fail_after(60):
             while len(done) < count:
