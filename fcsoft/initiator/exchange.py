@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from fcsoft.wire.encap import EOF, SOF, Frame, FrameRun, encode_frame
+from fcsoft.wire.encap import EOF, SOF, Frame, FrameRun, each_frame, encode_frame
 from fcsoft.wire.header import FcHeader, FCtl
 
 # plain ints: IntFlag arithmetic runs in Python, and these are tested on every frame
@@ -131,12 +131,8 @@ class ExchangeManager:
                 runs[ox](frames, i, j)
                 i = j
                 continue
-            item = frames[i]
-            if isinstance(item, FrameRun):
-                for frame in item.frames():
-                    self.frame_received(frame)
-            else:
-                self.frame_received(item)
+            for frame in each_frame(frames[i:i + 1]):
+                self.frame_received(frame)
             i += 1
 
     def frame_received(self, frame: Frame) -> None:

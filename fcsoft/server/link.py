@@ -304,9 +304,20 @@ class Link:
             self._drained = None
             drained.set()
 
-    async def _wait_for_backlog(self) -> None:
+    async def _pause(self, timer: trio.CancelScope, connected_at: float,
+                     partial_since: float | None) -> float | None:
         """Read nothing more from the peer until what waits for it is down to half the
-        limit (the peer reads, or the link closes)."""
+        limit (the peer reads, or the link closes). No R_A_TOV clock runs meanwhile (the
+        wait is ours): a partial frame's clock starts again after it. Returns the partial
+        frame's new start."""
+        timer.deadline = math.inf
+        await self._wait_for_backlog()
+        if partial_since is not None:
+            partial_since = trio.current_time()
+        timer.deadline = self._deadline(connected_at, partial_since)
+        return partial_since
+
+    async def _wait_for_backlog(self) -> None:
         self.counters["rx_paused"] += 1
         n = self.counters["rx_paused"]
         if n == 1 or n % 1000 == 0:
@@ -354,12 +365,8 @@ class Link:
             while self._closed_reason is None:
                 if pause_above is not None and self._queued > pause_above:
                     # the peer is not reading what it asked for: ask it for nothing more
-                    # until it does (no R_A_TOV clock meanwhile: the wait is ours)
-                    timer.deadline = math.inf
-                    await self._wait_for_backlog()
-                    if partial_since is not None:  # its clock starts again
-                        partial_since = trio.current_time()
-                    timer.deadline = self._deadline(connected_at, partial_since)
+                    # until it does
+                    partial_since = await self._pause(timer, connected_at, partial_since)
                     continue
                 try:
                     data = await self._receive(drained)
@@ -394,11 +401,8 @@ class Link:
                             if k and self._queued > pause_above:
                                 stepping = False
                                 flusher.end()  # what is queued goes first
-                                timer.deadline = math.inf
-                                await self._wait_for_backlog()
-                                if partial_since is not None:
-                                    partial_since = trio.current_time()
-                                timer.deadline = self._deadline(connected_at, partial_since)
+                                partial_since = await self._pause(timer, connected_at,
+                                                                  partial_since)
                                 flusher.begin()
                                 stepping = True
                             self._dispatch(events[k:k + PAUSE_SLICE], only, None)

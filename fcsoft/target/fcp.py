@@ -31,7 +31,15 @@ from typing import TYPE_CHECKING, Any
 
 from fcsoft.scsi.sense import Status
 from fcsoft.scsi.types import Command, Deferral, Result
-from fcsoft.wire.encap import EOF, SOF, Frame, FrameRun, encode_frame_of, encode_sequence
+from fcsoft.wire.encap import (
+    EOF,
+    SOF,
+    Frame,
+    FrameRun,
+    each_frame,
+    encode_frame_of,
+    encode_sequence,
+)
 from fcsoft.wire.errors import DecodeError
 from fcsoft.wire.fcp import (
     FCP_RSP_GOOD,
@@ -128,11 +136,8 @@ class FcpEngine:
                 continue
             j = self._data_run(frames, i, n)
             if j == i:  # not one the run could take: the checked way, frame by frame
-                if isinstance(frame, FrameRun):
-                    for f in frame.frames():
-                        self._data(f)
-                else:
-                    self._data(frame)
+                for f in each_frame([frame]):
+                    self._data(f)
                 j += 1
             i = j
 
@@ -170,10 +175,10 @@ class FcpEngine:
                 if sink is not None:
                     pieces += payloads
                 else:
+                    at = received
                     for payload in payloads:
-                        e = received + len(payload)
-                        buf[received:e] = payload
-                        received = e
+                        buf[at:at + len(payload)] = payload
+                        at += len(payload)
                 received = end
                 i += 1
                 continue

@@ -28,7 +28,7 @@ from enum import IntEnum
 from typing import NamedTuple
 
 from .errors import FrameError, FramingError
-from .header import HEADER_LEN, MAX_PAYLOAD, FcHeader, decode_header
+from .header import HEADER_LEN, MAX_PAYLOAD, FcHeader, FCtl, RCtl, decode_header
 from .types import BytesLike as Buffer
 
 
@@ -224,7 +224,10 @@ _HEADER_PACK = struct.Struct(">IIIIHHI").pack
 _crc32 = zlib.crc32
 # plain ints: an enum member costs an attribute lookup through its class on every use
 _SOF_N3 = int(SOF.SOFn3)
-_F_CTL_REL_OFF = 0x000008
+_EOF_N = int(EOF.EOFn)
+_F_CTL_REL_OFF = int(FCtl.RELATIVE_OFFSET)
+_F_CTL_END_SEQ = int(FCtl.END_SEQUENCE)
+_R_CTL_SOLICITED_DATA = int(RCtl.SOLICITED_DATA)
 _crc_pack = _CRC.pack
 
 
@@ -390,12 +393,10 @@ _FAST_TAIL = struct.Struct("<II").unpack_from  # FC CRC (little-endian) and the 
 _EOF_BY_WORD_LE = {int.from_bytes(w.to_bytes(4, "big"), "little"): e
                    for w, e in _EOF_BY_WORD.items()}
 _new = tuple.__new__
-# what a continuation frame of a run must carry (FrameRun)
+# the delimiter words a continuation frame of a run must carry (FrameRun), as the fast
+# path reads them
 _SOF_N3_WORD = _delimiter_word(SOF.SOFn3)
 _EOF_N_LE = int.from_bytes(_EOF_N_WORD, "little")
-_R_CTL_SOLICITED_DATA = 0x01
-_F_CTL_END_SEQ = 0x080000
-_EOF_N = int(EOF.EOFn)
 
 
 class FrameDecoder:
